@@ -1,0 +1,37 @@
+"""Verdicts on replies, as lists of problems, so tests assert one thing and show every deviation."""
+from __future__ import annotations
+
+import json
+
+from phi4mm_acceptance.client import HttpReply, StreamReply
+from phi4mm_acceptance.vllm_api import chat_completion_problems, parse_error_body, stream_problems
+
+
+def describe_error(status: int, text: str) -> str:
+    error = parse_error_body(_json_or_none(text))
+    return f"HTTP {status}: {error.message if error else text[:300]!r}"
+
+
+def chat_reply_problems(reply: HttpReply, model: str, max_completion_tokens: int | None) -> list[str]:
+    if reply.status != 200:
+        return [describe_error(reply.status, reply.text)]
+    return chat_completion_problems(reply.json, model, max_completion_tokens)
+
+
+def stream_reply_problems(reply: StreamReply, model: str, max_completion_tokens: int | None,
+                          include_usage: bool = True) -> list[str]:
+    if reply.status != 200:
+        return [describe_error(reply.status, reply.error_text)]
+    problems = [f"line outside SSE `data:` framing: {line[:120]!r}" for line in reply.stray_lines]
+    return problems + stream_problems(reply.events, reply.content_type, model, include_usage, max_completion_tokens)
+
+
+def answer_text(reply: HttpReply) -> str:
+    return reply.json["choices"][0]["message"]["content"]
+
+
+def _json_or_none(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None

@@ -1,0 +1,156 @@
+"""The suite's one HTTP client for the server under test: plain calls, chat, and timed streaming.
+
+Transport failures become ServerUnreachable with the URL and the cause, so a dead server reads as
+"server not answering" in every test rather than as a stack of httpx internals.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+class ServerUnreachable(ConnectionError):
+    """The server did not answer at all (refused, reset, timed out)."""
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    content_type: str
+    text: str
+    elapsed_ms: float
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text)
+        except json.JSONDecodeError:
+            return None
+
+
+@dataclass
+class StreamReply:
+    """A streamed chat answer: each `data:` payload with its arrival time since the request was sent."""
+
+    status: int
+    content_type: str
+    events: list[str] = field(default_factory=list)
+    arrivals_ms: list[float] = field(default_factory=list)
+    stray_lines: list[str] = field(default_factory=list)
+    error_text: str = ""
+
+    def chunks(self) -> list[dict[str, Any]]:
+        parsed = []
+        for event in self.events:
+            if event == "[DONE]":
+                continue
+            try:
+                parsed.append(json.loads(event))
+            except json.JSONDecodeError:
+                continue
+        return parsed
+
+    @property
+    def content(self) -> str:
+        return "".join((c["choices"][0].get("delta") or {}).get("content") or ""
+                       for c in self.chunks() if c.get("choices"))
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return next((c["usage"] for c in reversed(self.chunks()) if c.get("usage")), None)
+
+    @property
+    def finish_reason(self) -> str | None:
+        return next((c["choices"][0]["finish_reason"] for c in self.chunks()
+                     if c.get("choices") and c["choices"][0].get("finish_reason")), None)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        """Time to the first chunk that carries generated text (the role-only chunk does not count)."""
+        for event, arrived in zip(self.events, self.arrivals_ms):
+            if event == "[DONE]":
+                continue
+            try:
+                chunk = json.loads(event)
+            except json.JSONDecodeError:
+                continue
+            if chunk.get("choices") and (chunk["choices"][0].get("delta") or {}).get("content"):
+                return arrived
+        return None
+
+
+class ChatClient:
+    def __init__(self, base_url: str, model: str, timeout_s: float, api_key: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers, trust_env=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    @contextmanager
+    def _transport(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"{what} at {self.base_url}: server not answering "
+                                    f"({type(exc).__name__}: {exc or 'no detail'})") from None
+
+    def get(self, path: str) -> HttpReply:
+        return self._request("GET", path)
+
+    def post_json(self, path: str, payload: Any) -> HttpReply:
+        return self._request("POST", path, content=json.dumps(payload).encode(),
+                             headers={"content-type": "application/json"})
+
+    def post_raw(self, path: str, content: bytes) -> HttpReply:
+        return self._request("POST", path, content=content, headers={"content-type": "application/json"})
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> HttpReply:
+        start = time.perf_counter()
+        with self._transport(f"{method} {path}"):
+            response = self._http.request(method, path, **kwargs)
+        return HttpReply(response.status_code, response.headers.get("content-type", ""), response.text,
+                         (time.perf_counter() - start) * 1000)
+
+    def chat_payload(self, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+        return {"model": self.model, "messages": messages, "temperature": 0, **params}
+
+    def chat(self, messages: list[dict[str, Any]], **params: Any) -> HttpReply:
+        return self.post_json("/v1/chat/completions", self.chat_payload(messages, **params))
+
+    def stream_chat(self, messages: list[dict[str, Any]], include_usage: bool = True, **params: Any) -> StreamReply:
+        payload = self.chat_payload(messages, stream=True, **params)
+        if include_usage:
+            payload["stream_options"] = {"include_usage": True}
+        start = time.perf_counter()
+        with self._transport("POST /v1/chat/completions (stream)"), self._http.stream(
+            "POST", "/v1/chat/completions", json=payload
+        ) as response:
+            reply = StreamReply(response.status_code, response.headers.get("content-type", ""))
+            if response.status_code != 200:
+                reply.error_text = response.read().decode(errors="replace")
+                return reply
+            for line in response.iter_lines():
+                arrived = (time.perf_counter() - start) * 1000
+                if line.startswith("data: "):
+                    reply.events.append(line[len("data: "):])
+                    reply.arrivals_ms.append(arrived)
+                elif line.strip():
+                    reply.stray_lines.append(line)
+        return reply
+
+
+def probe_health(base_url: str, timeout_s: float = 2.0) -> int | None:
+    """GET /health status, or None when nothing answers."""
+    try:
+        return httpx.get(f"{base_url}/health", timeout=timeout_s, trust_env=False).status_code
+    except httpx.HTTPError:
+        return None

@@ -1,0 +1,84 @@
+"""One run's server: which launcher, reuse of a kept server, and the matching clean-up.
+
+The pytest side calls start() once per run (on the xdist controller when there are workers) and stop()
+once at the end; everything about *how* lives here.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from phi4mm_acceptance.launch import kept
+from phi4mm_acceptance.launch.base import Launcher, Server
+from phi4mm_acceptance.launch.command import serve_command
+from phi4mm_acceptance.launch.external import ExternalLauncher
+from phi4mm_acceptance.launch.ports import free_port
+from phi4mm_acceptance.launch.process import ProcessLauncher
+from phi4mm_acceptance.settings import RunSettings
+
+SIMULATOR_BIN = Path(__file__).resolve().parent.parent / "simulator" / "bin"
+
+
+@dataclass
+class Deployment:
+    settings: RunSettings
+    notes: list[str] = field(default_factory=list)
+    server: Server | None = None
+    _launcher: Launcher | None = None
+    _reused: kept.KeptServer | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.settings.reports_dir / "server.log"
+
+    def start(self) -> Server:
+        settings = self.settings
+        if settings.target == "external":
+            self._launcher = ExternalLauncher(settings.base_url or "", settings.served_model_name,
+                                              settings.startup_timeout_s, settings.server_log)
+            self.server = self._launcher.start()
+            return self.server
+        env = dict(settings.profile.serve.env)
+        identity = kept.fingerprint(serve_command(settings, settings.port), env, settings.target)
+        previous = kept.KeptServer.load()
+        if previous is not None:
+            if previous.fingerprint == identity and previous.alive():
+                self._reused = previous
+                self.notes.append(f"reusing the server kept by an earlier run (pid {previous.server.pid})")
+                self.server = replace(previous.server, reused=True)
+                return self.server
+            self.notes.append(f"stopped a server kept by an earlier run (pid {previous.server.pid}) "
+                              "that does not match this run")
+            previous.stop(settings.profile.serve.stop_timeout_s)
+            kept.forget()
+        port = settings.port or free_port(settings.host)
+        command = serve_command(settings, port)
+        log_path = kept.STATE_FILE.with_suffix(".log") if settings.keep_server else self.log_path
+        launcher = ProcessLauncher(
+            command=command, env=env, host=settings.host, port=port, log_path=log_path,
+            startup_timeout_s=settings.startup_timeout_s, stop_timeout_s=settings.profile.serve.stop_timeout_s,
+            served_model_name=settings.served_model_name, target=settings.target,
+            path_prepend=[SIMULATOR_BIN] if settings.target == "sim" else [])
+        self._launcher = launcher
+        self.server = launcher.start()
+        if settings.keep_server:
+            kept.KeptServer(self.server, identity).save()
+        return self.server
+
+    def stop(self) -> None:
+        """Stop what this run started, unless asked to keep it; copy a kept server's log into reports/."""
+        server, settings = self.server, self.settings
+        if server is not None and server.log_path and server.log_path != self.log_path and server.log_path.is_file():
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(server.log_path, self.log_path)
+        if settings.keep_server and server is not None and settings.target != "external":
+            if isinstance(self._launcher, ProcessLauncher):
+                self._launcher.detach()
+            self.notes.append(f"left the server running for the next run (pid {server.pid}, {server.base_url})")
+            return
+        if self._reused is not None:
+            self._reused.stop(settings.profile.serve.stop_timeout_s)
+            kept.forget()
+        if self._launcher is not None:
+            self._launcher.stop()

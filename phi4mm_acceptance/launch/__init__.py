@@ -1,0 +1,1 @@
+"""Launchers: ways to get a running server (local process, simulator, external URL), one interface."""

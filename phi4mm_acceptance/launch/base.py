@@ -1,0 +1,40 @@
+"""What every launcher returns and raises: a Server handle, or a ProvisioningError saying why not."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class ProvisioningError(RuntimeError):
+    """The server could not be made ready; every test that needs it reports this message."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """A ready server. Plain data so the xdist controller can hand it to its workers."""
+
+    base_url: str
+    served_model_name: str
+    target: str
+    log_path: Path | None
+    pid: int | None
+    startup_s: float | None
+    reused: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["log_path"] = str(self.log_path) if self.log_path else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Server:
+        return cls(**{**data, "log_path": Path(data["log_path"]) if data.get("log_path") else None})
+
+
+class Launcher(Protocol):
+    """Starts (or finds) a server; `stop` is safe to call more than once and after a failed start."""
+
+    def start(self) -> Server: ...
+
+    def stop(self) -> None: ...

@@ -1,0 +1,102 @@
+"""Starting `vllm serve` (real or the simulator's shim) as a local process in its own process group.
+
+Output goes to a log file that the readiness check follows; stopping sends SIGTERM to the whole group,
+waits, then SIGKILLs it, so no worker process outlives the run.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from phi4mm_acceptance.client import probe_health
+from phi4mm_acceptance.launch.base import ProvisioningError, Server
+from phi4mm_acceptance.launch.ports import port_in_use
+from phi4mm_acceptance.logwatch import LogFollower
+from phi4mm_acceptance.readiness import wait_until_ready
+
+
+@dataclass
+class ProcessLauncher:
+    command: list[str]
+    env: dict[str, str]
+    host: str
+    port: int
+    log_path: Path
+    startup_timeout_s: float
+    stop_timeout_s: float
+    served_model_name: str
+    target: str
+    path_prepend: list[Path] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Server:
+        if port_in_use(self.host, self.port):
+            raise ProvisioningError(f"port {self.port} on {self.host} is already in use; stop what listens there "
+                                    "or choose another with --port")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env}
+        if self.path_prepend:
+            env["PATH"] = os.pathsep.join([*map(str, self.path_prepend), env.get("PATH", "")])
+        with self.log_path.open("wb") as log:
+            try:
+                self.process = subprocess.Popen(  # noqa: S603 - the profile's own command
+                    self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=env, start_new_session=True)
+            except OSError as exc:
+                raise ProvisioningError(f"cannot start {self.command[0]!r}: {exc.strerror or exc}") from None
+        atexit.register(self.stop)
+        try:
+            startup_s = wait_until_ready(
+                LogFollower(self.log_path), lambda: probe_health(self.base_url), self.process.poll,
+                self.startup_timeout_s, what=f"server process {self.process.pid} ({self.command[0]})")
+        except BaseException:
+            self.stop()
+            raise
+        return Server(self.base_url, self.served_model_name, self.target, self.log_path, self.process.pid,
+                      round(startup_s, 3))
+
+    def detach(self) -> None:
+        """Leave the server running after this run (--keep-server)."""
+        atexit.unregister(self.stop)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        stop_process_group(self.process.pid, self.stop_timeout_s, self.process)
+        self.process = None
+
+
+def stop_process_group(pid: int, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the group led by pid, wait up to timeout_s, then SIGKILL it."""
+    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if process is not None:
+                process.poll()  # reap the leader so it does not linger as a zombie
+            if not _group_alive(pid):
+                return
+            time.sleep(0.05)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,109 @@
+"""The suite's test media: the manifest of shipped images, how to send them, and how to judge answers.
+
+Images go to the server either inline as base64 data URLs or as http URLs served by AssetServer, a
+small local file server the suite starts so the server under test has something to fetch.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    name: str
+    path: Path
+    format: str
+    width: int
+    height: int
+    question: str
+    expected: tuple[tuple[str, ...], ...]
+    describe_keywords: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    def data_url(self) -> str:
+        return f"data:{MIME[self.format]};base64,{base64.b64encode(self.path.read_bytes()).decode()}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    images: tuple[ImageItem, ...]
+    remote_images: tuple[dict[str, Any], ...]
+    text_prompts: tuple[dict[str, Any], ...]
+    describe_question: str
+    describe_each_question: str
+
+    def image(self, name: str) -> ImageItem:
+        return next(item for item in self.images if item.name == name)
+
+    def tagged(self, tag: str) -> list[ImageItem]:
+        return [item for item in self.images if tag in item.tags]
+
+
+def load_manifest(directory: Path = IMAGES_DIR) -> Manifest:
+    data = json.loads((directory / "manifest.json").read_text())
+    images = tuple(
+        ImageItem(name=i["name"], path=directory / i["file"], format=i["format"], width=i["width"],
+                  height=i["height"], question=i["question"], expected=tuple(tuple(g) for g in i["expected"]),
+                  describe_keywords=tuple(i["describe_keywords"]), tags=tuple(i["tags"]))
+        for i in data["images"])
+    return Manifest(images, tuple(data["remote_images"]), tuple(data["text_prompts"]),
+                    data["describe_question"], data["describe_each_question"])
+
+
+def normalise_answer(text: str) -> str:
+    """VQA-style: lower case, punctuation to spaces, single spaces."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def missing_keywords(answer: str, expected: tuple[tuple[str, ...], ...]) -> list[tuple[str, ...]]:
+    """The groups of which no word occurs in the answer as a whole word."""
+    words = set(normalise_answer(answer).split())
+    return [group for group in expected if not any(normalise_answer(word) in words for word in group)]
+
+
+def image_part(url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def user_message(text: str, *image_urls: str) -> list[dict[str, Any]]:
+    """The seed's shape: image parts first, then the text part."""
+    return [{"role": "user", "content": [*map(image_part, image_urls), {"type": "text", "text": text}]}]
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Keep the test output clean; the server under test logs its own fetches."""
+
+
+class AssetServer:
+    """Serves a folder over http on a local port, in a background thread, for image-URL tests."""
+
+    def __init__(self, directory: Path, bind_host: str = "127.0.0.1", advertised_host: str | None = None) -> None:
+        handler = partial(_QuietHandler, directory=str(directory))
+        self._server = ThreadingHTTPServer((bind_host, 0), handler)
+        self._server.daemon_threads = True
+        self.host = advertised_host or bind_host
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="asset-server", daemon=True)
+
+    def __enter__(self) -> AssetServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def url(self, file_name: str) -> str:
+        return f"http://{self.host}:{self.port}/{file_name}"

@@ -1,0 +1,188 @@
+"""Deployment profiles: one TOML file per deployment with its serve command and every threshold.
+
+Numbers live here, never in test code. Loading checks every field and names the first bad one with its
+file, so a typo in a profile is a one-line error, not a KeyError deep inside a test.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+HARDWARE_CLASSES = ("simulator", "atlas-800i-a2", "atlas-800-a3", "cuda", "any")
+TARGETS = ("sim", "process", "docker", "external")
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    served_name: str
+    max_model_len: int
+    limit_mm_per_prompt: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    host: str
+    port: int
+    startup_timeout_s: float
+    stop_timeout_s: float
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ChatSpec:
+    request_timeout_s: float
+    max_completion_tokens: int
+    length_cap_tokens: int
+    max_ttft_ms: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    path: Path
+    hardware: str
+    description: str
+    default_target: str
+    model: ModelSpec
+    serve: ServeSpec
+    chat: ChatSpec
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def is_simulator(self) -> bool:
+        return self.hardware == "simulator"
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))
+
+
+def resolve_profile_path(name_or_path: str) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or "/" in name_or_path:
+        if not candidate.is_file():
+            raise ProfileError(f"profile file not found: {candidate}")
+        return candidate.resolve()
+    path = PROFILES_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ProfileError(f"unknown profile {name_or_path!r}; choose one of: {', '.join(available_profiles())}"
+                           " or give a path to a .toml file")
+    return path
+
+
+def load_profile(name_or_path: str) -> Profile:
+    path = resolve_profile_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"profile {path} is not valid TOML: {exc}") from None
+    return _build(path, _Fields(path, data))
+
+
+class _Fields:
+    """Typed access to a parsed TOML table that names the file and dotted key on any error."""
+
+    def __init__(self, path: Path, data: dict[str, Any], prefix: str = "") -> None:
+        self.path, self.data, self.prefix = path, data, prefix
+
+    def _fail(self, key: str, problem: str) -> ProfileError:
+        return ProfileError(f"profile {self.path.name}: {self.prefix}{key} {problem}")
+
+    def table(self, key: str) -> _Fields:
+        value = self.data.get(key)
+        if not isinstance(value, dict):
+            raise self._fail(key, "is missing or not a table")
+        return _Fields(self.path, value, f"{self.prefix}{key}.")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        if key not in self.data:
+            if default is None:
+                raise self._fail(key, "is missing")
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise self._fail(key, f"must be {_kind_name(kind)}, got {value!r}")
+        if not isinstance(value, kind):
+            raise self._fail(key, f"must be {_kind_name(kind)}, got {value!r}")
+        return value
+
+    def positive(self, key: str, default: float | None = None) -> float:
+        value = self.get(key, (int, float), default)
+        if value <= 0:
+            raise self._fail(key, f"must be positive, got {value!r}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.get(key, str)
+        if value not in choices:
+            raise self._fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def strings(self, key: str, default: list[str] | None = None) -> tuple[str, ...]:
+        value = self.get(key, list, default)
+        if not all(isinstance(v, str) for v in value):
+            raise self._fail(key, "must be a list of strings")
+        return tuple(value)
+
+    def str_map(self, key: str, value_kind: type) -> dict[str, Any]:
+        value = self.get(key, dict, {})
+        if not all(isinstance(v, value_kind) and not isinstance(v, bool) for v in value.values()):
+            raise self._fail(key, f"values must all be {_kind_name(value_kind)}")
+        return dict(value)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {int: "a number", float: "a number", str: "a string", list: "a list", dict: "a table", bool: "true/false"}
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+def _build(path: Path, root: _Fields) -> Profile:
+    deployment, model, serve, chat = (root.table(k) for k in ("deployment", "model", "serve", "chat"))
+    command = serve.strings("command")
+    if not command:
+        raise ProfileError(f"profile {path.name}: serve.command must not be empty")
+    port = int(serve.get("port", int))
+    if not 0 <= port <= 65535:
+        raise ProfileError(f"profile {path.name}: serve.port must be 0..65535, got {port}")
+    return Profile(
+        name=path.stem,
+        path=path,
+        hardware=deployment.choice("hardware", HARDWARE_CLASSES),
+        description=deployment.get("description", str),
+        default_target=deployment.choice("default_target", TARGETS),
+        model=ModelSpec(
+            id=model.get("id", str),
+            served_name=model.get("served_name", str),
+            max_model_len=int(model.positive("max_model_len")),
+            limit_mm_per_prompt=model.str_map("limit_mm_per_prompt", int),
+        ),
+        serve=ServeSpec(
+            command=command,
+            args=serve.strings("args", []),
+            host=serve.get("host", str),
+            port=port,
+            startup_timeout_s=serve.positive("startup_timeout_s"),
+            stop_timeout_s=serve.positive("stop_timeout_s"),
+            env=serve.str_map("env", str),
+        ),
+        chat=ChatSpec(
+            request_timeout_s=chat.positive("request_timeout_s"),
+            max_completion_tokens=int(chat.positive("max_completion_tokens")),
+            length_cap_tokens=int(chat.positive("length_cap_tokens")),
+            max_ttft_ms=chat.positive("max_ttft_ms"),
+        ),
+        raw=root.data,
+    )

@@ -1,0 +1,180 @@
+"""The run's settings: command-line options, each also readable from an environment variable for Jenkins.
+
+One table (OPTIONS) declares every option; `resolve_settings` turns raw values into a checked RunSettings
+or raises UsageError with a one-line message naming the option and what would be valid.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from phi4mm_acceptance.profile import TARGETS, Profile, ProfileError, load_profile
+
+
+class UsageError(ValueError):
+    """A wrong option or environment value; shown as one line before anything starts."""
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    flag: str
+    env: str
+    help: str
+    is_switch: bool = False
+
+    @property
+    def dest(self) -> str:
+        return "phi4mm_" + self.flag.lstrip("-").replace("-", "_")
+
+
+OPTIONS = (
+    OptionSpec("--target", "PHI4MM_TARGET", f"where the server runs: {', '.join(TARGETS)} "
+               "(default: the profile's default_target)"),
+    OptionSpec("--profile", "PHI4MM_PROFILE", "profile name in profiles/ or path to a .toml file (default: sim)"),
+    OptionSpec("--base-url", "PHI4MM_BASE_URL", "URL of a running server, with --target external"),
+    OptionSpec("--served-model-name", "PHI4MM_SERVED_MODEL_NAME", "model name the server answers to"),
+    OptionSpec("--model", "PHI4MM_MODEL", "model id or local path passed to `vllm serve`"),
+    OptionSpec("--port", "PHI4MM_PORT", "port for a server the suite starts (0 picks a free one)"),
+    OptionSpec("--startup-timeout", "PHI4MM_STARTUP_TIMEOUT", "seconds to wait for the server to be ready"),
+    OptionSpec("--keep-server", "PHI4MM_KEEP_SERVER", "leave the server running and reuse it next run",
+               is_switch=True),
+    OptionSpec("--network", "PHI4MM_NETWORK", "run tests that need the server to reach the internet",
+               is_switch=True),
+    OptionSpec("--asset-host", "PHI4MM_ASSET_HOST", "address the server can reach the suite's image server on"),
+    OptionSpec("--server-log", "PHI4MM_SERVER_LOG", "log file of an external server, to check its start-up lines"),
+    OptionSpec("--api-key", "PHI4MM_API_KEY", "bearer token for a server started with --api-key"),
+    OptionSpec("--reports-dir", "PHI4MM_REPORTS_DIR", "where reports go (default: reports)"),
+)
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    target: str
+    profile: Profile
+    base_url: str | None
+    served_model_name: str
+    model: str
+    host: str
+    port: int
+    startup_timeout_s: float
+    keep_server: bool
+    network: bool
+    asset_host: str
+    server_log: Path | None
+    api_key: str | None
+    reports_dir: Path
+
+    @property
+    def hardware_label(self) -> str:
+        if self.profile.is_simulator:
+            return "SIMULATOR (not a hardware certification)"
+        if self.target == "external":
+            return f"{self.profile.hardware} profile against an external endpoint"
+        return self.profile.hardware
+
+
+def raw_values(cli: dict[str, object], environ: dict[str, str] | None = None) -> dict[str, str | None]:
+    """Command line first, then the environment variable, keyed by option dest."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, str | None] = {}
+    for spec in OPTIONS:
+        given = cli.get(spec.dest)
+        if spec.is_switch:
+            values[spec.dest] = "1" if given else environ.get(spec.env)
+        else:
+            values[spec.dest] = str(given) if given not in (None, "") else environ.get(spec.env) or None
+    return values
+
+
+def resolve_settings(values: dict[str, str | None]) -> RunSettings:
+    def value(flag: str) -> str | None:
+        return values.get("phi4mm_" + flag.replace("-", "_"))
+
+    target = value("target")
+    if target is not None and target not in TARGETS:
+        raise UsageError(f"--target {target!r} is not one of: {', '.join(TARGETS)}")
+    profile_name = value("profile") or ("external" if target == "external" else "sim")
+    try:
+        profile = load_profile(profile_name)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+    target = target or profile.default_target
+    if target == "docker":
+        raise UsageError("--target docker is not available in this version of the suite; "
+                         "use --target process, sim or external")
+    if target == "sim" and not profile.is_simulator:
+        raise UsageError(f"--target sim runs the simulator, but profile {profile.name!r} describes "
+                         f"{profile.hardware} hardware; use --profile sim")
+    base_url = _base_url(value("base-url"), target)
+    return RunSettings(
+        target=target,
+        profile=profile,
+        base_url=base_url,
+        served_model_name=value("served-model-name") or profile.model.served_name,
+        model=value("model") or profile.model.id,
+        host=profile.serve.host,
+        port=_int_in_range("--port", value("port"), profile.serve.port, 0, 65535),
+        startup_timeout_s=_positive("--startup-timeout", value("startup-timeout"), profile.serve.startup_timeout_s),
+        keep_server=(value("keep-server") or "").lower() in TRUE_WORDS,
+        network=(value("network") or "").lower() in TRUE_WORDS,
+        asset_host=value("asset-host") or "127.0.0.1",
+        server_log=_existing_file("--server-log", value("server-log")),
+        api_key=value("api-key"),
+        reports_dir=Path(value("reports-dir") or "reports"),
+    )
+
+
+def _base_url(raw: str | None, target: str) -> str | None:
+    if target != "external":
+        if raw:
+            raise UsageError(f"--base-url is only used with --target external (target is {target!r})")
+        return None
+    if not raw:
+        raise UsageError("--target external needs --base-url URL of the running server, e.g. http://host:8000")
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url {raw!r} is not an http(s) URL like http://host:8000")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise UsageError(f"--base-url {raw!r} has an invalid port") from None
+    path = parts.path.rstrip("/")
+    if path not in ("", "/v1"):
+        raise UsageError(f"--base-url {raw!r} should be the server root (http://host:port), not {path!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _int_in_range(flag: str, raw: str | None, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    try:
+        number = int(raw)
+    except ValueError:
+        raise UsageError(f"{flag} {raw!r} is not a whole number") from None
+    if not low <= number <= high:
+        raise UsageError(f"{flag} {number} is outside {low}..{high}")
+    return number
+
+
+def _positive(flag: str, raw: str | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        number = float(raw)
+    except ValueError:
+        raise UsageError(f"{flag} {raw!r} is not a number of seconds") from None
+    if number <= 0:
+        raise UsageError(f"{flag} must be positive, got {raw}")
+    return number
+
+
+def _existing_file(flag: str, raw: str | None) -> Path | None:
+    if raw is None:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise UsageError(f"{flag} {raw!r}: no such file")
+    return path

@@ -1,0 +1,174 @@
+"""What vLLM's OpenAI-compatible server promises, as checks: the one place that knows its shapes.
+
+Each check returns a list of problems (empty when all is well) so a test can report every deviation at
+once. The checks follow what vLLM really sends (see shared/reference), not what the simulator happens to.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+FINISH_REASONS = ("stop", "length")
+
+
+@dataclass(frozen=True)
+class ApiErrorBody:
+    message: str
+    type: str | None
+    code: object
+
+
+def parse_error_body(body: Any) -> ApiErrorBody | None:
+    """vLLM >= 0.10.1 nests the error under "error"; older versions send the fields flat."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    if body.get("error") is None and body.get("object") != "error":
+        return None
+    message = error.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return None
+    return ApiErrorBody(message=message, type=error.get("type"), code=error.get("code"))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def usage_problems(usage: Any, max_completion_tokens: int | None = None) -> list[str]:
+    if not isinstance(usage, dict):
+        return [f"usage is missing or not an object: {usage!r}"]
+    problems = [f"usage.{key} is not a whole number >= 0: {usage.get(key)!r}"
+                for key in ("prompt_tokens", "completion_tokens", "total_tokens")
+                if not _is_int(usage.get(key)) or usage[key] < 0]
+    if problems:
+        return problems
+    if usage["prompt_tokens"] + usage["completion_tokens"] != usage["total_tokens"]:
+        problems.append(f"usage does not add up: prompt_tokens {usage['prompt_tokens']} + completion_tokens "
+                        f"{usage['completion_tokens']} != total_tokens {usage['total_tokens']}")
+    if usage["prompt_tokens"] == 0:
+        problems.append("usage.prompt_tokens is 0 for a non-empty prompt")
+    if max_completion_tokens is not None and usage["completion_tokens"] > max_completion_tokens:
+        problems.append(f"usage.completion_tokens {usage['completion_tokens']} exceeds max_completion_tokens "
+                        f"{max_completion_tokens}")
+    return problems
+
+
+def chat_completion_problems(body: Any, model: str, max_completion_tokens: int | None) -> list[str]:
+    if not isinstance(body, dict):
+        return [f"response body is not a JSON object: {str(body)[:200]}"]
+    problems = []
+    if not isinstance(body.get("id"), str) or not body["id"]:
+        problems.append(f"id is missing or empty: {body.get('id')!r}")
+    if body.get("object") != "chat.completion":
+        problems.append(f"object is {body.get('object')!r}, expected 'chat.completion'")
+    if not _is_int(body.get("created")):
+        problems.append(f"created is not a unix time: {body.get('created')!r}")
+    if body.get("model") != model:
+        problems.append(f"model is {body.get('model')!r}, expected {model!r}")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1:
+        return [*problems, f"choices must hold exactly one choice, got {choices!r}"[:300]]
+    choice = choices[0]
+    if choice.get("index") != 0:
+        problems.append(f"choices[0].index is {choice.get('index')!r}, expected 0")
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        return [*problems, f"choices[0].message is not an object: {message!r}"]
+    if message.get("role") != "assistant":
+        problems.append(f"choices[0].message.role is {message.get('role')!r}, expected 'assistant'")
+    if not isinstance(message.get("content"), str):
+        problems.append(f"choices[0].message.content is not a string: {message.get('content')!r}")
+    if choice.get("finish_reason") not in FINISH_REASONS:
+        problems.append(f"choices[0].finish_reason is {choice.get('finish_reason')!r}, expected one of "
+                        f"{FINISH_REASONS}")
+    problems += usage_problems(body.get("usage"), max_completion_tokens)
+    return problems
+
+
+def stream_problems(
+    events: list[str], content_type: str, model: str, include_usage: bool, max_completion_tokens: int | None
+) -> list[str]:
+    """Check an SSE stream's `data:` payloads in order, as vLLM frames them."""
+    problems = []
+    if not content_type.startswith("text/event-stream"):
+        problems.append(f"content-type is {content_type!r}, expected text/event-stream")
+    if not events or events[-1] != "[DONE]":
+        problems.append("the stream does not end with `data: [DONE]`")
+    if events.count("[DONE]") > 1 or ("[DONE]" in events and events.index("[DONE]") != len(events) - 1):
+        problems.append("`data: [DONE]` is sent more than once or is followed by more data")
+    chunks = []
+    for number, event in enumerate(e for e in events if e != "[DONE]"):
+        try:
+            chunks.append(json.loads(event))
+        except json.JSONDecodeError:
+            problems.append(f"event {number} is not JSON: {event[:120]!r}")
+    if not chunks:
+        return [*problems, "the stream carried no chunks"]
+    problems += _chunk_header_problems(chunks, model)
+    with_choices = [c for c in chunks if c.get("choices")]
+    if not with_choices:
+        return [*problems, "no chunk carries a choice"]
+    first_delta = with_choices[0]["choices"][0].get("delta") or {}
+    if first_delta.get("role") != "assistant":
+        problems.append(f"the first delta has role {first_delta.get('role')!r}, expected 'assistant'")
+    finishing = [i for i, c in enumerate(chunks) if c.get("choices") and c["choices"][0].get("finish_reason")]
+    if len(finishing) != 1:
+        problems.append(f"{len(finishing)} chunks carry a finish_reason, expected exactly one")
+    else:
+        reason = chunks[finishing[0]]["choices"][0]["finish_reason"]
+        if reason not in FINISH_REASONS:
+            problems.append(f"finish_reason is {reason!r}, expected one of {FINISH_REASONS}")
+        if any(c.get("choices") for c in chunks[finishing[0] + 1:]):
+            problems.append("choices follow the chunk that carried the finish_reason")
+    for number, chunk in enumerate(chunks):
+        for choice in chunk.get("choices") or []:
+            content = (choice.get("delta") or {}).get("content")
+            if content is not None and not isinstance(content, str):
+                problems.append(f"chunk {number}: delta.content is not a string: {content!r}")
+    problems += _stream_usage_problems(chunks, include_usage, max_completion_tokens)
+    return problems
+
+
+def _chunk_header_problems(chunks: list[dict[str, Any]], model: str) -> list[str]:
+    problems = []
+    ids = {c.get("id") for c in chunks}
+    if len(ids) != 1 or not all(isinstance(i, str) and i for i in ids):
+        problems.append(f"chunks do not share one id: {sorted(map(str, ids))[:3]}")
+    objects = {c.get("object") for c in chunks}
+    if objects != {"chat.completion.chunk"}:
+        problems.append(f"chunk object is {sorted(map(str, objects))}, expected 'chat.completion.chunk'")
+    models = {c.get("model") for c in chunks}
+    if models != {model}:
+        problems.append(f"chunk model is {sorted(map(str, models))}, expected {model!r}")
+    if not all(_is_int(c.get("created")) for c in chunks):
+        problems.append("a chunk has no unix `created` time")
+    return problems
+
+
+def _stream_usage_problems(chunks: list[dict[str, Any]], include_usage: bool, max_tokens: int | None) -> list[str]:
+    with_usage = [i for i, c in enumerate(chunks) if c.get("usage") is not None]
+    if not include_usage:
+        return ["usage was sent although stream_options.include_usage was not set"] if with_usage else []
+    if with_usage != [len(chunks) - 1]:
+        return [f"with include_usage exactly the last chunk must carry usage; chunks {with_usage} of "
+                f"{len(chunks)} do"]
+    last = chunks[-1]
+    problems = [] if last.get("choices") == [] else ["the usage chunk must have empty choices"]
+    return problems + usage_problems(last["usage"], max_tokens)
+
+
+def models_problems(body: Any, served_model_name: str, max_model_len: int) -> list[str]:
+    if not isinstance(body, dict) or body.get("object") != "list" or not isinstance(body.get("data"), list):
+        return [f"/v1/models is not an object list: {str(body)[:200]}"]
+    entry = next((m for m in body["data"] if isinstance(m, dict) and m.get("id") == served_model_name), None)
+    if entry is None:
+        listed = [m.get("id") for m in body["data"] if isinstance(m, dict)]
+        return [f"/v1/models does not list {served_model_name!r}; it lists {listed}"]
+    problems = []
+    if entry.get("object") != "model":
+        problems.append(f"model entry object is {entry.get('object')!r}, expected 'model'")
+    if entry.get("max_model_len") != max_model_len:
+        problems.append(f"max_model_len is {entry.get('max_model_len')!r}, the profile expects {max_model_len}")
+    return problems

@@ -1,0 +1,183 @@
+"""Turning a /v1/chat/completions body into a generation plan, with vLLM's validation and messages.
+
+Pure logic, no I/O but media fetching: the HTTP layer streams or returns what the plan says.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.faults import Faults
+from simulator.media import Audio, Image, MediaError, decode_audio, decode_base64, load_image, load_url_bytes
+from simulator.model import MESSAGE_OVERHEAD_TOKENS, FakeModel, count_text_tokens, split_into_tokens
+
+ROLES = ("system", "user", "assistant", "tool", "developer")
+
+
+class ApiError(Exception):
+    """Answered as vLLM's error body: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+
+    @property
+    def type(self) -> str:
+        return {400: "BadRequestError", 404: "NotFoundError"}.get(self.status, "InternalServerError")
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.status}}
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    served_names: tuple[str, ...]
+    max_model_len: int
+    mm_limits: dict[str, int]
+    fetch_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class ChatPlan:
+    model: str
+    prompt_tokens: int
+    pieces: tuple[str, ...]
+    finish_reason: str
+    stream: bool
+    include_usage: bool
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.pieces)
+
+
+def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults) -> ChatPlan:
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object.")
+    name = body.get("model") or limits.served_names[0]
+    if name not in limits.served_names:
+        raise ApiError(404, f"The model `{name}` does not exist.", "model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "Field required: messages must be a non-empty list.", "messages")
+    stream = _bool(body, "stream")
+    stream_options = body.get("stream_options")
+    if stream_options is not None and not stream:
+        raise ApiError(400, "Stream options can only be defined when `stream=True`.", "stream_options")
+    include_usage = bool(stream_options and stream_options.get("include_usage"))
+    max_tokens = _max_tokens(body)
+    _temperature(body)
+
+    prompt_tokens = 1
+    question = ""
+    items: list[Image | Audio] = []
+    for index, message in enumerate(messages):
+        text, media, media_tokens = _read_message(message, index, limits)
+        prompt_tokens += MESSAGE_OVERHEAD_TOKENS + count_text_tokens(text)
+        if message.get("role") == "user":
+            question = text
+        if not faults.ignore_images:
+            items += media
+            prompt_tokens += media_tokens
+    _check_media_limits(items, limits)
+
+    if max_tokens is None:
+        if prompt_tokens >= limits.max_model_len:
+            raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, 0), "messages")
+        max_tokens = limits.max_model_len - prompt_tokens
+    elif prompt_tokens + max_tokens > limits.max_model_len:
+        raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, max_tokens), "messages")
+
+    pieces = split_into_tokens(model.answer(question, items))
+    finish_reason = "stop"
+    if len(pieces) > max_tokens and not faults.ignore_max_tokens:
+        pieces, finish_reason = pieces[:max_tokens], "length"
+    return ChatPlan(name, prompt_tokens, tuple(pieces), finish_reason, stream, include_usage)
+
+
+def _bool(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ApiError(400, f"Input should be a valid boolean: {key}", key)
+    return value
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ApiError(400, f"{key} must be at least 1, got {value!r}.", key)
+        return value
+    return None
+
+
+def _temperature(body: dict[str, Any]) -> None:
+    value = body.get("temperature")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+        raise ApiError(400, f"temperature must be a non-negative number, got {value!r}.", "temperature")
+
+
+def _read_message(message: Any, index: int, limits: ServingLimits) -> tuple[str, list[Image | Audio], int]:
+    where = f"messages[{index}]"
+    if not isinstance(message, dict) or message.get("role") not in ROLES:
+        raise ApiError(400, f"{where}: role must be one of {', '.join(ROLES)}.", where)
+    content = message.get("content")
+    if isinstance(content, str):
+        return content, [], 0
+    if not isinstance(content, list):
+        raise ApiError(400, f"{where}.content: Input should be a valid string or list of content parts.", where)
+    texts: list[str] = []
+    items: list[Image | Audio] = []
+    for number, part in enumerate(content):
+        texts_or_item = _read_part(part, f"{where}.content[{number}]", limits)
+        if isinstance(texts_or_item, str):
+            texts.append(texts_or_item)
+        else:
+            items.append(texts_or_item)
+    return "\n".join(texts), items, sum(item.token_count() for item in items)
+
+
+def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Audio:
+    kind = part.get("type") if isinstance(part, dict) else None
+    try:
+        if kind == "text" and isinstance(part.get("text"), str):
+            return part["text"]
+        if kind == "image_url" and isinstance(part.get("image_url"), dict) and isinstance(part["image_url"].get("url"), str):
+            return load_image(part["image_url"]["url"], limits.fetch_timeout_s)
+        if kind == "input_audio" and isinstance(part.get("input_audio"), dict):
+            audio = part["input_audio"]
+            if audio.get("format") != "wav" or not isinstance(audio.get("data"), str):
+                raise MediaError("input_audio needs base64 'data' and format 'wav'.")
+            return decode_audio(decode_base64(audio["data"], "input_audio"))
+        if kind == "audio_url" and isinstance(part.get("audio_url"), dict) and isinstance(part["audio_url"].get("url"), str):
+            return decode_audio(load_url_bytes(part["audio_url"]["url"], limits.fetch_timeout_s))
+    except MediaError as exc:
+        raise ApiError(400, f"{where}: {exc}", where) from None
+    raise ApiError(
+        400,
+        f"1 validation error for ChatCompletionRequest {where}: unknown or malformed content part "
+        f"of type {kind!r}; expected 'text', 'image_url', 'input_audio' or 'audio_url'.",
+        where,
+    )
+
+
+def _check_media_limits(items: list[Image | Audio], limits: ServingLimits) -> None:
+    counts = {"image": sum(isinstance(i, Image) for i in items), "audio": sum(isinstance(i, Audio) for i in items)}
+    for modality, count in counts.items():
+        limit = limits.mm_limits.get(modality, 1)
+        if count > limit:
+            raise ApiError(400, f"At most {limit} {modality}(s) may be provided in one prompt.", "messages")
+
+
+def _overflow_message(max_model_len: int, prompt: int, completion: int) -> str:
+    return (
+        f"This model's maximum context length is {max_model_len} tokens. However, you requested "
+        f"{prompt + completion} tokens ({prompt} in the messages, {completion} in the completion). "
+        "Please reduce the length of the messages or completion."
+    )

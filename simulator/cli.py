@@ -1,0 +1,138 @@
+"""`vllm serve` as the simulator: the same command line, start-up lines, exit codes and shutdown.
+
+Options the real CLI has but the simulator does not need are accepted and ignored; an unknown option
+is an argparse error (exit 2), as with vLLM.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from http.server import ThreadingHTTPServer
+
+from simulator.chat import ServingLimits
+from simulator.faults import Faults
+from simulator.model import FakeModel
+from simulator.server import ROUTES, VERSION, SimState, bind, log, vllm_log
+from simulator.timing import TimingModel
+
+UVICORN_LINES = (
+    "INFO:     Started server process [{pid}]",
+    "INFO:     Waiting for application startup.",
+    "INFO:     Application startup complete.",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vllm", description="vLLM CLI (simulator)")
+    parser.add_argument("-v", "--version", action="version", version=VERSION)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="Start the OpenAI-compatible API server.")
+    serve.add_argument("model")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - vLLM's default
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--served-model-name", nargs="+")
+    serve.add_argument("--trust-remote-code", action="store_true")
+    serve.add_argument("--max-model-len", type=int)
+    serve.add_argument("--limit-mm-per-prompt", type=json.loads, default={})
+    serve.add_argument("--enable-lora", action="store_true")
+    serve.add_argument("--max-lora-rank", type=int, default=16)
+    serve.add_argument("--max-loras", type=int, default=1)
+    serve.add_argument("--lora-modules", nargs="+", default=[])
+    serve.add_argument("--default-mm-loras", type=json.loads)
+    serve.add_argument("--tensor-parallel-size", "-tp", type=int, default=1)
+    serve.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    serve.add_argument("--dtype", default="auto")
+    serve.add_argument("--enforce-eager", action="store_true")
+    serve.add_argument("--allowed-local-media-path", default="")
+    serve.add_argument("--max-num-seqs", type=int, default=256)
+    return parser
+
+
+def parse_lora_modules(values: list[str]) -> dict[str, str]:
+    modules: dict[str, str] = {}
+    for value in values:
+        if value.startswith("{"):
+            spec = json.loads(value)
+            modules[spec["name"]] = spec["path"]
+        else:
+            name, sep, path = value.partition("=")
+            if not sep:
+                raise SystemExit(f"vllm serve: error: invalid --lora-modules value {value!r}: expected name=path")
+            modules[name] = path
+    return modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    faults, timing = Faults.from_env(), TimingModel.from_env()
+    model = FakeModel.load(args.model)
+    loras = parse_lora_modules(args.lora_modules) if args.enable_lora else {}
+    limits = ServingLimits(
+        served_names=tuple(args.served_model_name or [args.model]),
+        max_model_len=args.max_model_len or 131072,
+        mm_limits={"image": 1, "audio": 1, **args.limit_mm_per_prompt},
+    )
+    state = SimState(model=model, limits=limits, loras=loras, timing=timing, faults=faults)
+
+    vllm_log("INFO", "api_server.py:1896", f"vLLM API server version {VERSION}")
+    vllm_log("INFO", "utils.py:328", f"non-default args: {_non_default_args(args)}")
+    if faults.active():
+        vllm_log("WARNING", "simulator", f"simulated faults active: {', '.join(faults.active())}")
+    try:
+        server = bind(args.host, args.port, state)
+    except OSError:
+        traceback.print_exc(file=sys.stdout)
+        return 1
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    vllm_log("INFO", "config.py:717", f"Resolved architecture: {model.architecture}")
+    vllm_log("INFO", "config.py:1604", f"Using max model len {limits.max_model_len}")
+    if faults.crash_on_start:
+        _print_simulated_crash()
+        return 1
+    if faults.error_in_startup_log:
+        vllm_log("ERROR", "worker.py:88", "Failed to allocate the KV cache on device 0 (simulated fault).")
+    if stop.wait(timing.load_delay_s) or (faults.hang_on_start and stop.wait()):
+        return _shut_down(server)
+    vllm_log("INFO", "default_loader.py:267", f"Loading weights took {timing.load_delay_s:.2f} seconds")
+    vllm_log("INFO", "api_server.py:1692", f"Starting vLLM API server 0 on http://{args.host}:{args.port}")
+    vllm_log("INFO", "launcher.py:29", "Available routes are:")
+    for route, method in ROUTES:
+        vllm_log("INFO", "launcher.py:37", f"Route: {route}, Methods: {method}")
+    for number, line in enumerate(UVICORN_LINES, start=1):
+        if number != faults.drop_startup_line:
+            log(line.format(pid=os.getpid()))
+    state.ready = True
+    stop.wait()
+    return _shut_down(server)
+
+
+def _non_default_args(args: argparse.Namespace) -> dict[str, object]:
+    defaults = vars(build_parser().parse_args(["serve", args.model]))
+    return {k: v for k, v in vars(args).items() if v != defaults.get(k) and k != "model"}
+
+
+def _print_simulated_crash() -> None:
+    log("Traceback (most recent call last):")
+    log('  File "/vllm-workspace/vllm/vllm/v1/engine/core.py", line 512, in run_engine_core')
+    log("    engine_core = EngineCoreProc(*args, **kwargs)")
+    log("RuntimeError: NPU out of memory. Tried to allocate 2.00 GiB (simulated fault: crash_on_start)")
+
+
+def _shut_down(server: ThreadingHTTPServer) -> int:
+    log("INFO:     Shutting down")
+    server.shutdown()
+    log(f"INFO:     Finished server process [{os.getpid()}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Faults the simulator can inject, each switched on by one environment variable.
+
+The acceptance suite is proven by turning these on one at a time and checking that some test fails
+with a message naming the cause. `python -m simulator.faults` prints the table kept in the README.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Switches read once at start-up; 0 / empty means off."""
+
+    crash_on_start: bool = False
+    hang_on_start: bool = False
+    drop_startup_line: int = 0
+    error_in_startup_log: bool = False
+    http500_every: int = 0
+    ignore_images: bool = False
+    ignore_max_tokens: bool = False
+    stream_no_done: bool = False
+    stream_no_role: bool = False
+    die_after: int = 0
+    slow_first_token_ms: int = 0
+    bad_usage: bool = False
+    bad_request_as_500: bool = False
+    wrong_max_model_len: int = 0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Faults:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            raw = env.get(env_name(field.name), "").strip()
+            if not raw:
+                continue
+            if field.type == "bool":
+                values[field.name] = raw.lower() not in ("0", "false", "no", "off")
+            else:
+                values[field.name] = int(raw)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def active(self) -> list[str]:
+        """Names of the switches that are on, for the start-up log."""
+        return [f.name for f in fields(self) if getattr(self, f.name)]
+
+
+def env_name(field_name: str) -> str:
+    return "SIM_FAULT_" + field_name.upper()
+
+
+FAULT_DOCS: dict[str, str] = {
+    "crash_on_start": "prints a Python Traceback during model load and exits 1",
+    "hang_on_start": "never finishes loading: no uvicorn lines, /health stays 503",
+    "drop_startup_line": "N=1..3: leaves out the N-th uvicorn start-up line (the server still comes up)",
+    "error_in_startup_log": "prints an `ERROR` line during start-up (the server still comes up)",
+    "http500_every": "N: every N-th chat request is answered 500 with an error body",
+    "ignore_images": "answers as if no image were sent (generic text, image tokens not counted)",
+    "ignore_max_tokens": "generates the whole answer whatever max_completion_tokens says",
+    "stream_no_done": "streams end without `data: [DONE]`",
+    "stream_no_role": "the first stream delta carries no `role`",
+    "die_after": "N: the process exits after answering N chat requests",
+    "slow_first_token_ms": "MS: adds MS milliseconds to every time to first token",
+    "bad_usage": "usage.total_tokens is off by one",
+    "bad_request_as_500": "invalid requests are answered 500 instead of 400",
+    "wrong_max_model_len": "N: /v1/models reports max_model_len N instead of the real limit",
+}
+
+
+def markdown_table() -> str:
+    rows = ["| variable | effect |", "|---|---|"]
+    rows += [f"| `{env_name(f.name)}` | {FAULT_DOCS[f.name]} |" for f in fields(Faults)]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,158 @@
+"""Loading request media without third-party packages: data URLs, http(s) URLs, format, size, length.
+
+Only what the simulator needs to behave like vLLM: reject what is not an image or a WAV file, count
+media tokens from the picture's size or the clip's length, and recognise the suite's shipped media by
+their bytes.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import struct
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+
+class MediaError(ValueError):
+    """A request's media could not be used; becomes a 400 answer."""
+
+
+@dataclass(frozen=True)
+class Image:
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def token_count(self) -> int:
+        """Phi-4-multimodal-like count: a global 448 px view plus one per 448 px crop, 36 crops at most."""
+        crops = min(math.ceil(self.width / 448) * math.ceil(self.height / 448), 36)
+        return 64 + 64 * (1 + crops)
+
+
+@dataclass(frozen=True)
+class Audio:
+    data: bytes
+    duration_s: float
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def token_count(self) -> int:
+        """Phi-4-multimodal's speech encoder emits one token per 80 ms of audio."""
+        return max(1, math.ceil(self.duration_s / 0.080))
+
+
+def decode_audio(data: bytes) -> Audio:
+    """A RIFF/WAVE file; its length comes from the fmt and data chunks."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise MediaError("Invalid audio: expected a WAV (RIFF/WAVE) file.")
+    pos, byte_rate, data_len = 12, 0, -1
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk == b"fmt " and size >= 16:
+            byte_rate = int.from_bytes(data[pos + 16 : pos + 20], "little")
+        elif chunk == b"data":
+            data_len = min(size, len(data) - pos - 8)
+            break
+        pos += 8 + size + (size & 1)
+    if byte_rate <= 0 or data_len < 0:
+        raise MediaError("Invalid audio: the WAV file has no fmt or data chunk.")
+    return Audio(data, data_len / byte_rate)
+
+
+def decode_base64(payload: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MediaError(f"Invalid base64 data in {what}: {exc}") from None
+
+
+def load_image(url: str, fetch_timeout_s: float) -> Image:
+    return decode_image(load_url_bytes(url, fetch_timeout_s))
+
+
+def load_url_bytes(url: str, fetch_timeout_s: float) -> bytes:
+    if url.startswith("data:"):
+        header, sep, payload = url.partition(",")
+        if not sep or ";base64" not in header:
+            raise MediaError("Invalid data URL: expected 'data:<mime>;base64,<data>'.")
+        return decode_base64(payload, "data URL")
+    if url.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(url, timeout=fetch_timeout_s) as response:  # noqa: S310
+                return response.read()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise MediaError(f"Failed to fetch media from {url}: {exc}") from None
+    raise MediaError(f"Unsupported media URL scheme in {url[:40]!r}: use data:, http:// or https://.")
+
+
+def decode_image(data: bytes) -> Image:
+    for sniff in (_png, _jpeg, _webp, _gif):
+        found = sniff(data)
+        if found:
+            fmt, width, height = found
+            if width <= 0 or height <= 0:
+                break
+            return Image(data, fmt, width, height)
+    raise MediaError("cannot identify image file: the data is not a PNG, JPEG, WebP or GIF image.")
+
+
+def _png(data: bytes) -> tuple[str, int, int] | None:
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return "png", width, height
+
+
+def _gif(data: bytes) -> tuple[str, int, int] | None:
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 10:
+        return None
+    width, height = struct.unpack("<HH", data[6:10])
+    return "gif", width, height
+
+
+def _jpeg(data: bytes) -> tuple[str, int, int] | None:
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if pos + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return "jpeg", width, height
+        pos += 2 + length
+    return None
+
+
+def _webp(data: bytes) -> tuple[str, int, int] | None:
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
+        return None
+    chunk = data[12:16]
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", data[26:30])
+        return "webp", width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return "webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return "webp", width, height
+    return None

@@ -1,0 +1,290 @@
+"""The simulator's HTTP side: vLLM's OpenAI-compatible endpoints on the standard library's server.
+
+Start-up prints vLLM's and uvicorn's lines in the real order; /health is 503 until the fake model has
+"loaded". Chat answers follow the timing model so latencies are known ground truth.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from simulator.chat import ApiError, ChatPlan, ServingLimits, plan_chat
+from simulator.environment import describe_environment
+from simulator.faults import Faults
+from simulator.model import FakeModel, split_into_tokens
+from simulator.timing import RunningRequests, TimingModel, sleep_until
+
+VERSION = "0.11.0+simulator"
+ROUTES = (
+    ("/health", "GET"),
+    ("/version", "GET"),
+    ("/metrics", "GET"),
+    ("/v1/models", "GET"),
+    ("/tokenize", "POST"),
+    ("/v1/chat/completions", "POST"),
+    ("/sim/environment", "GET"),
+)
+_print_lock = threading.Lock()
+
+
+def log(line: str) -> None:
+    with _print_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def vllm_log(level: str, where: str, message: str) -> None:
+    log(f"{level} {time.strftime('%m-%d %H:%M:%S')} [{where}] {message}")
+
+
+@dataclass
+class Counters:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    chat_requests: int = 0
+    succeeded: int = 0
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    ttft_sum_s: float = 0.0
+
+    def next_chat_number(self) -> int:
+        with self.lock:
+            self.chat_requests += 1
+            return self.chat_requests
+
+    def record(self, plan: ChatPlan, sent: int, ttft_s: float) -> None:
+        with self.lock:
+            self.succeeded += 1
+            self.prompt_tokens += plan.prompt_tokens
+            self.generation_tokens += sent
+            self.ttft_sum_s += ttft_s
+
+
+@dataclass
+class SimState:
+    model: FakeModel
+    limits: ServingLimits
+    loras: dict[str, str]
+    timing: TimingModel
+    faults: Faults
+    ready: bool = False
+    running: RunningRequests = field(default_factory=RunningRequests)
+    counters: Counters = field(default_factory=Counters)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "uvicorn"
+    sys_version = ""
+    state: SimState  # set on the subclass made by serve()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+        """Silence the standard library's own access log; access lines are written by _access()."""
+
+    def _access(self, status: int) -> None:
+        phrase = HTTPStatus(status).phrase
+        log(f'INFO:     {self.client_address[0]}:{self.client_address[1]} - "{self.command} {self.path} '
+            f'{self.request_version}" {status} {phrase}')
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response_only(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        self._access(status)
+
+    def _json(self, status: int, payload: Any) -> None:
+        self._send(status, json.dumps(payload).encode())
+
+    def _error(self, error: ApiError) -> None:
+        self._json(error.status, error.body())
+
+    def _read_json(self) -> Any:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"JSON decode error: {exc}") from None
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?")[0]
+        if path == "/health":
+            self._send(200 if self.state.ready else 503, b"")
+        elif not self.state.ready:
+            self._error(ApiError(503, "The server is starting up."))
+        elif path == "/version":
+            self._json(200, {"version": VERSION})
+        elif path == "/v1/models":
+            self._json(200, self._models())
+        elif path == "/metrics":
+            self._send(200, self._metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
+        elif path == "/sim/environment":
+            self._json(200, describe_environment())
+        else:
+            self._json(404, {"detail": "Not Found"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = self.path.split("?")[0]
+        try:
+            if not self.state.ready:
+                raise ApiError(503, "The server is starting up.")
+            if path == "/v1/chat/completions":
+                self._chat()
+            elif path == "/tokenize":
+                self._tokenize()
+            else:
+                self._json(404, {"detail": "Not Found"})
+        except ApiError as error:
+            if error.status == 400 and self.state.faults.bad_request_as_500:
+                error = ApiError(500, f"Internal error while processing request: {error.message}")
+            self._error(error)
+
+    def _models(self) -> dict[str, Any]:
+        created = int(time.time())
+        max_len = self.state.faults.wrong_max_model_len or self.state.limits.max_model_len
+        base = self.state.limits.served_names[0]
+        data = [
+            {"id": name, "object": "model", "created": created, "owned_by": "vllm", "root": str(self.state.model.path),
+             "parent": None, "max_model_len": max_len, "permission": [_permission(created)]}
+            for name in self.state.limits.served_names
+        ]
+        data += [
+            {"id": name, "object": "model", "created": created, "owned_by": "vllm", "root": path,
+             "parent": base, "max_model_len": None, "permission": [_permission(created)]}
+            for name, path in self.state.loras.items()
+        ]
+        return {"object": "list", "data": data}
+
+    def _metrics(self) -> str:
+        name = self.state.limits.served_names[0]
+        c = self.state.counters
+        label = f'{{model_name="{name}"}}'
+        lines = [
+            "# HELP vllm:num_requests_running Number of requests in model execution batches.",
+            "# TYPE vllm:num_requests_running gauge",
+            f"vllm:num_requests_running{label} {self.state.running.count}",
+            "# TYPE vllm:request_success_total counter",
+            f"vllm:request_success_total{label} {c.succeeded}",
+            "# TYPE vllm:prompt_tokens_total counter",
+            f"vllm:prompt_tokens_total{label} {c.prompt_tokens}",
+            "# TYPE vllm:generation_tokens_total counter",
+            f"vllm:generation_tokens_total{label} {c.generation_tokens}",
+            "# TYPE vllm:time_to_first_token_seconds histogram",
+            f"vllm:time_to_first_token_seconds_sum{label} {c.ttft_sum_s}",
+            f"vllm:time_to_first_token_seconds_count{label} {c.succeeded}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _tokenize(self) -> None:
+        body = self._read_json()
+        if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
+            raise ApiError(400, "Field required: prompt must be a string.", "prompt")
+        pieces = split_into_tokens(body["prompt"])
+        tokens = [zlib.crc32(piece.strip().encode()) % 200_000 for piece in pieces]
+        self._json(200, {"count": len(tokens), "max_model_len": self.state.limits.max_model_len,
+                         "tokens": tokens, "token_strs": None})
+
+    def _chat(self) -> None:
+        state = self.state
+        body = self._read_json()
+        number = state.counters.next_chat_number()
+        if state.faults.http500_every and number % state.faults.http500_every == 0:
+            raise ApiError(500, "EngineCore encountered an issue while processing the request (simulated fault).")
+        plan = plan_chat(body, state.limits, state.model, state.faults)
+        with state.running as running:
+            start = time.perf_counter()
+            ttft = state.timing.ttft_s(plan.prompt_tokens, running, state.faults.slow_first_token_ms)
+            tpot = state.timing.tpot_s(running)
+            deadlines = [start + ttft + i * tpot for i in range(plan.completion_tokens)]
+            if plan.stream:
+                self._stream(plan, deadlines)
+            else:
+                if deadlines:
+                    sleep_until(deadlines[-1])
+                self._json(200, _completion(plan, state.faults))
+        state.counters.record(plan, plan.completion_tokens, ttft)
+        if state.faults.die_after and number >= state.faults.die_after:
+            vllm_log("ERROR", "core.py:712", "EngineCore encountered a fatal error (simulated fault: die_after).")
+            os._exit(1)
+
+    def _stream(self, plan: ChatPlan, deadlines: list[float]) -> None:
+        self.send_response_only(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        self._access(200)
+        ident, created = _ident(), int(time.time())
+        usage_field = {"usage": None} if plan.include_usage else {}
+
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+            return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": plan.model,
+                    "choices": choices, **usage_field, **extra}
+
+        def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+            return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+
+        if deadlines:
+            sleep_until(deadlines[0])
+        role = {} if self.state.faults.stream_no_role else {"role": "assistant"}
+        self._event(chunk(choice({**role, "content": ""})))
+        last = len(plan.pieces) - 1
+        for index, piece in enumerate(plan.pieces):
+            sleep_until(deadlines[index])
+            self._event(chunk(choice({"content": piece}, plan.finish_reason if index == last else None)))
+        if not plan.pieces:
+            self._event(chunk(choice({"content": ""}, plan.finish_reason)))
+        if plan.include_usage:
+            self._event(chunk([], usage=_usage(plan, self.state.faults)))
+        if not self.state.faults.stream_no_done:
+            self._write_chunk(b"data: [DONE]\n\n")
+        self._write_chunk(b"")
+
+    def _event(self, payload: dict[str, Any]) -> None:
+        self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+
+def _permission(created: int) -> dict[str, Any]:
+    return {"id": f"modelperm-{uuid.uuid4().hex}", "object": "model_permission", "created": created,
+            "allow_create_engine": False, "allow_sampling": True, "allow_logprobs": True,
+            "allow_search_indices": False, "allow_view": True, "allow_fine_tuning": False,
+            "organization": "*", "group": None, "is_blocking": False}
+
+
+def _ident() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def _usage(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
+    total = plan.prompt_tokens + plan.completion_tokens + (1 if faults.bad_usage else 0)
+    return {"prompt_tokens": plan.prompt_tokens, "total_tokens": total,
+            "completion_tokens": plan.completion_tokens, "prompt_tokens_details": None}
+
+
+def _completion(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
+    message = {"role": "assistant", "content": "".join(plan.pieces), "reasoning_content": None, "tool_calls": []}
+    return {"id": _ident(), "object": "chat.completion", "created": int(time.time()), "model": plan.model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish_reason,
+                         "stop_reason": None}],
+            "usage": _usage(plan, faults), "prompt_logprobs": None}
+
+
+def bind(host: str, port: int, state: SimState) -> ThreadingHTTPServer:
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

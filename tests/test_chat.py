@@ -1,0 +1,143 @@
+"""Step 4 of the procedure: image + text chat, the way the seed does it and around it.
+
+Every answer is checked for vLLM's response schema and usage, and for content: each shipped image has a
+question and the keywords a right answer contains (images/manifest.json).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from phi4mm_acceptance.checks import answer_text, chat_reply_problems, stream_reply_problems
+from phi4mm_acceptance.client import ChatClient
+from phi4mm_acceptance.media import AssetServer, ImageItem, load_manifest, missing_keywords, user_message
+from phi4mm_acceptance.profile import Profile
+
+MANIFEST = load_manifest()
+DELIVERIES = ("base64", "url")
+RecordProperty = Callable[[str, object], None]
+
+
+def image_url(item: ImageItem, delivery: str, assets: AssetServer) -> str:
+    return item.data_url() if delivery == "base64" else assets.url(item.path.name)
+
+
+def ask(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int) -> str:
+    """One non-streamed chat that must succeed with a well-formed answer; returns the answer text."""
+    reply = client.chat(messages, max_completion_tokens=max_tokens)
+    problems = chat_reply_problems(reply, client.model, max_tokens)
+    assert not problems, "; ".join(problems)
+    return answer_text(reply)
+
+
+def assert_keywords(answer: str, expected: tuple[tuple[str, ...], ...] | list[list[str]], what: str) -> None:
+    missing = missing_keywords(answer, tuple(map(tuple, expected)))
+    assert not missing, f"{what}: answer lacks any of {missing}; answer was {answer[:300]!r}"
+
+
+@pytest.mark.smoke
+@pytest.mark.network
+@pytest.mark.parametrize("remote", MANIFEST.remote_images, ids=lambda r: r["name"])
+def test_seed_request(client: ChatClient, profile: Profile, remote: dict[str, Any]) -> None:
+    """The seed's exact request: a public image URL, "What is in this image?", max_completion_tokens 100."""
+    answer = ask(client, user_message(remote["question"], remote["url"]), profile.chat.max_completion_tokens)
+    assert_keywords(answer, remote["expected"], remote["name"])
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize(
+    ("item", "delivery"),
+    [(item, delivery) for item in MANIFEST.images for delivery in DELIVERIES],
+    ids=[f"{item.name}-{delivery}" for item in MANIFEST.images for delivery in DELIVERIES],
+)
+def test_image_question(client: ChatClient, assets: AssetServer, profile: Profile, item: ImageItem,
+                        delivery: str) -> None:
+    """Each shipped image (colours, counting, a chart, text in PNG/JPEG/WebP, 28 px and 2560 px) by each route."""
+    messages = user_message(item.question, image_url(item, delivery, assets))
+    answer = ask(client, messages, profile.chat.max_completion_tokens)
+    assert_keywords(answer, item.expected, f"{item.name} ({item.width}x{item.height} {item.format})")
+
+
+@pytest.mark.nightly
+@pytest.mark.parametrize("count", [2, "limit"], ids=["2-images", "limit-images"])
+def test_several_images(client: ChatClient, profile: Profile, count: int | str) -> None:
+    """Several images in one prompt, up to the profile's --limit-mm-per-prompt: every one is described."""
+    limit = profile.model.limit_mm_per_prompt.get("image", 1)
+    items = MANIFEST.tagged("several")[: min(limit, count if isinstance(count, int) else limit)]
+    if len(items) < 2:
+        pytest.skip(f"the profile allows {limit} image(s) per prompt")
+    answer = ask(client, user_message(MANIFEST.describe_each_question, *(i.data_url() for i in items)),
+                 profile.chat.max_completion_tokens * len(items))
+    for item in items:
+        assert_keywords(answer, [list(item.describe_keywords)], f"image {item.name} of {len(items)}")
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("prompt", MANIFEST.text_prompts, ids=lambda p: p["name"])
+def test_text_only(client: ChatClient, profile: Profile, prompt: dict[str, Any]) -> None:
+    answer = ask(client, [{"role": "user", "content": prompt["question"]}], profile.chat.max_completion_tokens)
+    assert_keywords(answer, prompt["expected"], prompt["name"])
+
+
+@pytest.mark.smoke
+def test_image_tokens_counted(client: ChatClient, profile: Profile) -> None:
+    """The same question costs more prompt tokens with an image than without: the image reached the model."""
+    item = MANIFEST.image("red-circle")
+    usage = {}
+    for label, messages in (("text", [{"role": "user", "content": [{"type": "text", "text": item.question}]}]),
+                            ("image", user_message(item.question, item.data_url()))):
+        reply = client.chat(messages, max_completion_tokens=profile.chat.length_cap_tokens)
+        problems = chat_reply_problems(reply, client.model, profile.chat.length_cap_tokens)
+        assert not problems, f"{label}: " + "; ".join(problems)
+        usage[label] = reply.json["usage"]["prompt_tokens"]
+    assert usage["image"] > usage["text"], (
+        f"prompt_tokens with the image ({usage['image']}) is not above text only ({usage['text']}): "
+        "the server did not feed the image to the model")
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("name", ["red-circle", "bar-chart"])
+def test_stream_matches_non_stream(client: ChatClient, profile: Profile, name: str,
+                                   record_property: RecordProperty) -> None:
+    """At temperature 0 the streamed answer equals the plain one, with well-framed SSE and the same usage."""
+    item = MANIFEST.image(name)
+    messages = user_message(MANIFEST.describe_question, item.data_url())
+    max_tokens = profile.chat.max_completion_tokens
+    plain = client.chat(messages, max_completion_tokens=max_tokens)
+    problems = chat_reply_problems(plain, client.model, max_tokens)
+    assert not problems, "non-streamed: " + "; ".join(problems)
+    streamed = client.stream_chat(messages, max_completion_tokens=max_tokens)
+    problems = stream_reply_problems(streamed, client.model, max_tokens)
+    assert not problems, "streamed: " + "; ".join(problems)
+    record_property("ttft_ms", round(streamed.ttft_ms or -1, 2))
+    record_property("completion_tokens", streamed.usage["completion_tokens"])
+    assert streamed.content == answer_text(plain), (
+        f"streamed answer differs from the non-streamed one at temperature 0:\n"
+        f"  streamed: {streamed.content[:200]!r}\n  plain:    {answer_text(plain)[:200]!r}")
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    assert [streamed.usage[k] for k in keys] == [plain.json["usage"][k] for k in keys], (
+        f"streamed usage {streamed.usage} differs from non-streamed usage {plain.json['usage']}")
+    assert streamed.ttft_ms is not None and streamed.ttft_ms <= profile.chat.max_ttft_ms, (
+        f"time to first token {streamed.ttft_ms} ms exceeds the profile's max_ttft_ms {profile.chat.max_ttft_ms}")
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_finish_reason_length_when_capped(client: ChatClient, profile: Profile, stream: bool) -> None:
+    """A cap below the answer's length stops generation exactly at the cap with finish_reason "length"."""
+    cap = profile.chat.length_cap_tokens
+    messages = user_message(MANIFEST.describe_question, MANIFEST.image("bar-chart").data_url())
+    if stream:
+        reply = client.stream_chat(messages, max_completion_tokens=cap)
+        problems = stream_reply_problems(reply, client.model, cap)
+        finish, usage = reply.finish_reason, reply.usage
+    else:
+        plain = client.chat(messages, max_completion_tokens=cap)
+        problems = chat_reply_problems(plain, client.model, cap)
+        finish = plain.json["choices"][0]["finish_reason"] if not problems else None
+        usage = plain.json["usage"] if not problems else None
+    assert not problems, "; ".join(problems)
+    assert finish == "length", f"finish_reason is {finish!r} with max_completion_tokens={cap}, expected 'length'"
+    assert usage["completion_tokens"] == cap, f"completion_tokens {usage['completion_tokens']} != the cap {cap}"

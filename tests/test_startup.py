@@ -1,0 +1,52 @@
+"""Step 3 of the procedure: the server started cleanly and presents the model the profile describes."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from phi4mm_acceptance.checks import describe_error
+from phi4mm_acceptance.client import ChatClient
+from phi4mm_acceptance.launch.base import Server
+from phi4mm_acceptance.profile import Profile
+from phi4mm_acceptance.readiness import STARTUP_LINES, error_lines, startup_problems
+from phi4mm_acceptance.vllm_api import models_problems
+
+pytestmark = pytest.mark.smoke
+
+
+def startup_section(lines: list[str]) -> list[str]:
+    """The log up to uvicorn's last start-up line: later lines belong to requests, not to start-up."""
+    last = STARTUP_LINES[-1][1]
+    end = next((number for number, line in enumerate(lines) if last.search(line)), len(lines) - 1)
+    return lines[: end + 1]
+
+
+def test_startup_lines_in_order(server_log_lines: list[str]) -> None:
+    problems = startup_problems(server_log_lines)
+    assert not problems, "; ".join(problems)
+
+
+def test_startup_log_has_no_errors(server_log_lines: list[str]) -> None:
+    errors = error_lines(startup_section(server_log_lines))
+    assert not errors, f"{len(errors)} error line(s) in the start-up log, first: {errors[0]!r}"
+
+
+def test_health(client: ChatClient) -> None:
+    reply = client.get("/health")
+    assert reply.status == 200, f"GET /health answered {reply.status}: {reply.text[:200]!r}"
+
+
+def test_models_lists_served_model(client: ChatClient, server: Server, profile: Profile) -> None:
+    reply = client.get("/v1/models")
+    assert reply.status == 200, describe_error(reply.status, reply.text)
+    problems = models_problems(reply.json, server.served_model_name, profile.model.max_model_len)
+    assert not problems, "; ".join(problems)
+
+
+def test_version(client: ChatClient, record_property: Callable[[str, object], None]) -> None:
+    reply = client.get("/version")
+    assert reply.status == 200, describe_error(reply.status, reply.text)
+    version = (reply.json or {}).get("version")
+    assert isinstance(version, str) and version.strip(), f"/version has no version string: {reply.text[:200]!r}"
+    record_property("server_version_reported", version)
