@@ -1,0 +1,20 @@
+"""Self-tests of the suite: the repository root is importable, and e2e tests get a suite runner."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+import pytest  # noqa: E402
+
+from phi4mm_acceptance.launch.ports import free_port  # noqa: E402
+
+
+@pytest.fixture
+def port() -> int:
+    """A free local port per test, so suite runs never collide with each other or a leftover."""
+    return free_port("127.0.0.1")

@@ -1,0 +1,41 @@
+"""A healthy simulator: the README's smoke command and the full suite under xdist pass and leave nothing."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from selftests.suite_run import processes_on_port, run_suite
+
+pytestmark = pytest.mark.e2e
+IDENTITY_PROPERTIES = {"target", "profile", "hardware", "model", "server_version"}
+
+
+def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: int) -> None:
+    run = run_suite(tmp_path, "-m", "smoke", "--target", "sim", "--port", str(port))
+    assert run.exit_code == 0, run.describe()
+    assert "verdict: PASSED (simulator run: proves the suite, certifies no hardware)" in run.output
+    assert "hardware=SIMULATOR" in run.suite_name()
+    cases = ElementTree.parse(run.junit).getroot().findall(".//testcase")
+    assert len(cases) >= 30
+    for case in cases:
+        names = {p.get("name") for p in case.iter("property")}
+        assert IDENTITY_PROPERTIES <= names, f"{case.get('name')} lacks {IDENTITY_PROPERTIES - names}"
+        assert "[[ATTACHMENT|" in "".join(case.itertext()), f"{case.get('name')} has no server log attachment"
+    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    assert metrics["run"]["hardware"] == "simulator" and metrics["run"]["verdict"] == "passed"
+    assert metrics["run"]["server_version"].endswith("+simulator")
+    assert (tmp_path / "reports" / "server.log").read_text().count("Application startup complete.") == 1
+    assert processes_on_port(port) == []
+
+
+def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int) -> None:
+    run = run_suite(tmp_path, "-n", "2", "--target", "sim", "--port", str(port))
+    assert run.exit_code == 0, run.describe()
+    assert "2 workers" in run.output
+    log = (tmp_path / "reports" / "server.log").read_text()
+    assert log.count("Started server process") == 1, "each xdist worker started its own server"
+    assert log.count("Shutting down") == 1
+    assert processes_on_port(port) == []

@@ -1,0 +1,77 @@
+"""Running the acceptance suite as a subprocess, the way a release engineer does, and reading its verdict."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    outcome: str  # passed, failed, error, skipped
+    message: str
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    exit_code: int
+    output: str
+    junit: Path
+
+    def cases(self) -> dict[str, CaseResult]:
+        root = ElementTree.parse(self.junit).getroot()
+        results = {}
+        for case in root.iter("testcase"):
+            outcome, message = "passed", ""
+            for tag in ("failure", "error", "skipped"):
+                node = case.find(tag)
+                if node is not None:
+                    outcome = {"failure": "failed"}.get(tag, tag)
+                    message = f"{node.get('message', '')}\n{node.text or ''}"
+                    break
+            results[case.get("name", "")] = CaseResult(case.get("name", ""), outcome, message)
+        return results
+
+    def not_passed(self) -> dict[str, CaseResult]:
+        return {name: case for name, case in self.cases().items() if case.outcome in ("failed", "error")}
+
+    def suite_name(self) -> str:
+        suite = ElementTree.parse(self.junit).getroot().find("testsuite")
+        return suite.get("name", "") if suite is not None else ""
+
+    def describe(self) -> str:
+        return f"exit code {self.exit_code}; output tail:\n{self.output[-3000:]}"
+
+
+def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 240) -> SuiteRun:
+    """`pytest` on the acceptance suite, started in workdir so reports/ and .phi4mm/ land there."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PYTEST_ADDOPTS", None)
+    full_env.pop("PYTEST_XDIST_WORKER", None)
+    command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
+               str(REPO / "tests"), "-p", "no:cacheprovider", *args]
+    done = subprocess.run(command, cwd=workdir, env=full_env, capture_output=True, text=True, timeout=timeout_s)
+    return SuiteRun(done.returncode, done.stdout + done.stderr, workdir / "reports" / "junit.xml")
+
+
+def processes_on_port(port: int) -> list[str]:
+    """Command lines of live processes that were started to serve on this port."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and b"--port" in argv and str(port).encode() in argv:
+            found.append(b" ".join(argv).decode(errors="replace"))
+    return found
