@@ -1,0 +1,154 @@
+"""Targets and options end to end: external servers, --keep-server, --target process, and bad input.
+
+Bad input must give a one-line error, still write the JUnit file, and leave no process behind.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from phi4mm_acceptance.client import probe_health
+from selftests.suite_run import REPO, processes_on_port, run_suite
+
+pytestmark = pytest.mark.e2e
+VLLM_SHIM = REPO / "simulator" / "bin" / "vllm"
+MODEL = "microsoft/Phi-4-multimodal-instruct"
+
+
+@pytest.fixture
+def hand_started_server(tmp_path: Path, port: int) -> Iterator[tuple[str, Path]]:
+    """The simulator started by hand, as an operator would before using --target external."""
+    log = tmp_path / "hand-started.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(VLLM_SHIM), "serve", MODEL, "--host", "127.0.0.1", "--port", str(port),
+             "--max-model-len", "4096", "--limit-mm-per-prompt", '{"image":3,"audio":1}'],
+            stdout=out, stderr=subprocess.STDOUT, env={"SIM_LOAD_DELAY_S": "0.2", "PATH": "/usr/bin:/bin"})
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while probe_health(base_url) != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    yield base_url, log
+    process.terminate()
+    process.wait(10)
+
+
+def test_external_target_passes_and_leaves_the_server_running(tmp_path: Path,
+                                                              hand_started_server: tuple[str, Path]) -> None:
+    base_url, log = hand_started_server
+    run = run_suite(tmp_path / "run", "--target", "external", "--profile", "sim", "--base-url", base_url,
+                    "--server-log", str(log))
+    assert run.exit_code == 0, run.describe()
+    assert "target=external" in run.suite_name()
+    assert probe_health(base_url) == 200, "the suite stopped a server it did not start"
+
+
+def test_external_target_without_log_skips_only_the_log_checks(tmp_path: Path,
+                                                              hand_started_server: tuple[str, Path]) -> None:
+    base_url, _ = hand_started_server
+    run = run_suite(tmp_path, "-m", "smoke", "--target", "external", "--profile", "sim", "--base-url", base_url)
+    assert run.exit_code == 0, run.describe()
+    skipped = {name for name, case in run.cases().items() if case.outcome == "skipped"}
+    assert {"test_startup_lines_in_order", "test_startup_log_has_no_errors"} <= skipped
+
+
+def test_dead_external_server_fails_every_test_quickly_with_the_cause(tmp_path: Path, port: int) -> None:
+    started = time.monotonic()
+    run = run_suite(tmp_path, "-m", "smoke", "--target", "external", "--base-url", f"http://127.0.0.1:{port}")
+    assert run.exit_code == 1, run.describe()
+    assert time.monotonic() - started < 60
+    cases = run.cases().values()
+    errored = [case for case in cases if case.outcome == "error"]
+    assert errored and len(errored) == len([c for c in cases if c.outcome != "skipped"])
+    assert all(f"no server answers at http://127.0.0.1:{port}" in case.message for case in errored)
+
+
+def test_keep_server_is_reused_then_cleaned_up(tmp_path: Path, port: int) -> None:
+    args = ("-m", "smoke", "-k", "health", "--target", "sim", "--port", str(port))
+    first = run_suite(tmp_path, *args, "--keep-server")
+    assert first.exit_code == 0, first.describe()
+    state = json.loads((tmp_path / ".phi4mm" / "kept-server.json").read_text())
+    pid = state["server"]["pid"]
+    assert "left the server running" in first.output and processes_on_port(port)
+
+    second = run_suite(tmp_path, *args, "--keep-server")
+    assert second.exit_code == 0, second.describe()
+    assert f"reusing the server kept by an earlier run (pid {pid})" in second.output
+
+    third = run_suite(tmp_path, *args)
+    assert third.exit_code == 0, third.describe()
+    assert "reusing" in third.output
+    assert processes_on_port(port) == []
+    assert not (tmp_path / ".phi4mm" / "kept-server.json").exists()
+
+
+def write_profile(path: Path, command: list[str]) -> Path:
+    text = (REPO / "profiles" / "sim.toml").read_text().replace('command = ["vllm", "serve"]', f"command = {json.dumps(command)}")
+    path.write_text(text)
+    return path
+
+
+def test_process_target_runs_the_profiles_command(tmp_path: Path, port: int) -> None:
+    profile = write_profile(tmp_path / "local.toml", [sys.executable, str(VLLM_SHIM), "serve"])
+    run = run_suite(tmp_path, "-m", "smoke", "--target", "process", "--profile", str(profile), "--port", str(port))
+    assert run.exit_code == 0, run.describe()
+    assert "target=process" in run.suite_name()
+    assert processes_on_port(port) == []
+
+
+def test_missing_serve_command_is_named(tmp_path: Path, port: int) -> None:
+    profile = write_profile(tmp_path / "broken.toml", ["no-such-vllm-binary", "serve"])
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "health", "--target", "process", "--profile", str(profile),
+                    "--port", str(port))
+    assert run.exit_code == 1, run.describe()
+    assert "cannot start 'no-such-vllm-binary'" in run.cases()["test_health"].message
+
+
+def test_port_in_use_is_named_before_starting(tmp_path: Path, port: int) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        run = run_suite(tmp_path, "-m", "smoke", "-k", "health", "--target", "sim", "--port", str(port))
+    assert run.exit_code == 1, run.describe()
+    assert f"port {port} on 127.0.0.1 is already in use" in run.cases()["test_health"].message
+    assert not (tmp_path / "reports" / "server.log").exists()
+
+
+USAGE_ERRORS = {
+    "unknown-target": (("--target", "bogus"), {}, "--target 'bogus' is not one of"),
+    "unknown-profile": (("--profile", "nope"), {}, "unknown profile 'nope'; choose one of"),
+    "external-without-url": (("--target", "external"), {}, "--target external needs --base-url"),
+    "url-without-external": (("--target", "sim", "--base-url", "http://x:1"), {}, "--base-url is only used"),
+    "bad-url": (("--target", "external", "--base-url", "ftp://x"), {}, "is not an http(s) URL"),
+    "bad-port": (("--port", "99999"), {}, "--port 99999 is outside 0..65535"),
+    "negative-timeout": (("--startup-timeout", "-1"), {}, "--startup-timeout must be positive"),
+    "sim-with-hardware-profile": (("--target", "sim", "--profile", "atlas-800i-a2"), {}, "use --profile sim"),
+    "bad-env-target": ((), {"PHI4MM_TARGET": "gpu"}, "--target 'gpu' is not one of"),
+    "missing-server-log": (("--server-log", "/nonexistent/x.log"), {}, "--server-log '/nonexistent/x.log'"),
+}
+
+
+@pytest.mark.parametrize("case", USAGE_ERRORS, ids=list(USAGE_ERRORS))
+def test_bad_option_is_a_one_line_error_with_junit(tmp_path: Path, case: str) -> None:
+    args, env, message = USAGE_ERRORS[case]
+    run = run_suite(tmp_path, "-m", "smoke", *args, env=env)
+    assert run.exit_code == 4, run.describe()
+    error_lines = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+    assert len(error_lines) == 1 and message in error_lines[0], run.output
+    assert "Traceback" not in run.output
+    assert run.not_passed()["configuration"].outcome == "error"
+
+
+def test_bad_profile_file_names_the_field(tmp_path: Path) -> None:
+    profile = tmp_path / "typo.toml"
+    profile.write_text((REPO / "profiles" / "sim.toml").read_text().replace("max_model_len = 4096", 'max_model_len = "4k"'))
+    run = run_suite(tmp_path, "-m", "smoke", "--profile", str(profile))
+    assert run.exit_code == 4, run.describe()
+    assert "profile typo.toml: model.max_model_len must be a number, got '4k'" in run.output

@@ -1,0 +1,58 @@
+"""Profiles load, and a broken one is one clear error naming the file and field."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from phi4mm_acceptance.profile import PROFILES_DIR, ProfileError, available_profiles, load_profile
+
+
+@pytest.mark.parametrize("name", available_profiles())
+def test_shipped_profiles_load(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.name == name
+    assert profile.model.max_model_len == 4096
+
+
+def test_shipped_profiles_cover_every_deployment() -> None:
+    assert {"atlas-800i-a2", "atlas-800-a3", "cuda", "sim", "external"} <= set(available_profiles())
+    assert load_profile("sim").is_simulator and not load_profile("atlas-800i-a2").is_simulator
+
+
+def mutated(tmp_path: Path, old: str, new: str) -> Path:
+    text = (PROFILES_DIR / "sim.toml").read_text()
+    assert old in text
+    path = tmp_path / "custom.toml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("max_model_len = 4096", 'max_model_len = "4k"', "model.max_model_len must be a number, got '4k'"),
+    ("max_model_len = 4096", "max_model_len = -1", "model.max_model_len must be positive"),
+    ('hardware = "simulator"', 'hardware = "tpu"', "deployment.hardware must be one of"),
+    ('default_target = "sim"', 'default_target = "k8s"', "deployment.default_target must be one of"),
+    ("port = 18000", "port = 70000", "serve.port must be 0..65535"),
+    ("port = 18000", "port = true", "serve.port must be a number, got True"),
+    ('command = ["vllm", "serve"]', "command = []", "serve.command must not be empty"),
+    ('command = ["vllm", "serve"]', "command = [1]", "serve.command must be a list of strings"),
+    ("[chat]", "[chats]", "chat is missing or not a table"),
+    ("max_ttft_ms = 1000", "", "chat.max_ttft_ms is missing"),
+    ("image = 3", 'image = "3"', "model.limit_mm_per_prompt values must all be a number"),
+    ("[model]", "[model", "is not valid TOML"),
+])
+def test_broken_profile_names_file_and_field(tmp_path: Path, old: str, new: str, message: str) -> None:
+    with pytest.raises(ProfileError, match="custom.toml") as error:
+        load_profile(str(mutated(tmp_path, old, new)))
+    assert message in str(error.value)
+
+
+def test_unknown_profile_lists_the_available_ones() -> None:
+    with pytest.raises(ProfileError, match=r"unknown profile 'atlas'; choose one of: atlas-800-a3, atlas-800i-a2"):
+        load_profile("atlas")
+
+
+def test_missing_profile_file() -> None:
+    with pytest.raises(ProfileError, match="profile file not found: /nope/x.toml"):
+        load_profile("/nope/x.toml")

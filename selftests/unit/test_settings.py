@@ -1,0 +1,55 @@
+"""Options and their environment variables resolve to checked settings; command line beats environment."""
+from __future__ import annotations
+
+import pytest
+
+from phi4mm_acceptance.settings import OPTIONS, UsageError, raw_values, resolve_settings
+
+
+def settings_for(cli: dict[str, object] | None = None, env: dict[str, str] | None = None):
+    cli = {("phi4mm_" + k): v for k, v in (cli or {}).items()}
+    return resolve_settings(raw_values(cli, env or {}))
+
+
+def test_defaults_are_the_simulator() -> None:
+    settings = settings_for()
+    assert (settings.target, settings.profile.name, settings.port) == ("sim", "sim", 18000)
+    assert settings.hardware_label.startswith("SIMULATOR")
+
+
+def test_every_option_has_an_environment_variable() -> None:
+    assert all(spec.env.startswith("PHI4MM_") for spec in OPTIONS)
+    assert len({spec.env for spec in OPTIONS}) == len(OPTIONS)
+
+
+def test_environment_is_read_and_command_line_wins() -> None:
+    env = {"PHI4MM_PORT": "9001", "PHI4MM_STARTUP_TIMEOUT": "12", "PHI4MM_KEEP_SERVER": "true"}
+    settings = settings_for({"port": "9002"}, env)
+    assert (settings.port, settings.startup_timeout_s, settings.keep_server) == (9002, 12.0, True)
+
+
+def test_hardware_profile_defaults_to_its_target() -> None:
+    with pytest.raises(UsageError, match="--target docker is not available"):
+        settings_for({"profile": "atlas-800i-a2"})
+
+
+def test_external_target_takes_the_external_profile_and_normalises_the_url() -> None:
+    settings = settings_for({"target": "external", "base_url": "http://npu-host:8000/v1/"})
+    assert settings.profile.name == "external" and settings.base_url == "http://npu-host:8000"
+    assert settings.hardware_label == "any profile against an external endpoint"
+
+
+@pytest.mark.parametrize(("cli", "message"), [
+    ({"target": "k8s"}, "--target 'k8s' is not one of"),
+    ({"target": "external"}, "needs --base-url"),
+    ({"target": "external", "base_url": "http://h:8000/api"}, "should be the server root"),
+    ({"target": "external", "base_url": "http://h:port"}, "has an invalid port"),
+    ({"port": "eighty"}, "--port 'eighty' is not a whole number"),
+    ({"startup_timeout": "soon"}, "--startup-timeout 'soon' is not a number"),
+    ({"startup_timeout": "0"}, "--startup-timeout must be positive"),
+    ({"server_log": "/no/such.log"}, "--server-log '/no/such.log': no such file"),
+])
+def test_bad_values_are_usage_errors(cli: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError) as error:
+        settings_for(cli)
+    assert message in str(error.value) and "\n" not in str(error.value)

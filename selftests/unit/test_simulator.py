@@ -1,0 +1,101 @@
+"""The simulator behaves like vLLM where the suite relies on it: media, limits, messages, timing, faults."""
+from __future__ import annotations
+
+import base64
+import struct
+
+import pytest
+
+from phi4mm_acceptance.media import load_manifest
+from simulator.chat import ApiError, ServingLimits, plan_chat
+from simulator.faults import Faults, markdown_table
+from simulator.media import MediaError, decode_audio, decode_image, load_url_bytes
+from simulator.model import FakeModel, split_into_tokens
+from simulator.timing import TimingModel
+
+MANIFEST = load_manifest()
+MODEL = FakeModel.load("microsoft/Phi-4-multimodal-instruct")
+LIMITS = ServingLimits(("phi4mm",), 4096, {"image": 2, "audio": 1})
+
+
+def wav(seconds: float, rate: int = 16000) -> bytes:
+    data = b"\0\0" * int(seconds * rate)
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
+            + b"data" + struct.pack("<I", len(data)) + data)
+
+
+def chat(content: list[dict] | str, faults: Faults = Faults(), **params):
+    return plan_chat({"model": "phi4mm", "messages": [{"role": "user", "content": content}], **params},
+                     LIMITS, MODEL, faults)
+
+
+def image(name: str) -> dict:
+    return {"type": "image_url", "image_url": {"url": MANIFEST.image(name).data_url()}}
+
+
+def test_known_image_gets_its_answer_and_counts_tokens() -> None:
+    item = MANIFEST.image("red-circle")
+    plan = chat([image("red-circle"), {"type": "text", "text": item.question}])
+    assert "".join(plan.pieces) == "Red." and plan.finish_reason == "stop"
+    assert plan.prompt_tokens > chat(item.question).prompt_tokens + 100
+
+
+def test_cap_gives_length_and_ignore_fault_does_not() -> None:
+    content = [image("bar-chart"), {"type": "text", "text": "What is in this image?"}]
+    assert (chat(content, max_completion_tokens=3).finish_reason, len(chat(content, max_completion_tokens=3).pieces)) \
+        == ("length", 3)
+    assert chat(content, Faults(ignore_max_tokens=True), max_completion_tokens=3).finish_reason == "stop"
+
+
+@pytest.mark.parametrize(("content", "params", "status", "message"), [
+    ([image("red-circle")] * 3, {}, 400, "At most 2 image(s) may be provided in one prompt."),
+    ("hello " * 5000, {}, 400, "This model's maximum context length is 4096 tokens."),
+    ("hi", {"max_completion_tokens": 0}, 400, "max_completion_tokens must be at least 1"),
+    ([{"type": "video"}], {}, 400, "validation error"),
+    ([{"type": "image_url", "image_url": {"url": "data:image/png;base64,%%%"}}], {}, 400, "Invalid base64"),
+    ("hi", {"model": "other"}, 404, "The model `other` does not exist."),
+    ("hi", {"stream_options": {"include_usage": True}}, 400, "only be defined when `stream=True`"),
+])
+def test_invalid_requests_get_vllm_errors(content, params, status, message) -> None:
+    with pytest.raises(ApiError) as error:
+        chat(content, **params)
+    assert error.value.status == status and message in error.value.message
+    assert set(error.value.body()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_audio_counts_one_token_per_80_ms() -> None:
+    assert decode_audio(wav(0.8)).token_count() == 10
+    part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav(1.6)).decode(), "format": "wav"}}
+    assert chat([part, {"type": "text", "text": "Transcribe."}]).prompt_tokens > 20
+    with pytest.raises(MediaError, match="WAV"):
+        decode_audio(b"not a wav file at all")
+
+
+def test_non_images_and_odd_urls_are_refused() -> None:
+    with pytest.raises(MediaError, match="cannot identify image file"):
+        decode_image(b"GIF00a not really")
+    with pytest.raises(MediaError, match="Unsupported media URL scheme"):
+        load_url_bytes("file:///etc/passwd", 1)
+    with pytest.raises(MediaError, match="Failed to fetch"):
+        load_url_bytes("http://127.0.0.1:9/x.png", 1)
+
+
+def test_tokens_rejoin_to_the_text() -> None:
+    text = "The image shows three blue squares, in a row."
+    assert "".join(split_into_tokens(text)) == text
+
+
+def test_timing_model_grows_with_prompt_and_concurrency() -> None:
+    timing = TimingModel(ttft_base_ms=20, ttft_per_prompt_token_ms=0.01, tpot_ms=2, concurrency_slowdown=0.1)
+    assert timing.ttft_s(1000, 1) == pytest.approx(0.030)
+    assert timing.ttft_s(1000, 3) == pytest.approx(0.036)
+    assert timing.tpot_s(1) == pytest.approx(0.002)
+    assert TimingModel.from_env({"SIM_TPOT_MS": "7"}).tpot_ms == 7
+
+
+def test_faults_read_from_environment_and_documented() -> None:
+    faults = Faults.from_env({"SIM_FAULT_DIE_AFTER": "3", "SIM_FAULT_STREAM_NO_DONE": "1", "SIM_FAULT_BAD_USAGE": "0"})
+    assert (faults.die_after, faults.stream_no_done, faults.bad_usage) == (3, True, False)
+    assert faults.active() == ["stream_no_done", "die_after"]
+    assert markdown_table().count("\n| `SIM_FAULT_") == len(Faults.__dataclass_fields__)

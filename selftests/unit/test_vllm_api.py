@@ -1,0 +1,131 @@
+"""The response checks accept what vLLM sends and name every deviation a defective server could make."""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from phi4mm_acceptance.vllm_api import (
+    chat_completion_problems,
+    models_problems,
+    parse_error_body,
+    stream_problems,
+)
+
+MODEL = "phi4mm"
+
+
+def good_completion() -> dict[str, Any]:
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": MODEL,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Red."}, "finish_reason": "stop",
+                         "logprobs": None}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}
+
+
+def test_good_completion_passes() -> None:
+    assert chat_completion_problems(good_completion(), MODEL, 100) == []
+
+
+def set_path(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    *parents, last = path.split(".")
+    node: Any = body
+    for key in parents:
+        node = node[int(key)] if key.isdigit() else node[key]
+    node[int(last) if last.isdigit() else last] = value
+    return body
+
+
+@pytest.mark.parametrize(("path", "value", "problem"), [
+    ("object", "text_completion", "object is 'text_completion'"),
+    ("model", "other", "model is 'other'"),
+    ("created", "now", "created is not a unix time"),
+    ("id", "", "id is missing or empty"),
+    ("choices", [], "exactly one choice"),
+    ("choices.0.message.role", "user", "role is 'user'"),
+    ("choices.0.message.content", None, "content is not a string"),
+    ("choices.0.finish_reason", None, "finish_reason is None"),
+    ("usage.total_tokens", 13, "usage does not add up"),
+    ("usage.completion_tokens", 101, "usage does not add up"),
+    ("usage.prompt_tokens", -1, "usage.prompt_tokens is not a whole number >= 0"),
+    ("usage", None, "usage is missing"),
+])
+def test_each_deviation_is_named(path: str, value: Any, problem: str) -> None:
+    problems = chat_completion_problems(set_path(good_completion(), path, value), MODEL, 100)
+    assert any(problem in p for p in problems), problems
+
+
+def test_completion_tokens_over_the_cap_is_named() -> None:
+    body = set_path(set_path(good_completion(), "usage.completion_tokens", 7), "usage.total_tokens", 17)
+    assert chat_completion_problems(body, MODEL, 5) == ["usage.completion_tokens 7 exceeds max_completion_tokens 5"]
+
+
+def chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: dict[str, int] | None = None) -> str:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
+                       "choices": choices, "usage": usage})
+
+
+USAGE = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
+GOOD_STREAM = [chunk({"role": "assistant", "content": ""}), chunk({"content": "Re"}), chunk({"content": "d."}, "stop"),
+               chunk(None, usage=USAGE), "[DONE]"]
+
+
+def problems_of(events: list[str], include_usage: bool = True) -> list[str]:
+    return stream_problems(events, "text/event-stream; charset=utf-8", MODEL, include_usage, 100)
+
+
+def test_good_stream_passes() -> None:
+    assert problems_of(GOOD_STREAM) == []
+
+
+@pytest.mark.parametrize(("events", "problem"), [
+    (GOOD_STREAM[:-1], "does not end with `data: [DONE]`"),
+    ([*GOOD_STREAM, "[DONE]"], "more than once"),
+    ([chunk({"content": ""}), *GOOD_STREAM[1:]], "first delta has role None"),
+    ([GOOD_STREAM[0], chunk({"content": "Re"}, "stop"), *GOOD_STREAM[2:]], "2 chunks carry a finish_reason"),
+    ([GOOD_STREAM[0], GOOD_STREAM[1], chunk({"content": "d."}), *GOOD_STREAM[3:]], "0 chunks carry a finish_reason"),
+    ([*GOOD_STREAM[:3], "{not json", *GOOD_STREAM[3:]], "is not JSON"),
+    ([GOOD_STREAM[0], GOOD_STREAM[1], GOOD_STREAM[3], GOOD_STREAM[2], "[DONE]"], "exactly the last chunk"),
+    ([*GOOD_STREAM[:3], chunk(None, usage={**USAGE, "total_tokens": 99}), "[DONE]"], "usage does not add up"),
+    ([GOOD_STREAM[0], GOOD_STREAM[1].replace('"c1"', '"c2"'), *GOOD_STREAM[2:]], "do not share one id"),
+    ([GOOD_STREAM[0].replace("chat.completion.chunk", "chat.completion"), *GOOD_STREAM[1:]], "chunk object"),
+    ([*GOOD_STREAM[:3], chunk({"content": "!"}), *GOOD_STREAM[3:]], "choices follow the chunk"),
+])
+def test_each_stream_defect_is_named(events: list[str], problem: str) -> None:
+    problems = problems_of(events)
+    assert any(problem in p for p in problems), problems
+
+
+def test_usage_without_include_usage_is_a_defect() -> None:
+    assert problems_of(GOOD_STREAM, include_usage=False) == [
+        "usage was sent although stream_options.include_usage was not set"]
+
+
+def test_wrong_content_type_is_named() -> None:
+    assert stream_problems(GOOD_STREAM, "application/json", MODEL, True, 100) == [
+        "content-type is 'application/json', expected text/event-stream"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"error": {"message": "bad", "type": "BadRequestError", "param": None, "code": 400}}, "bad"),
+    ({"object": "error", "message": "old style", "type": "BadRequestError", "code": 400}, "old style"),
+])
+def test_both_vllm_error_shapes_parse(body: dict[str, Any], message: str) -> None:
+    error = parse_error_body(body)
+    assert error is not None and error.message == message
+
+
+@pytest.mark.parametrize("body", [None, "text", {"detail": "Not Found"}, {"error": {"message": ""}},
+                                  {"error": "Unauthorized"}])
+def test_other_bodies_are_not_vllm_errors(body: Any) -> None:
+    assert parse_error_body(body) is None
+
+
+def test_models_list_must_name_the_model_and_its_length() -> None:
+    body = {"object": "list", "data": [{"id": MODEL, "object": "model", "max_model_len": 4096}]}
+    assert models_problems(body, MODEL, 4096) == []
+    assert models_problems(body, MODEL, 8192) == ["max_model_len is 4096, the profile expects 8192"]
+    assert "does not list 'other'" in models_problems(body, "other", 4096)[0]
