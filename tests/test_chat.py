@@ -24,11 +24,14 @@ def image_url(item: ImageItem, delivery: str, assets: AssetServer) -> str:
     return item.data_url() if delivery == "base64" else assets.url(item.path.name)
 
 
-def ask(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int) -> str:
-    """One non-streamed chat that must succeed with a well-formed answer; returns the answer text."""
+def ask(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int, record: RecordProperty) -> str:
+    """One non-streamed chat that must succeed with a well-formed answer; records its figures, returns the text."""
     reply = client.chat(messages, max_completion_tokens=max_tokens)
     problems = chat_reply_problems(reply, client.model, max_tokens)
     assert not problems, "; ".join(problems)
+    record("latency_ms", round(reply.elapsed_ms, 2))
+    for key in ("prompt_tokens", "completion_tokens"):
+        record(key, reply.json["usage"][key])
     return answer_text(reply)
 
 
@@ -40,9 +43,11 @@ def assert_keywords(answer: str, expected: tuple[tuple[str, ...], ...] | list[li
 @pytest.mark.smoke
 @pytest.mark.network
 @pytest.mark.parametrize("remote", MANIFEST.remote_images, ids=lambda r: r["name"])
-def test_seed_request(client: ChatClient, profile: Profile, remote: dict[str, Any]) -> None:
+def test_seed_request(client: ChatClient, profile: Profile, remote: dict[str, Any],
+                      record_property: RecordProperty) -> None:
     """The seed's exact request: a public image URL, "What is in this image?", max_completion_tokens 100."""
-    answer = ask(client, user_message(remote["question"], remote["url"]), profile.chat.max_completion_tokens)
+    answer = ask(client, user_message(remote["question"], remote["url"]), profile.chat.max_completion_tokens,
+                 record_property)
     assert_keywords(answer, remote["expected"], remote["name"])
 
 
@@ -53,31 +58,34 @@ def test_seed_request(client: ChatClient, profile: Profile, remote: dict[str, An
     ids=[f"{item.name}-{delivery}" for item in MANIFEST.images for delivery in DELIVERIES],
 )
 def test_image_question(client: ChatClient, assets: AssetServer, profile: Profile, item: ImageItem,
-                        delivery: str) -> None:
+                        delivery: str, record_property: RecordProperty) -> None:
     """Each shipped image (colours, counting, a chart, text in PNG/JPEG/WebP, 28 px and 2560 px) by each route."""
     messages = user_message(item.question, image_url(item, delivery, assets))
-    answer = ask(client, messages, profile.chat.max_completion_tokens)
+    answer = ask(client, messages, profile.chat.max_completion_tokens, record_property)
     assert_keywords(answer, item.expected, f"{item.name} ({item.width}x{item.height} {item.format})")
 
 
 @pytest.mark.nightly
 @pytest.mark.parametrize("count", [2, "limit"], ids=["2-images", "limit-images"])
-def test_several_images(client: ChatClient, profile: Profile, count: int | str) -> None:
+def test_several_images(client: ChatClient, profile: Profile, count: int | str,
+                        record_property: RecordProperty) -> None:
     """Several images in one prompt, up to the profile's --limit-mm-per-prompt: every one is described."""
     limit = profile.model.limit_mm_per_prompt.get("image", 1)
     items = MANIFEST.tagged("several")[: min(limit, count if isinstance(count, int) else limit)]
     if len(items) < 2:
         pytest.skip(f"the profile allows {limit} image(s) per prompt")
     answer = ask(client, user_message(MANIFEST.describe_each_question, *(i.data_url() for i in items)),
-                 profile.chat.max_completion_tokens * len(items))
+                 profile.chat.max_completion_tokens * len(items), record_property)
     for item in items:
         assert_keywords(answer, [list(item.describe_keywords)], f"image {item.name} of {len(items)}")
 
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("prompt", MANIFEST.text_prompts, ids=lambda p: p["name"])
-def test_text_only(client: ChatClient, profile: Profile, prompt: dict[str, Any]) -> None:
-    answer = ask(client, [{"role": "user", "content": prompt["question"]}], profile.chat.max_completion_tokens)
+def test_text_only(client: ChatClient, profile: Profile, prompt: dict[str, Any],
+                   record_property: RecordProperty) -> None:
+    answer = ask(client, [{"role": "user", "content": prompt["question"]}], profile.chat.max_completion_tokens,
+                 record_property)
     assert_keywords(answer, prompt["expected"], prompt["name"])
 
 
