@@ -5,16 +5,21 @@ once at the end; everything about *how* lives here.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from phi4mm_acceptance.launch import kept
 from phi4mm_acceptance.launch.base import Launcher, Server
+from phi4mm_acceptance.launch.container import on_host, plan_container
+from phi4mm_acceptance.launch.docker import DockerLauncher, Echo
 from phi4mm_acceptance.launch.command import serve_command
 from phi4mm_acceptance.launch.external import ExternalLauncher
 from phi4mm_acceptance.launch.ports import free_port
 from phi4mm_acceptance.launch.process import ProcessLauncher
+from phi4mm_acceptance.preflight import preflight_problems, read_npu_smi
 from phi4mm_acceptance.settings import RunSettings
 
 SIMULATOR_BIN = Path(__file__).resolve().parent.parent / "simulator" / "bin"
@@ -23,6 +28,7 @@ SIMULATOR_BIN = Path(__file__).resolve().parent.parent / "simulator" / "bin"
 @dataclass
 class Deployment:
     settings: RunSettings
+    echo: Echo | None = None
     notes: list[str] = field(default_factory=list)
     server: Server | None = None
     _launcher: Launcher | None = None
@@ -39,6 +45,8 @@ class Deployment:
                                               settings.startup_timeout_s, settings.server_log)
             self.server = self._launcher.start()
             return self.server
+        if settings.target == "docker":
+            return self._start_container()
         env = dict(settings.profile.serve.env)
         identity = kept.fingerprint(serve_command(settings, settings.port), env, settings.target)
         previous = kept.KeptServer.load()
@@ -64,6 +72,24 @@ class Deployment:
         self.server = launcher.start()
         if settings.keep_server:
             kept.KeptServer(self.server, identity).save()
+        return self.server
+
+    def _start_container(self) -> Server:
+        settings = self.settings
+        spec = settings.profile.container
+        assert spec is not None  # settings refuse --target docker without a [container] table
+        port = settings.port or free_port(settings.host)
+        plan = plan_container(settings, port, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}")
+        npu_smi = read_npu_smi(on_host(settings, "/usr/local/bin/npu-smi")) if spec.accelerator == "npu" else None
+        launcher = DockerLauncher(
+            plan=plan, host=settings.host, port=port, log_path=self.log_path,
+            startup_timeout_s=settings.startup_timeout_s, stop_timeout_s=settings.profile.serve.stop_timeout_s,
+            served_model_name=settings.served_model_name, no_pull=settings.no_pull, echo=self.echo,
+            preflight=lambda: preflight_problems(plan.host_paths, settings.devices if npu_smi else (),
+                                                 spec.min_free_hbm_mb, npu_smi, settings.host, port),
+            notes=self.notes)
+        self._launcher = launcher
+        self.server = launcher.start()
         return self.server
 
     def stop(self) -> None:

@@ -47,6 +47,23 @@ class ChatSpec:
 
 
 @dataclass(frozen=True)
+class ContainerSpec:
+    """How the docker target runs the server: the seed's `docker run` as data."""
+
+    image: str
+    accelerator: str  # "npu": /dev/davinci<N> device files; "gpu": docker GPU device requests
+    devices: tuple[int, ...]
+    device_count: int
+    device_file: str
+    extra_devices: tuple[str, ...]
+    read_only_mounts: tuple[str, ...]
+    shared_mounts: tuple[str, ...]
+    shm_size: str
+    visible_devices_env: str
+    min_free_hbm_mb: int
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     path: Path
@@ -56,6 +73,7 @@ class Profile:
     model: ModelSpec
     serve: ServeSpec
     chat: ChatSpec
+    container: ContainerSpec | None = None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -136,6 +154,12 @@ class _Fields:
             raise self._fail(key, "must be a list of strings")
         return tuple(value)
 
+    def whole_numbers(self, key: str) -> tuple[int, ...]:
+        value = self.get(key, list)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+            raise self._fail(key, "must be a list of whole numbers >= 0")
+        return tuple(value)
+
     def str_map(self, key: str, value_kind: type) -> dict[str, Any]:
         value = self.get(key, dict, {})
         if not all(isinstance(v, value_kind) and not isinstance(v, bool) for v in value.values()):
@@ -184,5 +208,29 @@ def _build(path: Path, root: _Fields) -> Profile:
             length_cap_tokens=int(chat.positive("length_cap_tokens")),
             max_ttft_ms=chat.positive("max_ttft_ms"),
         ),
+        container=_container(root) if "container" in root.data else None,
         raw=root.data,
     )
+
+
+def _container(root: _Fields) -> ContainerSpec:
+    table = root.table("container")
+    spec = ContainerSpec(
+        image=table.get("image", str),
+        accelerator=table.choice("accelerator", ("npu", "gpu")),
+        devices=table.whole_numbers("devices"),
+        device_count=int(table.positive("device_count")),
+        device_file=table.get("device_file", str, ""),
+        extra_devices=table.strings("extra_devices", []),
+        read_only_mounts=table.strings("read_only_mounts", []),
+        shared_mounts=table.strings("shared_mounts", []),
+        shm_size=table.get("shm_size", str),
+        visible_devices_env=table.get("visible_devices_env", str),
+        min_free_hbm_mb=int(table.get("min_free_hbm_mb", int, 0)),
+    )
+    if any(d >= spec.device_count for d in spec.devices):
+        raise ProfileError(f"profile {root.path.name}: container.devices {list(spec.devices)} must be below "
+                           f"container.device_count {spec.device_count}")
+    if spec.accelerator == "npu" and "{n}" not in spec.device_file:
+        raise ProfileError(f"profile {root.path.name}: container.device_file must contain {{n}} for NPUs")
+    return spec

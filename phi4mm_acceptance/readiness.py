@@ -78,13 +78,20 @@ def wait_until_ready(
     timeout_s: float,
     what: str,
     poll_s: float = 0.2,
+    on_line: Callable[[str], None] | None = None,
 ) -> float:
-    """Block until ready; return the seconds it took. `health_status` gives None while unreachable."""
+    """Block until ready; return the seconds it took. `health_status` gives None while unreachable.
+
+    `on_line` sees every new log line as it arrives (live progress while a model loads for minutes).
+    """
     started = time.monotonic()
     tracker = StartupLineTracker()
     last_health: int | None = None
     while True:
-        tracker.feed(log.poll())
+        lines = log.poll()
+        for line in lines if on_line else ():
+            on_line(line)
+        tracker.feed(lines)
         code = exit_code()
         if code is not None:
             tracker.feed(log.poll())

@@ -35,8 +35,13 @@ class RunIdentity:
                    model=settings.model, served_model_name=settings.served_model_name)
 
     @property
+    def simulated(self) -> bool:
+        """A simulator profile, or the simulator answering under a hardware profile (its version says so)."""
+        return self.hardware == "simulator" or "simulator" in (self.server_version or "")
+
+    @property
     def suite_name(self) -> str:
-        kind = "SIMULATOR" if self.hardware == "simulator" else self.hardware
+        kind = "SIMULATOR" if self.simulated else self.hardware
         return f"phi4mm-acceptance[target={self.target},profile={self.profile},hardware={kind}]"
 
     def test_properties(self) -> list[tuple[str, str]]:
@@ -45,8 +50,11 @@ class RunIdentity:
                 ("model", self.served_model_name), ("server_version", self.server_version or "unknown")]
 
     def summary_lines(self) -> list[str]:
+        label = self.hardware_label
+        if self.simulated and self.hardware != "simulator":
+            label = f"SIMULATOR answering under the {self.hardware} profile (not a hardware certification)"
         lines = [f"target: {self.target}    profile: {self.profile} ({self.profile_path})",
-                 f"hardware: {self.hardware_label}",
+                 f"hardware: {label}",
                  f"model: {self.model} (served as {self.served_model_name})"]
         if self.base_url:
             version = self.server_version or "unknown"
@@ -73,7 +81,8 @@ class MetricsReport:
 
     def write(self, path: Path, verdict: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"run": {**asdict(self.identity), "suite": self.identity.suite_name,
+        payload = {"run": {**asdict(self.identity), "simulated": self.identity.simulated,
+                           "suite": self.identity.suite_name,
                            "started_at": self.started_at, "verdict": verdict},
                    "tests": self.tests}
         path.write_text(json.dumps(payload, indent=2, default=str) + "\n")

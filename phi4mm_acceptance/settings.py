@@ -46,6 +46,10 @@ OPTIONS = (
     OptionSpec("--server-log", "PHI4MM_SERVER_LOG", "log file of an external server, to check its start-up lines"),
     OptionSpec("--api-key", "PHI4MM_API_KEY", "bearer token for a server started with --api-key"),
     OptionSpec("--reports-dir", "PHI4MM_REPORTS_DIR", "where reports go (default: reports)"),
+    OptionSpec("--image", "PHI4MM_IMAGE", "container image for --target docker (default: the profile's)"),
+    OptionSpec("--npus", "PHI4MM_NPUS", "accelerators to map, e.g. 0,1 or 0-3 (default: the profile's)"),
+    OptionSpec("--no-pull", "PHI4MM_NO_PULL", "never pull the image; fail if it is not on this host", is_switch=True),
+    OptionSpec("--host-root", "PHI4MM_HOST_ROOT", "prefix of the host's device and driver paths (stand-ins in tests)"),
 )
 TRUE_WORDS = ("1", "true", "yes", "on")
 
@@ -66,6 +70,10 @@ class RunSettings:
     server_log: Path | None
     api_key: str | None
     reports_dir: Path
+    image: str | None
+    devices: tuple[int, ...]
+    no_pull: bool
+    host_root: Path
 
     @property
     def hardware_label(self) -> str:
@@ -102,13 +110,15 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
     target = target or profile.default_target
-    if target == "docker":
-        raise UsageError("--target docker is not available in this version of the suite; "
-                         "use --target process, sim or external")
+    if target == "docker" and profile.container is None:
+        raise UsageError(f"--target docker needs a [container] table, and profile {profile.name!r} has none")
     if target == "sim" and not profile.is_simulator:
         raise UsageError(f"--target sim runs the simulator, but profile {profile.name!r} describes "
                          f"{profile.hardware} hardware; use --profile sim")
     base_url = _base_url(value("base-url"), target)
+    keep_server = (value("keep-server") or "").lower() in TRUE_WORDS
+    if keep_server and target not in ("sim", "process"):
+        raise UsageError(f"--keep-server works with --target sim or process, not {target!r}")
     return RunSettings(
         target=target,
         profile=profile,
@@ -118,13 +128,34 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         host=profile.serve.host,
         port=_int_in_range("--port", value("port"), profile.serve.port, 0, 65535),
         startup_timeout_s=_positive("--startup-timeout", value("startup-timeout"), profile.serve.startup_timeout_s),
-        keep_server=(value("keep-server") or "").lower() in TRUE_WORDS,
+        keep_server=keep_server,
         network=(value("network") or "").lower() in TRUE_WORDS,
         asset_host=value("asset-host") or "127.0.0.1",
         server_log=_existing_file("--server-log", value("server-log")),
         api_key=value("api-key"),
         reports_dir=Path(value("reports-dir") or "reports"),
+        image=value("image") or (profile.container.image if profile.container else None),
+        devices=_devices(value("npus"), profile),
+        no_pull=(value("no-pull") or "").lower() in TRUE_WORDS,
+        host_root=Path(value("host-root") or "/"),
     )
+
+
+def _devices(raw: str | None, profile: Profile) -> tuple[int, ...]:
+    container = profile.container
+    if raw is None:
+        return container.devices if container else ()
+    ids: list[int] = []
+    try:
+        for part in raw.split(","):
+            low, _, high = part.strip().partition("-")
+            ids += range(int(low), int(high or low) + 1)
+    except ValueError:
+        raise UsageError(f"--npus {raw!r} is not a list like 0,1 or 0-3") from None
+    limit = container.device_count if container else 0
+    if not ids or any(i >= limit for i in ids) or len(set(ids)) != len(ids):
+        raise UsageError(f"--npus {raw!r}: profile {profile.name!r} has devices 0..{limit - 1}, each at most once")
+    return tuple(ids)
 
 
 def _base_url(raw: str | None, target: str) -> str | None:

@@ -15,6 +15,7 @@ import traceback
 from http.server import ThreadingHTTPServer
 
 from simulator.chat import ServingLimits
+from simulator.environment import describe_environment
 from simulator.faults import Faults
 from simulator.model import FakeModel
 from simulator.server import ROUTES, VERSION, SimState, bind, log, vllm_log
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     vllm_log("INFO", "api_server.py:1896", f"vLLM API server version {VERSION}")
     vllm_log("INFO", "utils.py:328", f"non-default args: {_non_default_args(args)}")
+    vllm_log("INFO", "simulator", f"environment: {json.dumps(describe_environment(), sort_keys=True)}")
     if faults.active():
         vllm_log("WARNING", "simulator", f"simulated faults active: {', '.join(faults.active())}")
     try:

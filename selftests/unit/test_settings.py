@@ -28,9 +28,16 @@ def test_environment_is_read_and_command_line_wins() -> None:
     assert (settings.port, settings.startup_timeout_s, settings.keep_server) == (9002, 12.0, True)
 
 
-def test_hardware_profile_defaults_to_its_target() -> None:
-    with pytest.raises(UsageError, match="--target docker is not available"):
-        settings_for({"profile": "atlas-800i-a2"})
+def test_hardware_profile_defaults_to_docker_with_its_image_and_npus() -> None:
+    settings = settings_for({"profile": "atlas-800i-a2"})
+    assert (settings.target, settings.image, settings.devices) == (
+        "docker", "quay.io/ascend/vllm-ascend:v0.11.0", (0, 1, 2, 3, 4, 5, 6, 7))
+    assert settings_for({"profile": "atlas-800i-a2", "npus": "0-2,5", "image": "x:1"}).devices == (0, 1, 2, 5)
+
+
+def test_docker_needs_a_container_table() -> None:
+    with pytest.raises(UsageError, match="profile 'sim' has none"):
+        settings_for({"target": "docker"})
 
 
 def test_external_target_takes_the_external_profile_and_normalises_the_url() -> None:
@@ -48,6 +55,9 @@ def test_external_target_takes_the_external_profile_and_normalises_the_url() -> 
     ({"startup_timeout": "soon"}, "--startup-timeout 'soon' is not a number"),
     ({"startup_timeout": "0"}, "--startup-timeout must be positive"),
     ({"server_log": "/no/such.log"}, "--server-log '/no/such.log': no such file"),
+    ({"profile": "atlas-800i-a2", "npus": "8"}, "has devices 0..7"),
+    ({"profile": "atlas-800i-a2", "npus": "0,0"}, "each at most once"),
+    ({"profile": "atlas-800i-a2", "npus": "first"}, "is not a list like 0,1 or 0-3"),
 ])
 def test_bad_values_are_usage_errors(cli: dict[str, object], message: str) -> None:
     with pytest.raises(UsageError) as error:

@@ -1,0 +1,75 @@
+"""The seed's `docker run` as data: image, devices, mounts, shm, env and labels for one run's container.
+
+Pure (no Docker calls), so what the suite would start can be checked and tested without an engine.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docker.types import DeviceRequest
+
+from phi4mm_acceptance.launch.command import serve_command
+from phi4mm_acceptance.settings import RunSettings
+
+SUITE_LABEL = "phi4mm-acceptance"
+PASSED_THROUGH_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT")
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    image: str
+    name: str
+    command: list[str]
+    devices: list[str]  # "host:container:rwm", as docker's --device
+    volumes: dict[str, dict[str, str]]  # host path -> {"bind": container path, "mode": "ro" | "rw"}
+    gpu_ids: list[str]
+    shm_size: str
+    labels: dict[str, str]
+    host_paths: list[Path]  # device files and driver paths that must exist on the host
+    environment: dict[str, str] = field(repr=False)  # may hold a token: never printed
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for docker-py's containers.run (detached, host network)."""
+        kwargs: dict[str, Any] = {
+            "image": self.image, "command": self.command, "name": self.name, "labels": self.labels,
+            "devices": self.devices, "volumes": self.volumes, "shm_size": self.shm_size,
+            "environment": self.environment, "network_mode": "host", "detach": True,
+        }
+        if self.gpu_ids:
+            kwargs["device_requests"] = [DeviceRequest(device_ids=self.gpu_ids, capabilities=[["gpu"]])]
+        return kwargs
+
+
+def on_host(settings: RunSettings, path: str) -> Path:
+    """A host path under --host-root (stand-in device nodes and driver files in tests)."""
+    return settings.host_root / path.lstrip("/")
+
+
+def plan_container(settings: RunSettings, port: int, run_id: str) -> ContainerPlan:
+    spec = settings.profile.container
+    if spec is None or settings.image is None:
+        raise ValueError(f"profile {settings.profile.name!r} has no [container] table")
+    device_paths = [spec.device_file.format(n=n) for n in settings.devices] if spec.accelerator == "npu" else []
+    device_paths += list(spec.extra_devices)
+    devices = [f"{on_host(settings, path)}:{path}:rwm" for path in device_paths]
+    volumes = {str(on_host(settings, path)): {"bind": path, "mode": "ro"} for path in spec.read_only_mounts}
+    volumes |= {str(on_host(settings, path)): {"bind": path, "mode": "rw"} for path in spec.shared_mounts}
+    environment = {**settings.profile.serve.env,
+                   spec.visible_devices_env: ",".join(str(i) for i in range(len(settings.devices)))}
+    environment |= {name: os.environ[name] for name in PASSED_THROUGH_ENV if os.environ.get(name)}
+    return ContainerPlan(
+        image=settings.image,
+        name=f"{SUITE_LABEL}-{run_id}",
+        command=serve_command(settings, port),
+        devices=devices,
+        volumes=volumes,
+        gpu_ids=[str(n) for n in settings.devices] if spec.accelerator == "gpu" else [],
+        shm_size=spec.shm_size,
+        labels={SUITE_LABEL: "1", f"{SUITE_LABEL}.run": run_id, f"{SUITE_LABEL}.port": str(port),
+                f"{SUITE_LABEL}.profile": settings.profile.name},
+        host_paths=[on_host(settings, p) for p in [*device_paths, *spec.read_only_mounts]],
+        environment=environment,
+    )

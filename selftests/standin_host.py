@@ -1,0 +1,33 @@
+"""A stand-in Atlas host tree for docker tests: NPU device nodes, driver files and an `npu-smi`.
+
+Device nodes are character devices made with mknod (major 1, minor 3: the kernel's /dev/null), so the
+container really gets device files at /dev/davinciN; `npu-smi info` prints one of the layout samples.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+SAMPLES = Path(__file__).resolve().parent / "data" / "npu-smi"  # copies of shared/reference/samples
+DRIVER_DIRS = ("usr/local/dcmi", "usr/local/Ascend/driver/lib64", "root/.cache", "data")
+DRIVER_FILES = ("usr/local/Ascend/driver/version.info", "etc/ascend_install.info")
+
+
+def make_standin_host(root: Path, npus: int = 8, npu_smi_sample: str = "a2-idle.txt",
+                      skip_devices: tuple[str, ...] = ()) -> Path:
+    (root / "dev").mkdir(parents=True, exist_ok=True)
+    for name in [f"davinci{n}" for n in range(npus)] + ["davinci_manager", "devmm_svm", "hisi_hdc"]:
+        if name not in skip_devices:
+            os.mknod(root / "dev" / name, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    for folder in DRIVER_DIRS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for file in DRIVER_FILES:
+        (root / file).parent.mkdir(parents=True, exist_ok=True)
+        (root / file).write_text("Version=25.2.0 (stand-in)\n")
+    npu_smi = root / "usr/local/bin/npu-smi"
+    npu_smi.parent.mkdir(parents=True, exist_ok=True)
+    sample = (SAMPLES / npu_smi_sample).read_text()
+    npu_smi.write_text(f"#!/bin/sh\ncat <<'SAMPLE'\n{sample}SAMPLE\n")
+    npu_smi.chmod(0o755)
+    return root

@@ -1,0 +1,70 @@
+"""Build the simulator's container image with no registry: Debian minbase + python3, plus the simulator.
+
+`python -m simulator.image --tag phi4mm-sim:latest` runs `debootstrap --variant=minbase --include=python3
+bookworm` once into a cached root file system (about 40 s), copies the simulator in with a `vllm` shim on
+PATH. The Debian tree is `docker import`ed as a base once; the simulator is added by a COPY-only build. Needs root, debootstrap and a Docker engine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHIM = """#!/usr/bin/env python3
+import sys
+sys.path.insert(0, "/opt/phi4mm-sim")
+from simulator.cli import main
+sys.exit(main())
+"""
+
+
+def base_rootfs(cache: Path) -> Path:
+    """A Debian bookworm minbase tree with python3, made once and reused."""
+    done = cache / ".complete"
+    if not done.exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(cache)],
+                       check=True, stdout=subprocess.DEVNULL)
+        done.touch()
+    return cache
+
+
+def build(tag: str, cache: Path) -> None:
+    """Import the Debian tree as a base image (once), then add the simulator with a COPY-only build."""
+    base = "phi4mm-sim-base:bookworm"
+    if subprocess.run(["docker", "image", "inspect", base], capture_output=True).returncode != 0:
+        tar = subprocess.Popen(["tar", "-C", str(base_rootfs(cache)), "--exclude=./.complete", "-c", "."],
+                               stdout=subprocess.PIPE)
+        subprocess.run(["docker", "import", "-", base], stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
+        if tar.wait() != 0:
+            raise SystemExit("tar of the Debian tree failed")
+    with tempfile.TemporaryDirectory() as scratch:
+        context = Path(scratch)
+        shutil.copytree(HERE, context / "simulator", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (context / "vllm").write_text(SHIM)
+        (context / "vllm").chmod(0o755)
+        (context / "Dockerfile").write_text(
+            f"FROM {base}\nENV PATH=/usr/local/bin:/usr/bin:/bin\n"
+            "COPY simulator /opt/phi4mm-sim/simulator\nCOPY vllm /usr/local/bin/vllm\n")
+        subprocess.run(["docker", "build", "--quiet", "--network", "host", "-t", tag, str(context)], check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tag", default="phi4mm-sim:latest")
+    parser.add_argument("--rootfs-cache", type=Path, default=Path("/var/cache/phi4mm-sim-rootfs"))
+    args = parser.parse_args(argv)
+    build(args.tag, args.rootfs_cache)
+    print(f"built {args.tag}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
