@@ -12,15 +12,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from phi4mm_acceptance.launch import kept
-from phi4mm_acceptance.launch.base import Launcher, Server
-from phi4mm_acceptance.launch.container import on_host, plan_container
-from phi4mm_acceptance.launch.docker import DockerLauncher, Echo
+from phi4mm_acceptance.launch.base import Launcher, ProvisioningError, Server
 from phi4mm_acceptance.launch.command import serve_command
+from phi4mm_acceptance.launch.container import host_hub_cache, on_host, plan_container
+from phi4mm_acceptance.launch.docker import DockerLauncher, Echo
 from phi4mm_acceptance.launch.external import ExternalLauncher
 from phi4mm_acceptance.launch.ports import free_port
 from phi4mm_acceptance.launch.process import ProcessLauncher
 from phi4mm_acceptance.preflight import preflight_problems, read_npu_smi
 from phi4mm_acceptance.settings import RunSettings
+from phi4mm_acceptance.weights import WeightsError, check_weights, hub_offline
 
 SIMULATOR_BIN = Path(__file__).resolve().parent.parent / "simulator" / "bin"
 
@@ -35,6 +36,20 @@ class Deployment:
     _reused: kept.KeptServer | None = None
 
     @property
+    def needs_weights(self) -> bool:
+        """A real server loads weights; the simulator profile's server does not."""
+        return self.settings.target in ("process", "docker") and not self.settings.profile.is_simulator
+
+    def _weights_problems(self) -> list[str]:
+        settings = self.settings
+        cache = host_hub_cache(settings)
+        try:
+            check_weights(settings.model, settings.model_path, cache, hub_offline())
+        except WeightsError as exc:
+            return [str(exc)]
+        return []
+
+    @property
     def log_path(self) -> Path:
         return self.settings.reports_dir / "server.log"
 
@@ -47,6 +62,11 @@ class Deployment:
             return self.server
         if settings.target == "docker":
             return self._start_container()
+        if self.needs_weights:
+            try:
+                check_weights(settings.model, settings.model_path, settings.hf_cache, hub_offline())
+            except WeightsError as exc:
+                raise ProvisioningError(str(exc)) from None
         env = dict(settings.profile.serve.env)
         identity = kept.fingerprint(serve_command(settings, settings.port), env, settings.target)
         previous = kept.KeptServer.load()
@@ -61,7 +81,7 @@ class Deployment:
             previous.stop(settings.profile.serve.stop_timeout_s)
             kept.forget()
         port = settings.port or free_port(settings.host)
-        command = serve_command(settings, port)
+        command = serve_command(settings, port, str(settings.model_path) if settings.model_path else None)
         log_path = kept.STATE_FILE.with_suffix(".log") if settings.keep_server else self.log_path
         launcher = ProcessLauncher(
             command=command, env=env, host=settings.host, port=port, log_path=log_path,
@@ -85,8 +105,9 @@ class Deployment:
             plan=plan, host=settings.host, port=port, log_path=self.log_path,
             startup_timeout_s=settings.startup_timeout_s, stop_timeout_s=settings.profile.serve.stop_timeout_s,
             served_model_name=settings.served_model_name, no_pull=settings.no_pull, echo=self.echo,
-            preflight=lambda: preflight_problems(plan.host_paths, settings.devices if npu_smi else (),
-                                                 spec.min_free_hbm_mb, npu_smi, settings.host, port),
+            preflight=lambda: self._weights_problems() + preflight_problems(
+                plan.host_paths, settings.devices if npu_smi else (), spec.min_free_hbm_mb, npu_smi, settings.host,
+                port),
             notes=self.notes)
         self._launcher = launcher
         self.server = launcher.start()

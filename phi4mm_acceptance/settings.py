@@ -50,6 +50,9 @@ OPTIONS = (
     OptionSpec("--npus", "PHI4MM_NPUS", "accelerators to map, e.g. 0,1 or 0-3 (default: the profile's)"),
     OptionSpec("--no-pull", "PHI4MM_NO_PULL", "never pull the image; fail if it is not on this host", is_switch=True),
     OptionSpec("--host-root", "PHI4MM_HOST_ROOT", "prefix of the host's device and driver paths (stand-ins in tests)"),
+    OptionSpec("--model-path", "PHI4MM_MODEL_PATH", "a local model snapshot folder to serve instead of the cache's"),
+    OptionSpec("--hf-cache", "PHI4MM_HF_CACHE", "Hugging Face hub cache holding the weights (default: the "
+               "docker target's shared /root/.cache, else huggingface_hub's own)"),
 )
 TRUE_WORDS = ("1", "true", "yes", "on")
 
@@ -74,6 +77,8 @@ class RunSettings:
     devices: tuple[int, ...]
     no_pull: bool
     host_root: Path
+    model_path: Path | None
+    hf_cache: Path | None
 
     @property
     def hardware_label(self) -> str:
@@ -138,6 +143,8 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         devices=_devices(value("npus"), profile),
         no_pull=(value("no-pull") or "").lower() in TRUE_WORDS,
         host_root=Path(value("host-root") or "/"),
+        model_path=_existing_dir("--model-path", value("model-path")),
+        hf_cache=Path(value("hf-cache")) if value("hf-cache") else None,
     )
 
 
@@ -200,6 +207,15 @@ def _positive(flag: str, raw: str | None, default: float) -> float:
     if number <= 0:
         raise UsageError(f"{flag} must be positive, got {raw}")
     return number
+
+
+def _existing_dir(flag: str, raw: str | None) -> Path | None:
+    if raw is None:
+        return None
+    path = Path(raw).resolve()
+    if not path.is_dir():
+        raise UsageError(f"{flag} {raw!r}: no such folder")
+    return path
 
 
 def _existing_file(flag: str, raw: str | None) -> Path | None:

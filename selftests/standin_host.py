@@ -1,4 +1,4 @@
-"""A stand-in Atlas host tree for docker tests: NPU device nodes, driver files and an `npu-smi`.
+"""A stand-in Atlas host tree for docker tests: NPU device nodes, driver files, `npu-smi`, cached weights.
 
 Device nodes are character devices made with mknod (major 1, minor 3: the kernel's /dev/null), so the
 container really gets device files at /dev/davinciN; `npu-smi info` prints one of the layout samples.
@@ -9,13 +9,16 @@ import os
 import stat
 from pathlib import Path
 
+from selftests.fake_hub import make_fake_snapshot, phi4mm_files
+
 SAMPLES = Path(__file__).resolve().parent / "data" / "npu-smi"  # copies of shared/reference/samples
 DRIVER_DIRS = ("usr/local/dcmi", "usr/local/Ascend/driver/lib64", "root/.cache", "data")
 DRIVER_FILES = ("usr/local/Ascend/driver/version.info", "etc/ascend_install.info")
 
 
 def make_standin_host(root: Path, npus: int = 8, npu_smi_sample: str = "a2-idle.txt",
-                      skip_devices: tuple[str, ...] = ()) -> Path:
+                      skip_devices: tuple[str, ...] = (), weights: dict[str, bytes] | None = None) -> Path:
+    """`weights`: the files of the cached snapshot (default: a complete fake Phi-4-multimodal; {} for none)."""
     (root / "dev").mkdir(parents=True, exist_ok=True)
     for name in [f"davinci{n}" for n in range(npus)] + ["davinci_manager", "devmm_svm", "hisi_hdc"]:
         if name not in skip_devices:
@@ -25,6 +28,9 @@ def make_standin_host(root: Path, npus: int = 8, npu_smi_sample: str = "a2-idle.
     for file in DRIVER_FILES:
         (root / file).parent.mkdir(parents=True, exist_ok=True)
         (root / file).write_text("Version=25.2.0 (stand-in)\n")
+    files = phi4mm_files() if weights is None else weights
+    if files:
+        make_fake_snapshot(root / "root/.cache/huggingface/hub", files)
     npu_smi = root / "usr/local/bin/npu-smi"
     npu_smi.parent.mkdir(parents=True, exist_ok=True)
     sample = (SAMPLES / npu_smi_sample).read_text()

@@ -17,7 +17,7 @@ from http.server import ThreadingHTTPServer
 from simulator.chat import ServingLimits
 from simulator.environment import describe_environment
 from simulator.faults import Faults
-from simulator.model import FakeModel
+from simulator.model import FakeModel, ModelNotFound
 from simulator.server import ROUTES, VERSION, SimState, bind, log, vllm_log
 from simulator.timing import TimingModel
 
@@ -71,7 +71,13 @@ def parse_lora_modules(values: list[str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     faults, timing = Faults.from_env(), TimingModel.from_env()
-    model = FakeModel.load(args.model)
+    try:
+        model = FakeModel.load(args.model)
+    except ModelNotFound as exc:
+        log("Traceback (most recent call last):")
+        log('  File "/vllm-workspace/vllm/vllm/transformers_utils/config.py", line 412, in get_config')
+        log(f"OSError: {exc}")
+        return 1
     loras = parse_lora_modules(args.lora_modules) if args.enable_lora else {}
     limits = ServingLimits(
         served_names=tuple(args.served_model_name or [args.model]),
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     vllm_log("INFO", "config.py:717", f"Resolved architecture: {model.architecture}")
+    vllm_log("INFO", "weight_utils.py:94", f"Using model weights in {model.path}")
     vllm_log("INFO", "config.py:1604", f"Using max model len {limits.max_model_len}")
     if faults.crash_on_start:
         _print_simulated_crash()

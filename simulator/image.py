@@ -52,8 +52,10 @@ def build(tag: str, cache: Path) -> None:
         (context / "Dockerfile").write_text(
             f"FROM {base}\nENV PATH=/usr/local/bin:/usr/bin:/bin\n"
             "COPY simulator /opt/phi4mm-sim/simulator\nCOPY vllm /usr/local/bin/vllm\n")
-        subprocess.run(["docker", "build", "--quiet", "--network", "host", "-t", tag, str(context)], check=True,
-                       stdout=subprocess.DEVNULL, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+        done = subprocess.run(["docker", "build", "--quiet", "--network", "host", "-t", tag, str(context)],
+                              capture_output=True, text=True, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+        if done.returncode != 0:
+            raise SystemExit(f"docker build of {tag} failed:\n{done.stderr}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ suite's own media are right and deterministic; anything else gets a generic answ
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,35 @@ def normalise_question(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+class ModelNotFound(OSError):
+    """As vLLM fails when it can neither find the weights locally nor download them."""
+
+
+def hub_cache_dir() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    return Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
+
+
+def resolve_model_dir(model: str) -> Path:
+    """A local folder; else the hub cache's snapshot (as huggingface_hub lays it out); else, online, the
+    built-in fake snapshot stands in for a download. Offline with nothing cached is an error, as in vLLM."""
+    path = Path(model)
+    if path.is_absolute() or model.startswith("."):
+        if (path / "config.json").is_file():
+            return path
+        raise ModelNotFound(f"Invalid repository ID or local directory specified: '{model}'.")
+    repo = hub_cache_dir() / ("models--" + model.replace("/", "--"))
+    refs = repo / "refs" / "main"
+    if refs.is_file() and (repo / "snapshots" / refs.read_text().strip() / "config.json").is_file():
+        return repo / "snapshots" / refs.read_text().strip()
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise ModelNotFound(f"We couldn't connect to 'https://huggingface.co' to load the files, and couldn't "
+                            f"find them in the cached files at {hub_cache_dir()}. You are in offline mode "
+                            f"(HF_HUB_OFFLINE=1): {model} must be in the cache.")
+    return BUILTIN_MODEL_DIR
+
+
 @dataclass
 class KnownMedia:
     name: str
@@ -52,12 +82,12 @@ class FakeModel:
 
     @classmethod
     def load(cls, model: str) -> FakeModel:
-        """`model` is a snapshot folder, or a hub id served from the built-in fake snapshot."""
-        path = Path(model)
-        if not (path / "config.json").is_file():
-            path = BUILTIN_MODEL_DIR
+        """`model` is a snapshot folder or a hub id; a snapshot without a knowledge file uses the built-in one."""
+        path = resolve_model_dir(model)
         config = json.loads((path / "config.json").read_text())
-        knowledge = json.loads((path / "knowledge.json").read_text())
+        knowledge_file = path / "knowledge.json"
+        knowledge = json.loads((knowledge_file if knowledge_file.is_file() else BUILTIN_MODEL_DIR / "knowledge.json")
+                               .read_text())
         media = {
             sha: KnownMedia(
                 name=item["name"],

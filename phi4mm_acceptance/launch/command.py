@@ -6,9 +6,10 @@ import json
 from phi4mm_acceptance.settings import RunSettings
 
 
-def serve_command(settings: RunSettings, port: int) -> list[str]:
+def serve_command(settings: RunSettings, port: int, model: str | None = None) -> list[str]:
+    """`model` overrides settings.model, e.g. with a snapshot folder as the server sees it."""
     profile = settings.profile
-    command = [*profile.serve.command, settings.model,
+    command = [*profile.serve.command, model or settings.model,
                "--host", settings.host, "--port", str(port),
                "--served-model-name", settings.served_model_name,
                "--max-model-len", str(profile.model.max_model_len)]

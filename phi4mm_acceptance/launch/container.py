@@ -15,6 +15,8 @@ from phi4mm_acceptance.launch.command import serve_command
 from phi4mm_acceptance.settings import RunSettings
 
 SUITE_LABEL = "phi4mm-acceptance"
+CONTAINER_HUB_CACHE = "/root/.cache/huggingface/hub"
+CONTAINER_MODEL_DIR = "/models"
 PASSED_THROUGH_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT")
 
 
@@ -48,6 +50,11 @@ def on_host(settings: RunSettings, path: str) -> Path:
     return settings.host_root / path.lstrip("/")
 
 
+def host_hub_cache(settings: RunSettings) -> Path:
+    """Where the container's Hugging Face cache lives on the host: --hf-cache, else the shared /root/.cache."""
+    return settings.hf_cache or on_host(settings, CONTAINER_HUB_CACHE)
+
+
 def plan_container(settings: RunSettings, port: int, run_id: str) -> ContainerPlan:
     spec = settings.profile.container
     if spec is None or settings.image is None:
@@ -57,13 +64,19 @@ def plan_container(settings: RunSettings, port: int, run_id: str) -> ContainerPl
     devices = [f"{on_host(settings, path)}:{path}:rwm" for path in device_paths]
     volumes = {str(on_host(settings, path)): {"bind": path, "mode": "ro"} for path in spec.read_only_mounts}
     volumes |= {str(on_host(settings, path)): {"bind": path, "mode": "rw"} for path in spec.shared_mounts}
+    if settings.hf_cache:
+        volumes[str(settings.hf_cache)] = {"bind": CONTAINER_HUB_CACHE, "mode": "rw"}
+    model = None
+    if settings.model_path:
+        model = f"{CONTAINER_MODEL_DIR}/{settings.model_path.name}"
+        volumes[str(settings.model_path)] = {"bind": model, "mode": "ro"}
     environment = {**settings.profile.serve.env,
                    spec.visible_devices_env: ",".join(str(i) for i in range(len(settings.devices)))}
     environment |= {name: os.environ[name] for name in PASSED_THROUGH_ENV if os.environ.get(name)}
     return ContainerPlan(
         image=settings.image,
         name=f"{SUITE_LABEL}-{run_id}",
-        command=serve_command(settings, port),
+        command=serve_command(settings, port, model),
         devices=devices,
         volumes=volumes,
         gpu_ids=[str(n) for n in settings.devices] if spec.accelerator == "gpu" else [],

@@ -99,3 +99,18 @@ def test_faults_read_from_environment_and_documented() -> None:
     assert (faults.die_after, faults.stream_no_done, faults.bad_usage) == (3, True, False)
     assert faults.active() == ["stream_no_done", "die_after"]
     assert markdown_table().count("\n| `SIM_FAULT_") == len(Faults.__dataclass_fields__)
+
+
+def test_model_comes_from_the_hub_cache_and_offline_without_it_fails(tmp_path, monkeypatch) -> None:
+    from selftests.fake_hub import REPO_ID, make_fake_snapshot
+    from simulator.model import ModelNotFound, resolve_model_dir
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFound, match="offline mode"):
+        resolve_model_dir(REPO_ID)
+    snapshot = make_fake_snapshot(tmp_path)
+    assert resolve_model_dir(REPO_ID) == snapshot
+    assert FakeModel.load(REPO_ID).path == snapshot
+    with pytest.raises(ModelNotFound, match="Invalid repository ID or local directory"):
+        resolve_model_dir("/no/such/model")

@@ -1,0 +1,185 @@
+"""The docker target on a real Docker engine, with the simulator image and a stand-in Atlas host.
+
+Proves the container gets what the seed's `docker run` gives (8 NPUs, driver mounts, 1 GiB /dev/shm, the
+allocator env), that pre-flight names what is wrong before any container exists, and that no container is
+left behind after a pass, a failure or an interrupt.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from docker.errors import DockerException
+
+from phi4mm_acceptance.launch.container import SUITE_LABEL
+from selftests.fake_hub import COMMIT, phi4mm_files
+from selftests.standin_host import make_standin_host
+from selftests.suite_run import REPO, run_suite
+
+pytestmark = pytest.mark.e2e
+IMAGE = os.environ.get("PHI4MM_SIM_IMAGE", "phi4mm-sim:latest")
+DRIVER_MOUNTS = {"/usr/local/dcmi", "/usr/local/bin/npu-smi", "/usr/local/Ascend/driver/lib64",
+                 "/usr/local/Ascend/driver/version.info", "/etc/ascend_install.info", "/root/.cache", "/data"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[docker.DockerClient]:
+    """The Docker engine and the simulator image; CI must have both (scripts/selftest provides them)."""
+    try:
+        client = docker.from_env()
+        client.ping()
+        client.images.get(IMAGE)
+    except DockerException as exc:
+        message = f"needs a Docker engine with image {IMAGE} (scripts/selftest sets both up as root): {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield client
+    client.close()
+
+
+def suite_containers(client: docker.DockerClient) -> list[str]:
+    return [c.name for c in client.containers.list(all=True, filters={"label": SUITE_LABEL})]
+
+
+def docker_args(host_root: Path, port: int, *extra: str) -> tuple[str, ...]:
+    return ("--target", "docker", "--profile", "atlas-800i-a2", f"--image={IMAGE}", "--no-pull",
+            f"--host-root={host_root}", "--port", str(port), *extra)
+
+
+def environment_seen_inside(log: Path) -> dict:
+    line = next(line for line in log.read_text().splitlines() if "[simulator] environment: " in line)
+    return json.loads(line.split("[simulator] environment: ", 1)[1])
+
+
+def test_smoke_in_a_container_gets_the_seeds_devices_mounts_shm_and_env(tmp_path: Path, port: int,
+                                                                         engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host")
+    token = "hf_PlantedTokenForTheContainer0123456789"
+    run = run_suite(tmp_path, "-m", "smoke", *docker_args(host, port),
+                    env={"HF_HUB_OFFLINE": "1", "HF_TOKEN": token})
+    assert run.exit_code == 0, run.describe()
+    log = (tmp_path / "reports" / "server.log").read_text()
+    assert f"Using model weights in /root/.cache/huggingface/hub/models--microsoft--Phi-4-multimodal-instruct/" \
+           f"snapshots/{COMMIT}" in log, "the container did not serve the cached snapshot"
+    for written in (run.output, log, run.junit.read_text(), (tmp_path / "reports" / "metrics.json").read_text()):
+        assert token not in written
+    assert "hardware=SIMULATOR" in run.suite_name(), "a simulator image passed for Atlas hardware"
+    seen = environment_seen_inside(tmp_path / "reports" / "server.log")
+    assert [d for d in seen["devices"] if d.startswith("/dev/davinci") and d[12:].isdigit()] == \
+        [f"/dev/davinci{n}" for n in range(8)]
+    assert {"/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc"} <= set(seen["devices"])
+    assert DRIVER_MOUNTS <= set(seen["mounts"])
+    assert seen["shm_bytes"] == 1024**3
+    assert seen["env"] == {"PYTORCH_NPU_ALLOC_CONF": "max_split_size_mb:256", "HF_HUB_OFFLINE": "1",
+                           "ASCEND_RT_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}
+    assert seen["hf_token_set"], "HF_TOKEN was not passed into the container"
+    assert suite_containers(engine) == []
+
+
+def test_npus_option_maps_only_those(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host")
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port, "--npus", "2,5"))
+    assert run.exit_code == 0, run.describe()
+    seen = environment_seen_inside(tmp_path / "reports" / "server.log")
+    assert [d for d in seen["devices"] if d[12:].isdigit()] == ["/dev/davinci2", "/dev/davinci5"]
+    assert seen["env"]["ASCEND_RT_VISIBLE_DEVICES"] == "0,1"
+
+
+@pytest.mark.parametrize(("case", "setup", "extra", "message"), [
+    ("missing-device", {"skip_devices": ("davinci3", "hisi_hdc")}, (), "missing on the host: {host}/dev/davinci3, "
+     "{host}/dev/hisi_hdc"),
+    ("image-missing-no-pull", {}, ("--image=phi4mm-no-such-image:1",),
+     "image phi4mm-no-such-image:1 is not on this host and --no-pull forbids pulling it"),
+    ("weights-not-cached", {"weights": {}}, (), "weights of microsoft/Phi-4-multimodal-instruct are not in "
+     "{host}/root/.cache/huggingface/hub and HF_HUB_OFFLINE=1 forbids downloading them"),
+    ("speech-lora-missing", {"weights": {k: v for k, v in phi4mm_files().items() if "speech" not in k}}, (),
+     "incomplete: missing speech-lora/adapter_config.json, speech-lora/adapter_model.safetensors"),
+])
+def test_provisioning_problem_is_named_and_creates_no_container(
+        tmp_path: Path, port: int, engine: docker.DockerClient, case: str, setup: dict, extra: tuple[str, ...],
+        message: str) -> None:
+    host = make_standin_host(tmp_path / "host", **setup)
+    run = run_suite(tmp_path, "-m", "smoke", *docker_args(host, port), *extra, env={"HF_HUB_OFFLINE": "1"})
+    assert run.exit_code == 1, run.describe()
+    errors = [case for case in run.cases().values() if case.outcome == "error"]
+    assert errors and all(message.format(host=host) in e.message for e in errors), errors[0].message
+    assert suite_containers(engine) == []
+
+
+def test_unhealthy_npus_are_all_named(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host", npu_smi_sample="a2-two-busy-two-unhealthy.txt")
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port))
+    message = run.cases()["test_health"].message
+    for problem in ("NPU 1 has 6185 MB HBM free", "NPU 3 health is Warning", "NPU 7 health is Alarm"):
+        assert problem in message
+
+
+def test_port_in_use_creates_no_container(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host")
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port))
+    assert f"port {port} on 127.0.0.1 is already in use" in run.cases()["test_health"].message
+    assert suite_containers(engine) == []
+
+
+def test_daemon_down_is_one_clear_error(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host")
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port),
+                    env={"DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"})
+    assert run.exit_code == 1, run.describe()
+    assert "Docker daemon not reachable" in run.cases()["test_health"].message
+
+
+def test_leftover_container_of_an_earlier_run_is_reported_and_removed(tmp_path: Path, port: int,
+                                                                     engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host")
+    leftover = engine.containers.create(IMAGE, ["sleep", "600"], name=f"{SUITE_LABEL}-leftover-{port}",
+                                        labels={SUITE_LABEL: "1", f"{SUITE_LABEL}.run": "earlier",
+                                                f"{SUITE_LABEL}.port": str(port)})
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port))
+    assert run.exit_code == 0, run.describe()
+    assert f"removed leftover container {leftover.name} of an earlier run (earlier, status created)" in run.output
+    assert suite_containers(engine) == []
+
+
+def test_crash_in_the_container_fails_with_its_log_and_removes_it(tmp_path: Path, port: int,
+                                                                 engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host")
+    profile = tmp_path / "crashing.toml"
+    profile.write_text((REPO / "profiles" / "atlas-800i-a2.toml").read_text().replace(
+        'env = { PYTORCH_NPU_ALLOC_CONF = "max_split_size_mb:256" }',
+        'env = { PYTORCH_NPU_ALLOC_CONF = "max_split_size_mb:256", SIM_FAULT_CRASH_ON_START = "1" }'))
+    args = [a if a != "atlas-800i-a2" else str(profile) for a in docker_args(host, port)]
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *args)
+    message = run.cases()["test_health"].message
+    assert "exited with code 1 during start-up" in message and "NPU out of memory" in message
+    assert suite_containers(engine) == []
+
+
+def test_interrupt_mid_run_removes_the_container(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host")
+    command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
+               str(REPO / "tests"), "-p", "no:cacheprovider", *docker_args(host, port)]
+    env = {**os.environ, "PYTEST_ADDOPTS": ""}
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not suite_containers(engine) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert suite_containers(engine), "the run never created its container"
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) != 0
+    assert suite_containers(engine) == []
+    assert (tmp_path / "reports" / "junit.xml").is_file()
