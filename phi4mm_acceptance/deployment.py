@@ -14,7 +14,13 @@ from pathlib import Path
 from phi4mm_acceptance.launch import kept
 from phi4mm_acceptance.launch.base import Launcher, ProvisioningError, Server
 from phi4mm_acceptance.launch.command import serve_command
-from phi4mm_acceptance.launch.container import host_hub_cache, on_host, plan_container
+from phi4mm_acceptance.launch.container import (
+    CONTAINER_HUB_CACHE,
+    CONTAINER_MODEL_DIR,
+    host_hub_cache,
+    on_host,
+    plan_container,
+)
 from phi4mm_acceptance.launch.docker import DockerLauncher, Echo
 from phi4mm_acceptance.launch.external import ExternalLauncher
 from phi4mm_acceptance.launch.ports import free_port
@@ -40,14 +46,17 @@ class Deployment:
         """A real server loads weights; the simulator profile's server does not."""
         return self.settings.target in ("process", "docker") and not self.settings.profile.is_simulator
 
-    def _weights_problems(self) -> list[str]:
+    def _container_weights(self) -> tuple[list[str], str]:
+        """Problems with the weights, and the snapshot folder as the container will see it."""
         settings = self.settings
         cache = host_hub_cache(settings)
         try:
-            check_weights(settings.model, settings.model_path, cache, hub_offline())
+            snapshot = check_weights(settings.model, settings.model_path, cache, hub_offline())
         except WeightsError as exc:
-            return [str(exc)]
-        return []
+            return [str(exc)], "<weights not found>"  # pre-flight fails on the problem before this is used
+        if settings.model_path:
+            return [], f"{CONTAINER_MODEL_DIR}/{settings.model_path.name}"
+        return [], f"{CONTAINER_HUB_CACHE}/{snapshot.relative_to(cache)}"
 
     @property
     def log_path(self) -> Path:
@@ -62,13 +71,14 @@ class Deployment:
             return self.server
         if settings.target == "docker":
             return self._start_container()
+        model_dir = None
         if self.needs_weights:
             try:
-                check_weights(settings.model, settings.model_path, settings.hf_cache, hub_offline())
+                model_dir = str(check_weights(settings.model, settings.model_path, settings.hf_cache, hub_offline()))
             except WeightsError as exc:
                 raise ProvisioningError(str(exc)) from None
         env = dict(settings.profile.serve.env)
-        identity = kept.fingerprint(serve_command(settings, settings.port), env, settings.target)
+        identity = kept.fingerprint(serve_command(settings, settings.port, model_dir=model_dir), env, settings.target)
         previous = kept.KeptServer.load()
         if previous is not None:
             if previous.fingerprint == identity and previous.alive():
@@ -81,7 +91,7 @@ class Deployment:
             previous.stop(settings.profile.serve.stop_timeout_s)
             kept.forget()
         port = settings.port or free_port(settings.host)
-        command = serve_command(settings, port, str(settings.model_path) if settings.model_path else None)
+        command = serve_command(settings, port, str(settings.model_path) if settings.model_path else None, model_dir)
         log_path = kept.STATE_FILE.with_suffix(".log") if settings.keep_server else self.log_path
         launcher = ProcessLauncher(
             command=command, env=env, host=settings.host, port=port, log_path=log_path,
@@ -99,13 +109,14 @@ class Deployment:
         spec = settings.profile.container
         assert spec is not None  # settings refuse --target docker without a [container] table
         port = settings.port or free_port(settings.host)
-        plan = plan_container(settings, port, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}")
+        weights_problems, model_dir = self._container_weights()
+        plan = plan_container(settings, port, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}", model_dir)
         npu_smi = read_npu_smi(on_host(settings, "/usr/local/bin/npu-smi")) if spec.accelerator == "npu" else None
         launcher = DockerLauncher(
             plan=plan, host=settings.host, port=port, log_path=self.log_path,
             startup_timeout_s=settings.startup_timeout_s, stop_timeout_s=settings.profile.serve.stop_timeout_s,
             served_model_name=settings.served_model_name, no_pull=settings.no_pull, echo=self.echo,
-            preflight=lambda: self._weights_problems() + preflight_problems(
+            preflight=lambda: weights_problems + preflight_problems(
                 plan.host_paths, settings.devices if npu_smi else (), spec.min_free_hbm_mb, npu_smi, settings.host,
                 port),
             notes=self.notes)

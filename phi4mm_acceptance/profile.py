@@ -80,6 +80,20 @@ class Profile:
     def is_simulator(self) -> bool:
         return self.hardware == "simulator"
 
+    @property
+    def lora_modules(self) -> dict[str, str]:
+        """LoRA adapters the serve arguments load (`--lora-modules name=path ...`), by name."""
+        args = list(self.serve.args)
+        if "--lora-modules" not in args:
+            return {}
+        modules = {}
+        for value in args[args.index("--lora-modules") + 1:]:
+            if value.startswith("--"):
+                break
+            name, _, path = value.partition("=")
+            modules[name] = path
+        return modules
+
 
 def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))
@@ -100,13 +114,33 @@ def resolve_profile_path(name_or_path: str) -> Path:
 
 def load_profile(name_or_path: str) -> Profile:
     path = resolve_profile_path(name_or_path)
+    return _build(path, _Fields(path, _read_with_base(path, ())))
+
+
+def _read_with_base(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """The file's tables; `extends = "name"` starts from that profile and overrides it key by key."""
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(f"cannot read profile {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"profile {path} is not valid TOML: {exc}") from None
-    return _build(path, _Fields(path, data))
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ProfileError(f"profile {path.name}: extends must be a profile name")
+    base_path = resolve_profile_path(base)
+    if base_path in (*seen, path):
+        raise ProfileError(f"profile {path.name}: extends {base!r} makes a cycle")
+    return _merge(_read_with_base(base_path, (*seen, path)), data)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
 
 
 class _Fields:

@@ -172,3 +172,16 @@ def models_problems(body: Any, served_model_name: str, max_model_len: int) -> li
     if entry.get("max_model_len") != max_model_len:
         problems.append(f"max_model_len is {entry.get('max_model_len')!r}, the profile expects {max_model_len}")
     return problems
+
+
+def lora_problems(body: Any, served_model_name: str, lora_names: list[str]) -> list[str]:
+    """Each LoRA module is listed by /v1/models as a model whose parent is the served model."""
+    entries = {m.get("id"): m for m in body.get("data", []) if isinstance(m, dict)} if isinstance(body, dict) else {}
+    problems = []
+    for name in lora_names:
+        if name not in entries:
+            problems.append(f"LoRA adapter {name!r} is not listed by /v1/models (listed: {sorted(map(str, entries))})")
+        elif entries[name].get("parent") != served_model_name:
+            problems.append(f"LoRA adapter {name!r} has parent {entries[name].get('parent')!r}, expected "
+                            f"{served_model_name!r}")
+    return problems

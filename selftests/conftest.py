@@ -1,8 +1,12 @@
 """Self-tests of the suite: the repository root is importable, and e2e tests get a suite runner."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+# No self-test may reach a model hub: weights come from fake caches, downloads only from dead local mirrors.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:

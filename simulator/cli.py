@@ -13,6 +13,7 @@ import sys
 import threading
 import traceback
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 from simulator.chat import ServingLimits
 from simulator.environment import describe_environment
@@ -79,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"OSError: {exc}")
         return 1
     loras = parse_lora_modules(args.lora_modules) if args.enable_lora else {}
+    missing = [path for path in loras.values() if not (Path(path) / "adapter_config.json").is_file()]
+    if missing:
+        log("Traceback (most recent call last):")
+        log('  File "/vllm-workspace/vllm/vllm/lora/worker_manager.py", line 104, in _load_adapter')
+        log(f"ValueError: Loading lora {missing[0]} failed: No adapter found for {missing[0]}")
+        return 1
     limits = ServingLimits(
         served_names=tuple(args.served_model_name or [args.model]),
         max_model_len=args.max_model_len or 131072,

@@ -10,7 +10,7 @@ from phi4mm_acceptance.client import ChatClient
 from phi4mm_acceptance.launch.base import Server
 from phi4mm_acceptance.profile import Profile
 from phi4mm_acceptance.readiness import STARTUP_LINES, error_lines, startup_problems
-from phi4mm_acceptance.vllm_api import models_problems
+from phi4mm_acceptance.vllm_api import lora_problems, models_problems
 
 pytestmark = pytest.mark.smoke
 
@@ -41,6 +41,16 @@ def test_models_lists_served_model(client: ChatClient, server: Server, profile: 
     reply = client.get("/v1/models")
     assert reply.status == 200, describe_error(reply.status, reply.text)
     problems = models_problems(reply.json, server.served_model_name, profile.model.max_model_len)
+    assert not problems, "; ".join(problems)
+
+
+def test_lora_adapters_listed(client: ChatClient, server: Server, profile: Profile) -> None:
+    """When the profile serves the vision/speech LoRA adapters, the server must have loaded them."""
+    if not profile.lora_modules:
+        pytest.skip(f"profile {profile.name!r} serves no LoRA adapters")
+    reply = client.get("/v1/models")
+    assert reply.status == 200, describe_error(reply.status, reply.text)
+    problems = lora_problems(reply.json, server.served_model_name, list(profile.lora_modules))
     assert not problems, "; ".join(problems)
 
 

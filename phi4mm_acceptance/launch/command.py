@@ -5,9 +5,12 @@ import json
 
 from phi4mm_acceptance.settings import RunSettings
 
+MODEL_DIR = "{model_dir}"
 
-def serve_command(settings: RunSettings, port: int, model: str | None = None) -> list[str]:
-    """`model` overrides settings.model, e.g. with a snapshot folder as the server sees it."""
+
+def serve_command(settings: RunSettings, port: int, model: str | None = None, model_dir: str | None = None) -> list[str]:
+    """`model` overrides settings.model, e.g. with a snapshot folder as the server sees it; `model_dir` (the
+    snapshot folder as the server sees it) replaces {model_dir} in the profile's arguments (LoRA paths)."""
     profile = settings.profile
     command = [*profile.serve.command, model or settings.model,
                "--host", settings.host, "--port", str(port),
@@ -15,4 +18,9 @@ def serve_command(settings: RunSettings, port: int, model: str | None = None) ->
                "--max-model-len", str(profile.model.max_model_len)]
     if profile.model.limit_mm_per_prompt:
         command += ["--limit-mm-per-prompt", json.dumps(profile.model.limit_mm_per_prompt, separators=(",", ":"))]
-    return command + list(profile.serve.args)
+    args = list(profile.serve.args)
+    if any(MODEL_DIR in arg for arg in args):
+        if model_dir is None:
+            raise ValueError(f"profile {profile.name!r} uses {MODEL_DIR} but the model folder is not known")
+        args = [arg.replace(MODEL_DIR, model_dir) for arg in args]
+    return command + args

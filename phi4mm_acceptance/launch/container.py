@@ -55,7 +55,8 @@ def host_hub_cache(settings: RunSettings) -> Path:
     return settings.hf_cache or on_host(settings, CONTAINER_HUB_CACHE)
 
 
-def plan_container(settings: RunSettings, port: int, run_id: str) -> ContainerPlan:
+def plan_container(settings: RunSettings, port: int, run_id: str, model_dir: str | None = None) -> ContainerPlan:
+    """`model_dir`: the snapshot folder as the container sees it, for profiles whose arguments name it."""
     spec = settings.profile.container
     if spec is None or settings.image is None:
         raise ValueError(f"profile {settings.profile.name!r} has no [container] table")
@@ -76,7 +77,7 @@ def plan_container(settings: RunSettings, port: int, run_id: str) -> ContainerPl
     return ContainerPlan(
         image=settings.image,
         name=f"{SUITE_LABEL}-{run_id}",
-        command=serve_command(settings, port, model),
+        command=serve_command(settings, port, model, model_dir),
         devices=devices,
         volumes=volumes,
         gpu_ids=[str(n) for n in settings.devices] if spec.accelerator == "gpu" else [],

@@ -8,6 +8,7 @@ failed start.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +33,14 @@ def connect_docker() -> docker.DockerClient:
         client = docker.from_env(timeout=60)
         client.ping()
     except DockerException as exc:
-        reason = "permission denied (add this user to the docker group?)" if "ermission" in str(exc) else str(exc)
-        raise ProvisioningError(f"Docker daemon not reachable: {reason}") from None
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        if "ermission" in str(exc):
+            reason = "permission denied (is this user in the docker group?)"
+        elif "No such file" in str(exc) or "onnection refused" in str(exc):
+            reason = "nothing listens there (is dockerd running?)"
+        else:
+            reason = str(exc).splitlines()[0]
+        raise ProvisioningError(f"Docker daemon not reachable at {where}: {reason}") from None
     return client
 
 

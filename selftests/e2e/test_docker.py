@@ -66,8 +66,9 @@ def test_smoke_in_a_container_gets_the_seeds_devices_mounts_shm_and_env(tmp_path
     host = make_standin_host(tmp_path / "host")
     token = "hf_PlantedTokenForTheContainer0123456789"
     run = run_suite(tmp_path, "-m", "smoke", *docker_args(host, port),
-                    env={"HF_HUB_OFFLINE": "1", "HF_TOKEN": token})
+                    env={"HF_TOKEN": token})
     assert run.exit_code == 0, run.describe()
+    assert "server| INFO:     Application startup complete." in run.output, "the server log was not shown live"
     log = (tmp_path / "reports" / "server.log").read_text()
     assert f"Using model weights in /root/.cache/huggingface/hub/models--microsoft--Phi-4-multimodal-instruct/" \
            f"snapshots/{COMMIT}" in log, "the container did not serve the cached snapshot"
@@ -84,6 +85,17 @@ def test_smoke_in_a_container_gets_the_seeds_devices_mounts_shm_and_env(tmp_path
                            "ASCEND_RT_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}
     assert seen["hf_token_set"], "HF_TOKEN was not passed into the container"
     assert suite_containers(engine) == []
+
+
+def test_lora_profile_serves_the_adapters_from_the_cached_snapshot(tmp_path: Path, port: int,
+                                                                   engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host")
+    args = [a if a != "atlas-800i-a2" else "atlas-800i-a2-lora" for a in docker_args(host, port)]
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "startup", *args)
+    assert run.exit_code == 0, run.describe()
+    assert run.cases()["test_lora_adapters_listed"].outcome == "passed"
+    snapshot = f"/root/.cache/huggingface/hub/models--microsoft--Phi-4-multimodal-instruct/snapshots/{COMMIT}"
+    assert f"'vision={snapshot}/vision-lora'" in (tmp_path / "reports" / "server.log").read_text()
 
 
 def test_npus_option_maps_only_those(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
@@ -109,7 +121,7 @@ def test_provisioning_problem_is_named_and_creates_no_container(
         tmp_path: Path, port: int, engine: docker.DockerClient, case: str, setup: dict, extra: tuple[str, ...],
         message: str) -> None:
     host = make_standin_host(tmp_path / "host", **setup)
-    run = run_suite(tmp_path, "-m", "smoke", *docker_args(host, port), *extra, env={"HF_HUB_OFFLINE": "1"})
+    run = run_suite(tmp_path, "-m", "smoke", *docker_args(host, port), *extra)
     assert run.exit_code == 1, run.describe()
     errors = [case for case in run.cases().values() if case.outcome == "error"]
     assert errors and all(message.format(host=host) in e.message for e in errors), errors[0].message
@@ -168,7 +180,9 @@ def test_crash_in_the_container_fails_with_its_log_and_removes_it(tmp_path: Path
     assert suite_containers(engine) == []
 
 
-def test_interrupt_mid_run_removes_the_container(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "jenkins-abort"])
+def test_interrupt_mid_run_removes_the_container(tmp_path: Path, port: int, engine: docker.DockerClient,
+                                                 signum: int) -> None:
     host = make_standin_host(tmp_path / "host")
     command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
                str(REPO / "tests"), "-p", "no:cacheprovider", *docker_args(host, port)]
@@ -179,7 +193,7 @@ def test_interrupt_mid_run_removes_the_container(tmp_path: Path, port: int, engi
         time.sleep(0.2)
     assert suite_containers(engine), "the run never created its container"
     time.sleep(1.5)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     assert process.wait(60) != 0
     assert suite_containers(engine) == []
     assert (tmp_path / "reports" / "junit.xml").is_file()

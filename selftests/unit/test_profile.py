@@ -16,7 +16,8 @@ def test_shipped_profiles_load(name: str) -> None:
 
 
 def test_shipped_profiles_cover_every_deployment() -> None:
-    assert {"atlas-800i-a2", "atlas-800-a3", "cuda", "sim", "external"} <= set(available_profiles())
+    assert {"atlas-800i-a2", "atlas-800-a3", "atlas-800i-a2-lora", "atlas-800-a3-lora", "cuda", "sim",
+            "external"} <= set(available_profiles())
     assert load_profile("sim").is_simulator and not load_profile("atlas-800i-a2").is_simulator
 
 
@@ -49,10 +50,36 @@ def test_broken_profile_names_file_and_field(tmp_path: Path, old: str, new: str,
 
 
 def test_unknown_profile_lists_the_available_ones() -> None:
-    with pytest.raises(ProfileError, match=r"unknown profile 'atlas'; choose one of: atlas-800-a3, atlas-800i-a2"):
+    with pytest.raises(ProfileError, match=r"unknown profile 'atlas'; choose one of: atlas-800-a3, atlas-800-a3-lora, atlas-800i-a2,"):
         load_profile("atlas")
 
 
 def test_missing_profile_file() -> None:
     with pytest.raises(ProfileError, match="profile file not found: /nope/x.toml"):
         load_profile("/nope/x.toml")
+
+
+def test_lora_variant_extends_its_base_and_names_its_adapters() -> None:
+    base, lora = load_profile("atlas-800i-a2"), load_profile("atlas-800i-a2-lora")
+    assert lora.container == base.container and lora.chat == base.chat
+    assert lora.serve.startup_timeout_s == base.serve.startup_timeout_s
+    assert "--enable-lora" in lora.serve.args and base.lora_modules == {}
+    assert lora.lora_modules == {"vision": "{model_dir}/vision-lora", "speech": "{model_dir}/speech-lora"}
+
+
+def test_extends_cycle_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(f'extends = "{tmp_path}/b.toml"\n')
+    (tmp_path / "b.toml").write_text(f'extends = "{tmp_path}/a.toml"\n')
+    with pytest.raises(ProfileError, match="makes a cycle"):
+        load_profile(str(tmp_path / "a.toml"))
+
+
+def test_model_dir_placeholder_is_filled_with_the_snapshot() -> None:
+    from phi4mm_acceptance.launch.command import serve_command
+    from phi4mm_acceptance.settings import raw_values, resolve_settings
+
+    settings = resolve_settings(raw_values({"phi4mm_profile": "atlas-800i-a2-lora"}, {}))
+    command = serve_command(settings, 8000, model_dir="/snap")
+    assert "vision=/snap/vision-lora" in command and '{"image":"/snap/vision-lora","audio":"/snap/speech-lora"}' in command
+    with pytest.raises(ValueError, match="model folder is not known"):
+        serve_command(settings, 8000)

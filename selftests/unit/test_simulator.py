@@ -101,14 +101,12 @@ def test_faults_read_from_environment_and_documented() -> None:
     assert markdown_table().count("\n| `SIM_FAULT_") == len(Faults.__dataclass_fields__)
 
 
-def test_model_comes_from_the_hub_cache_and_offline_without_it_fails(tmp_path, monkeypatch) -> None:
+def test_model_comes_from_the_hub_cache_else_the_builtin_snapshot(tmp_path, monkeypatch) -> None:
     from selftests.fake_hub import REPO_ID, make_fake_snapshot
-    from simulator.model import ModelNotFound, resolve_model_dir
+    from simulator.model import BUILTIN_MODEL_DIR, ModelNotFound, resolve_model_dir
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelNotFound, match="offline mode"):
-        resolve_model_dir(REPO_ID)
+    assert resolve_model_dir(REPO_ID) == BUILTIN_MODEL_DIR
     snapshot = make_fake_snapshot(tmp_path)
     assert resolve_model_dir(REPO_ID) == snapshot
     assert FakeModel.load(REPO_ID).path == snapshot
