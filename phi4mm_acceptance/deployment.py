@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from phi4mm_acceptance.launch import kept
-from phi4mm_acceptance.launch.base import Launcher, ProvisioningError, Server
+from phi4mm_acceptance.launch.base import Launcher, LaunchSpec, ProvisioningError, Server
 from phi4mm_acceptance.launch.command import serve_command
 from phi4mm_acceptance.launch.container import (
     CONTAINER_HUB_CACHE,
@@ -40,6 +40,11 @@ class Deployment:
     server: Server | None = None
     _launcher: Launcher | None = None
     _reused: kept.KeptServer | None = None
+
+    def _launch_spec(self, port: int, log_path: Path) -> LaunchSpec:
+        settings = self.settings
+        return LaunchSpec(settings.host, port, log_path, settings.startup_timeout_s,
+                          settings.profile.serve.stop_timeout_s, settings.served_model_name)
 
     @property
     def needs_weights(self) -> bool:
@@ -93,11 +98,9 @@ class Deployment:
         port = settings.port or free_port(settings.host)
         command = serve_command(settings, port, str(settings.model_path) if settings.model_path else None, model_dir)
         log_path = kept.STATE_FILE.with_suffix(".log") if settings.keep_server else self.log_path
-        launcher = ProcessLauncher(
-            command=command, env=env, host=settings.host, port=port, log_path=log_path,
-            startup_timeout_s=settings.startup_timeout_s, stop_timeout_s=settings.profile.serve.stop_timeout_s,
-            served_model_name=settings.served_model_name, target=settings.target,
-            path_prepend=[SIMULATOR_BIN] if settings.target == "sim" else [])
+        launcher = ProcessLauncher(self._launch_spec(port, log_path), command=command, env=env,
+                                   target=settings.target,
+                                   path_prepend=[SIMULATOR_BIN] if settings.target == "sim" else [])
         self._launcher = launcher
         self.server = launcher.start()
         if settings.keep_server:
@@ -113,9 +116,7 @@ class Deployment:
         plan = plan_container(settings, port, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}", model_dir)
         npu_smi = read_npu_smi(on_host(settings, "/usr/local/bin/npu-smi")) if spec.accelerator == "npu" else None
         launcher = DockerLauncher(
-            plan=plan, host=settings.host, port=port, log_path=self.log_path,
-            startup_timeout_s=settings.startup_timeout_s, stop_timeout_s=settings.profile.serve.stop_timeout_s,
-            served_model_name=settings.served_model_name, no_pull=settings.no_pull, echo=self.echo,
+            self._launch_spec(port, self.log_path), plan=plan, no_pull=settings.no_pull, echo=self.echo,
             preflight=lambda: weights_problems + preflight_problems(
                 plan.host_paths, settings.devices if npu_smi else (), spec.min_free_hbm_mb, npu_smi, settings.host,
                 port),

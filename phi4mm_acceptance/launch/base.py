@@ -32,6 +32,22 @@ class Server:
         return cls(**{**data, "log_path": Path(data["log_path"]) if data.get("log_path") else None})
 
 
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Where a server the suite starts will listen and how long to wait for it, whatever starts it."""
+
+    host: str
+    port: int
+    log_path: Path
+    startup_timeout_s: float
+    stop_timeout_s: float
+    served_model_name: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
 class Launcher(Protocol):
     """Starts (or finds) a server; `stop` is safe to call more than once and after a failed start."""
 

@@ -12,7 +12,6 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -20,7 +19,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.utils import parse_repository_tag
 
 from phi4mm_acceptance.client import probe_health
-from phi4mm_acceptance.launch.base import ProvisioningError, Server
+from phi4mm_acceptance.launch.base import LaunchSpec, ProvisioningError, Server
 from phi4mm_acceptance.launch.container import SUITE_LABEL, ContainerPlan
 from phi4mm_acceptance.logwatch import LogFollower
 from phi4mm_acceptance.readiness import wait_until_ready
@@ -46,13 +45,8 @@ def connect_docker() -> docker.DockerClient:
 
 @dataclass
 class DockerLauncher:
+    spec: LaunchSpec
     plan: ContainerPlan
-    host: str
-    port: int
-    log_path: Path
-    startup_timeout_s: float
-    stop_timeout_s: float
-    served_model_name: str
     no_pull: bool
     preflight: Callable[[], list[str]]
     echo: Echo | None = None
@@ -60,10 +54,6 @@ class DockerLauncher:
     container: Any = field(default=None, init=False)
     _client: docker.DockerClient | None = field(default=None, init=False)
     _log_thread: threading.Thread | None = field(default=None, init=False)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def start(self) -> Server:
         client = self._client = connect_docker()
@@ -80,15 +70,17 @@ class DockerLauncher:
         self._follow_logs()
         try:
             startup_s = wait_until_ready(
-                LogFollower(self.log_path), lambda: probe_health(self.base_url), self._exit_code,
-                self.startup_timeout_s, what=f"container {self.plan.name} ({self.plan.image})", on_line=self.echo)
+                LogFollower(self.spec.log_path), lambda: probe_health(self.spec.base_url), self._exit_code,
+                self.spec.startup_timeout_s, what=f"container {self.plan.name} ({self.plan.image})",
+                on_line=self.echo)
         except BaseException:
             self.stop()
             raise
-        return Server(self.base_url, self.served_model_name, "docker", self.log_path, None, round(startup_s, 3))
+        return Server(self.spec.base_url, self.spec.served_model_name, "docker", self.spec.log_path, None,
+                      round(startup_s, 3))
 
     def _remove_leftovers(self, client: docker.DockerClient) -> None:
-        filters = {"label": [SUITE_LABEL, f"{SUITE_LABEL}.port={self.port}"]}
+        filters = {"label": [SUITE_LABEL, f"{SUITE_LABEL}.port={self.spec.port}"]}
         for old in client.containers.list(all=True, filters=filters):
             self.notes.append(f"removed leftover container {old.name} of an earlier run "
                               f"({old.labels.get(f'{SUITE_LABEL}.run', '?')}, status {old.status})")
@@ -119,12 +111,12 @@ class DockerLauncher:
 
     def _follow_logs(self) -> None:
         """Copy the container's output into the log file until the container ends."""
-        container = self.container
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.write_bytes(b"")
+        container, log_path = self.container, self.spec.log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_bytes(b"")
 
         def pump() -> None:
-            with self.log_path.open("ab") as out:
+            with log_path.open("ab") as out:
                 try:
                     for chunk in container.logs(stream=True, follow=True):
                         out.write(chunk)
@@ -150,7 +142,7 @@ class DockerLauncher:
             return
         atexit.unregister(self.stop)
         try:
-            container.stop(timeout=int(self.stop_timeout_s))
+            container.stop(timeout=int(self.spec.stop_timeout_s))
         except (APIError, DockerException):
             pass
         if self._log_thread is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from phi4mm_acceptance.client import probe_health
-from phi4mm_acceptance.launch.base import ProvisioningError, Server
+from phi4mm_acceptance.launch.base import LaunchSpec, ProvisioningError, Server
 from phi4mm_acceptance.launch.ports import port_in_use
 from phi4mm_acceptance.logwatch import LogFollower
 from phi4mm_acceptance.readiness import wait_until_ready
@@ -22,31 +22,23 @@ from phi4mm_acceptance.readiness import wait_until_ready
 
 @dataclass
 class ProcessLauncher:
+    spec: LaunchSpec
     command: list[str]
     env: dict[str, str]
-    host: str
-    port: int
-    log_path: Path
-    startup_timeout_s: float
-    stop_timeout_s: float
-    served_model_name: str
     target: str
     path_prepend: list[Path] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     def start(self) -> Server:
-        if port_in_use(self.host, self.port):
-            raise ProvisioningError(f"port {self.port} on {self.host} is already in use; stop what listens there "
+        spec = self.spec
+        if port_in_use(spec.host, spec.port):
+            raise ProvisioningError(f"port {spec.port} on {spec.host} is already in use; stop what listens there "
                                     "or choose another with --port")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
         if self.path_prepend:
             env["PATH"] = os.pathsep.join([*map(str, self.path_prepend), env.get("PATH", "")])
-        with self.log_path.open("wb") as log:
+        with spec.log_path.open("wb") as log:
             try:
                 self.process = subprocess.Popen(  # noqa: S603 - the profile's own command
                     self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -56,12 +48,12 @@ class ProcessLauncher:
         atexit.register(self.stop)
         try:
             startup_s = wait_until_ready(
-                LogFollower(self.log_path), lambda: probe_health(self.base_url), self.process.poll,
-                self.startup_timeout_s, what=f"server process {self.process.pid} ({self.command[0]})")
+                LogFollower(spec.log_path), lambda: probe_health(spec.base_url), self.process.poll,
+                spec.startup_timeout_s, what=f"server process {self.process.pid} ({self.command[0]})")
         except BaseException:
             self.stop()
             raise
-        return Server(self.base_url, self.served_model_name, self.target, self.log_path, self.process.pid,
+        return Server(spec.base_url, spec.served_model_name, self.target, spec.log_path, self.process.pid,
                       round(startup_s, 3))
 
     def detach(self) -> None:
@@ -72,7 +64,7 @@ class ProcessLauncher:
     def stop(self) -> None:
         if self.process is None:
             return
-        stop_process_group(self.process.pid, self.stop_timeout_s, self.process)
+        stop_process_group(self.process.pid, self.spec.stop_timeout_s, self.process)
         self.process = None
 
 
