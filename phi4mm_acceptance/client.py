@@ -85,6 +85,11 @@ class StreamReply:
         return None
 
 
+def chat_payload(model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+    """A chat request body; greedy (temperature 0) unless params say otherwise, so answers are comparable."""
+    return {"model": model, "messages": messages, "temperature": 0, **params}
+
+
 class ChatClient:
     def __init__(self, base_url: str, model: str, timeout_s: float, api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -120,14 +125,11 @@ class ChatClient:
         return HttpReply(response.status_code, response.headers.get("content-type", ""), response.text,
                          (time.perf_counter() - start) * 1000)
 
-    def chat_payload(self, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
-        return {"model": self.model, "messages": messages, "temperature": 0, **params}
-
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> HttpReply:
-        return self.post_json("/v1/chat/completions", self.chat_payload(messages, **params))
+        return self.post_json("/v1/chat/completions", chat_payload(self.model, messages, **params))
 
     def stream_chat(self, messages: list[dict[str, Any]], include_usage: bool = True, **params: Any) -> StreamReply:
-        payload = self.chat_payload(messages, stream=True, **params)
+        payload = chat_payload(self.model, messages, stream=True, **params)
         if include_usage:
             payload["stream_options"] = {"include_usage": True}
         start = time.perf_counter()

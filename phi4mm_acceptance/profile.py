@@ -64,6 +64,21 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class PerformanceSpec:
+    """One load to put on the server (the vllm-bench shape, plus images) and the budgets it must meet."""
+
+    name: str
+    num_prompts: int
+    request_rate: float  # requests per second; inf sends all at once
+    max_concurrency: int | None
+    input_len: int
+    output_len: int
+    images: int  # shipped images attached to every request
+    budgets: dict[str, float]
+    origin: str
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     path: Path
@@ -74,6 +89,7 @@ class Profile:
     serve: ServeSpec
     chat: ChatSpec
     container: ContainerSpec | None = None
+    performance: tuple[PerformanceSpec, ...] = ()
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -243,6 +259,7 @@ def _build(path: Path, root: _Fields) -> Profile:
             max_ttft_ms=chat.positive("max_ttft_ms"),
         ),
         container=_container(root) if "container" in root.data else None,
+        performance=_performance(root) if "performance" in root.data else (),
         raw=root.data,
     )
 
@@ -268,3 +285,34 @@ def _container(root: _Fields) -> ContainerSpec:
     if spec.accelerator == "npu" and "{n}" not in spec.device_file:
         raise ProfileError(f"profile {root.path.name}: container.device_file must contain {{n}} for NPUs")
     return spec
+
+
+BUDGET_KEYS = ("max_failed", "max_p99_ttft_ms", "max_mean_ttft_ms", "max_mean_tpot_ms", "max_p99_tpot_ms",
+               "max_p99_itl_ms", "max_p99_e2el_ms", "baseline_output_throughput", "min_output_throughput_ratio")
+LOAD_KEYS = ("num_prompts", "request_rate", "max_concurrency", "input_len", "output_len", "images", "origin")
+
+
+def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
+    loads = []
+    for name in root.table("performance").data:
+        table = root.table("performance").table(name)
+        unknown = sorted(set(table.data) - set(BUDGET_KEYS) - set(LOAD_KEYS))
+        if unknown:
+            raise ProfileError(f"profile {root.path.name}: performance.{name} has unknown keys {unknown}; "
+                               f"budgets are {', '.join(BUDGET_KEYS)}")
+        rate = table.data.get("request_rate", "inf")
+        if rate != "inf":
+            rate = table.positive("request_rate")
+        concurrency = int(table.get("max_concurrency", int, 0))
+        loads.append(PerformanceSpec(
+            name=name,
+            num_prompts=int(table.positive("num_prompts")),
+            request_rate=float(rate),
+            max_concurrency=concurrency or None,
+            input_len=int(table.positive("input_len")),
+            output_len=int(table.positive("output_len")),
+            images=int(table.get("images", int, 0)),
+            budgets={key: float(table.get(key, (int, float))) for key in BUDGET_KEYS if key in table.data},
+            origin=table.get("origin", str),
+        ))
+    return tuple(loads)

@@ -6,11 +6,15 @@ or raises UsageError with a one-line message naming the option and what would be
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from phi4mm_acceptance.profile import TARGETS, Profile, ProfileError, load_profile
+
+SIMULATOR_MODEL_DIR = Path(__file__).resolve().parent.parent / "simulator" / "fake_model"
 
 
 class UsageError(ValueError):
@@ -51,6 +55,10 @@ OPTIONS = (
     OptionSpec("--no-pull", "PHI4MM_NO_PULL", "never pull the image; fail if it is not on this host", is_switch=True),
     OptionSpec("--host-root", "PHI4MM_HOST_ROOT", "prefix of the host's device and driver paths (stand-ins in tests)"),
     OptionSpec("--model-path", "PHI4MM_MODEL_PATH", "a local model snapshot folder to serve instead of the cache's"),
+    OptionSpec("--vllm-bench", "PHI4MM_VLLM_BENCH", "the `vllm` command that runs `vllm bench serve` "
+               "(default: vllm on PATH; performance tests skip it when there is none)"),
+    OptionSpec("--tokenizer", "PHI4MM_TOKENIZER", "local tokenizer folder for vllm bench (default: --model-path, "
+               "the simulator's for the sim profile, else the model id)"),
     OptionSpec("--hf-cache", "PHI4MM_HF_CACHE", "Hugging Face hub cache holding the weights (default: the "
                "docker target's shared /root/.cache, else huggingface_hub's own)"),
 )
@@ -79,6 +87,8 @@ class RunSettings:
     host_root: Path
     model_path: Path | None
     hf_cache: Path | None
+    vllm_bench: list[str] | None
+    tokenizer: str
 
     @property
     def hardware_label(self) -> str:
@@ -145,7 +155,24 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         host_root=Path(value("host-root") or "/"),
         model_path=_existing_dir("--model-path", value("model-path")),
         hf_cache=Path(value("hf-cache")) if value("hf-cache") else None,
+        vllm_bench=_vllm_bench(value("vllm-bench")),
+        tokenizer=value("tokenizer") or _default_tokenizer(profile, value("model-path"), value("model")),
     )
+
+
+def _vllm_bench(raw: str | None) -> list[str] | None:
+    command = shlex.split(raw) if raw else ([found] if (found := shutil.which("vllm")) else [])
+    if command and not shutil.which(command[0]):
+        raise UsageError(f"--vllm-bench {raw!r}: {command[0]!r} is not an executable")
+    return command or None
+
+
+def _default_tokenizer(profile: Profile, model_path: str | None, model: str | None) -> str:
+    if model_path:
+        return model_path
+    if profile.is_simulator:
+        return str(SIMULATOR_MODEL_DIR)
+    return model or profile.model.id
 
 
 def _devices(raw: str | None, profile: Profile) -> tuple[int, ...]:

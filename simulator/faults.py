@@ -24,6 +24,8 @@ class Faults:
     stream_no_role: bool = False
     die_after: int = 0
     slow_first_token_ms: int = 0
+    slow_decode_ms: int = 0
+    serialize_requests: bool = False
     bad_usage: bool = False
     bad_request_as_500: bool = False
     wrong_max_model_len: int = 0
@@ -63,6 +65,8 @@ FAULT_DOCS: dict[str, str] = {
     "stream_no_role": "the first stream delta carries no `role`",
     "die_after": "N: the process exits after answering N chat requests",
     "slow_first_token_ms": "MS: adds MS milliseconds to every time to first token",
+    "slow_decode_ms": "MS: adds MS milliseconds to every further token (slow decode: TPOT and ITL grow)",
+    "serialize_requests": "answers one request at a time (batching broken: throughput collapses under load)",
     "bad_usage": "usage.total_tokens is off by one",
     "bad_request_as_500": "invalid requests are answered 500 instead of 400",
     "wrong_max_model_len": "N: /v1/models reports max_model_len N instead of the real limit",

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -77,11 +78,13 @@ class SimState:
     faults: Faults
     ready: bool = False
     running: RunningRequests = field(default_factory=RunningRequests)
+    serial: threading.Lock = field(default_factory=threading.Lock)
     counters: Counters = field(default_factory=Counters)
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as uvicorn: small SSE writes must not wait for delayed ACKs
     server_version = "uvicorn"
     sys_version = ""
     state: SimState  # set on the subclass made by serve()
@@ -202,10 +205,10 @@ class Handler(BaseHTTPRequestHandler):
         if state.faults.http500_every and number % state.faults.http500_every == 0:
             raise ApiError(500, "EngineCore encountered an issue while processing the request (simulated fault).")
         plan = plan_chat(body, state.limits, state.model, state.faults)
-        with state.running as running:
+        with state.serial if state.faults.serialize_requests else nullcontext(), state.running as running:
             start = time.perf_counter()
             ttft = state.timing.ttft_s(plan.prompt_tokens, running, state.faults.slow_first_token_ms)
-            tpot = state.timing.tpot_s(running)
+            tpot = state.timing.tpot_s(running) + state.faults.slow_decode_ms / 1000
             deadlines = [start + ttft + i * tpot for i in range(plan.completion_tokens)]
             if plan.stream:
                 self._stream(plan, deadlines)
@@ -283,8 +286,12 @@ def _completion(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
             "usage": _usage(plan, faults), "prompt_logprobs": None}
 
 
+class SimHTTPServer(ThreadingHTTPServer):
+    request_queue_size = 2048  # uvicorn's backlog; the standard library's 5 drops bursts of connections
+    daemon_threads = True
+
+
 def bind(host: str, port: int, state: SimState) -> ThreadingHTTPServer:
     handler = type("BoundHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = SimHTTPServer((host, port), handler)
     return server

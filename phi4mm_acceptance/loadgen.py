@@ -1,0 +1,139 @@
+"""The suite's own load generator: streamed chat requests at a Poisson rate or a fixed concurrency, with
+text prompts of a requested length and, unlike `vllm bench serve`'s random dataset, optional images.
+
+Timing follows vllm bench's definitions (see bench_metrics). To keep the client's own delay out of the
+figures, requests are pre-serialised, connections are opened before the clock starts (rawhttp), arrivals
+are scheduled on absolute times, and every chunk is timed as its bytes complete, before any parsing.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from phi4mm_acceptance.bench_metrics import RequestRecord, summarise
+from phi4mm_acceptance.client import chat_payload
+from phi4mm_acceptance.media import user_message
+from phi4mm_acceptance.rawhttp import ConnectionPool, HttpStatusError
+
+WORDS = ("time", "year", "people", "way", "day", "man", "thing", "woman", "life", "child", "world", "school",
+         "state", "family", "student", "group", "country", "problem", "hand", "part", "place", "case", "week",
+         "company", "system", "program", "question", "work", "government", "number", "night", "point", "home",
+         "water", "room", "mother", "area", "money", "story", "fact", "month", "lot", "right", "study", "book")
+
+
+@dataclass(frozen=True)
+class LoadShape:
+    num_prompts: int
+    input_len: int
+    output_len: int
+    request_rate: float = float("inf")  # requests per second; inf sends them all at once
+    max_concurrency: int | None = None
+    image_urls: tuple[str, ...] = ()  # attached to every request
+    seed: int = 0
+
+
+def random_prompt(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def arrival_offsets(shape: LoadShape, rng: random.Random) -> list[float]:
+    """Send times in seconds from the start: Poisson arrivals (exponential gaps) at request_rate."""
+    if shape.request_rate == float("inf"):
+        return [0.0] * shape.num_prompts
+    offsets, now = [], 0.0
+    for _ in range(shape.num_prompts):
+        offsets.append(now)
+        now += rng.expovariate(shape.request_rate)
+    return offsets
+
+
+async def _one_request(pool: ConnectionPool, request: bytes, start: float, record: RequestRecord) -> None:
+    connection = await pool.take()
+    healthy = False
+    last = usage = None
+    chunks = 0
+    buffer = b""
+    sent = time.perf_counter()
+    record.sent_s = sent - start
+    try:
+        async for arrived, raw in connection.stream(request):
+            buffer += raw
+            *events, buffer = buffer.split(b"\n\n")
+            for event in events:
+                data = event.removeprefix(b"data: ")
+                if data == b"[DONE]" or not data:
+                    continue
+                chunk = json.loads(data)
+                usage = chunk.get("usage") or usage
+                if not (chunk.get("choices") and (chunk["choices"][0].get("delta") or {}).get("content")):
+                    continue
+                chunks += 1
+                if last is None:
+                    record.ttft_s = arrived - sent
+                else:
+                    record.itls_s.append(arrived - last)
+                record.chunk_times_s.append(arrived - start)
+                last = arrived
+        record.latency_s = time.perf_counter() - sent
+        healthy = True
+    except HttpStatusError as exc:
+        record.error, healthy = str(exc), True
+        return
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+        record.error = f"{type(exc).__name__}: {exc}"
+        return
+    finally:
+        pool.give_back(connection, healthy)
+    record.prompt_tokens = int((usage or {}).get("prompt_tokens", 0))
+    record.output_tokens = int((usage or {}).get("completion_tokens", chunks))
+    record.success = last is not None
+    if not record.success:
+        record.error = "no generated text in the stream"
+
+
+async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
+               api_key: str | None) -> tuple[list[RequestRecord], float]:
+    rng = random.Random(shape.seed)
+    offsets = arrival_offsets(shape, rng)
+    slots = shape.max_concurrency or shape.num_prompts
+    pool = ConnectionPool(base_url, {"Authorization": f"Bearer {api_key}"} if api_key else {}, slots)
+    requests = [pool_request(pool, chat_payload(
+        model, user_message(random_prompt(rng, shape.input_len), *shape.image_urls), stream=True,
+        stream_options={"include_usage": True}, max_completion_tokens=shape.output_len, ignore_eos=True,
+    )) for _ in offsets]
+    await pool.open()
+    records = [RequestRecord(sent_s=0.0) for _ in offsets]
+    start = time.perf_counter()
+
+    async def scheduled(offset: float, request: bytes, record: RequestRecord) -> None:
+        delay = start + offset - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await _one_request(pool, request, start, record)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(scheduled(o, r, rec) for o, r, rec in
+                                                zip(offsets, requests, records))), timeout_s)
+    finally:
+        pool.close()
+    return records, time.perf_counter() - start
+
+
+def pool_request(pool: ConnectionPool, payload: dict[str, Any]) -> bytes:
+    return pool.request_bytes("/v1/chat/completions", json.dumps(payload).encode())
+
+
+def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300,
+             api_key: str | None = None) -> tuple[dict[str, Any], list[RequestRecord]]:
+    """Run the load; return vllm-bench-style metrics and the per-request records."""
+    records, duration = asyncio.run(_run(base_url, model, shape, timeout_s, api_key))
+    metrics = summarise(records, duration)
+    rate = "inf" if shape.request_rate == float("inf") else shape.request_rate
+    metrics |= {"num_prompts": shape.num_prompts, "request_rate": rate,
+                "max_concurrency": shape.max_concurrency, "images_per_request": len(shape.image_urls),
+                "backend": "phi4mm-loadgen"}
+    return metrics, records

@@ -1,0 +1,87 @@
+"""`vllm bench serve`, the users' reference tool: its command line, a timed run, and its result JSON.
+
+The seed's shape (`--dataset-name random --random-input 1024 --num-prompt 200 --request-rate 1
+--save-result`) with the chat endpoint and percentiles 50,90,99, so the result has the same keys as the
+suite's own load generator and both are judged by the same budgets.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from phi4mm_acceptance.secrets import redact
+
+REQUIRED_KEYS = ("duration", "completed", "failed", "total_input_tokens", "total_output_tokens",
+                 "request_throughput", "output_throughput", "total_token_throughput")
+METRIC_KEYS = tuple(f"{stat}_{metric}_ms" for metric in ("ttft", "tpot", "itl", "e2el")
+                    for stat in ("mean", "median", "std", "p50", "p90", "p99"))
+
+
+class VllmBenchError(RuntimeError):
+    """The tool did not produce a usable result; the message says why, with its output's tail."""
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    num_prompts: int
+    request_rate: float
+    input_len: int
+    output_len: int
+
+
+def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, run: BenchRun,
+                  result_dir: Path) -> list[str]:
+    return [*vllm, "bench", "serve", "--backend", "openai-chat", "--endpoint", "/v1/chat/completions",
+            "--base-url", base_url, "--model", model, "--tokenizer", tokenizer, "--trust-remote-code",
+            "--dataset-name", "random", "--random-input-len", str(run.input_len),
+            "--random-output-len", str(run.output_len), "--num-prompts", str(run.num_prompts),
+            "--request-rate", str(run.request_rate), "--percentile-metrics", "ttft,tpot,itl,e2el",
+            "--metric-percentiles", "50,90,99", "--save-result", "--result-dir", str(result_dir),
+            "--ready-check-timeout-sec", "0"]
+
+
+def parse_result(path: Path) -> dict[str, Any]:
+    """The result file's figures; a file missing a metric the budgets need is an error, not a silent pass."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VllmBenchError(f"cannot read vllm bench result {path}: {exc}") from None
+    missing = [key for key in (*REQUIRED_KEYS, *METRIC_KEYS) if not isinstance(data.get(key), (int, float))]
+    if missing:
+        raise VllmBenchError(f"vllm bench result {path.name} lacks {', '.join(missing[:6])}"
+                             f"{' ...' if len(missing) > 6 else ''}")
+    return data
+
+
+def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_path: Path) -> dict[str, Any]:
+    """Run the tool in its own process group (killed whole on timeout) and parse the newest result file."""
+    result_dir.mkdir(parents=True, exist_ok=True)
+    before = set(result_dir.glob("*.json"))
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, env={**os.environ, "NO_PROXY": "*"})
+        try:
+            code = process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{_tail(log_path)}") from None
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+    new = sorted(set(result_dir.glob("*.json")) - before, key=lambda p: p.stat().st_mtime)
+    if code != 0 or not new:
+        raise VllmBenchError(f"vllm bench serve exited with code {code} and "
+                             f"{'no result file' if not new else 'a result'}{_tail(log_path)}")
+    return parse_result(new[-1])
+
+
+def _tail(log_path: Path, lines: int = 8) -> str:
+    text = log_path.read_text(errors="replace").splitlines()[-lines:]
+    return redact("; output ends: " + " | ".join(line.strip() for line in text if line.strip()))

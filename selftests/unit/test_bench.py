@@ -1,0 +1,79 @@
+"""Benchmark metrics, budgets and the vllm bench parser, on known inputs and the real tool's result files."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from phi4mm_acceptance.bench_metrics import RequestRecord, percentile, summarise
+from phi4mm_acceptance.budgets import budgets_from_profile
+from phi4mm_acceptance.loadgen import LoadShape, arrival_offsets
+from phi4mm_acceptance.vllm_bench import METRIC_KEYS, BenchRun, VllmBenchError, bench_command, parse_result
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "vllm-bench"
+
+
+def test_percentile_interpolates_like_numpy() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([10, 20, 30, 40, 50], 90) == pytest.approx(46.0)
+    assert percentile([7], 99) == 7 and percentile([], 50) == 0.0
+
+
+def test_metrics_follow_vllm_bench_definitions() -> None:
+    records = [RequestRecord(sent_s=0.0, success=True, ttft_s=0.05, latency_s=0.35, itls_s=[0.1, 0.1, 0.1],
+                             chunk_times_s=[0.05, 0.15, 0.25, 0.35], prompt_tokens=100, output_tokens=4),
+               RequestRecord(sent_s=0.1, success=True, ttft_s=0.07, latency_s=0.07, chunk_times_s=[0.17],
+                             prompt_tokens=100, output_tokens=1),
+               RequestRecord(sent_s=0.2, error="HTTP 500")]
+    m = summarise(records, duration_s=2.0)
+    assert (m["completed"], m["failed"], m["total_output_tokens"]) == (2, 1, 5)
+    assert m["mean_ttft_ms"] == pytest.approx(60.0)
+    assert m["mean_tpot_ms"] == pytest.approx(100.0)  # only the request with more than one token
+    assert m["mean_itl_ms"] == pytest.approx(100.0) and m["p99_e2el_ms"] == pytest.approx(347.2)
+    assert m["output_throughput"] == 2.5 and m["request_throughput"] == 1.0
+    assert m["max_concurrent_requests"] == 2 and m["max_output_tokens_per_s"] == 5.0
+    assert set(METRIC_KEYS) <= set(m)
+
+
+def test_poisson_arrivals_have_the_requested_rate() -> None:
+    import random
+
+    offsets = arrival_offsets(LoadShape(2000, 8, 8, request_rate=10.0), random.Random(1))
+    assert offsets[0] == 0 and offsets == sorted(offsets)
+    assert 1999 / offsets[-1] == pytest.approx(10.0, rel=0.08)
+    assert arrival_offsets(LoadShape(5, 8, 8), random.Random(1)) == [0.0] * 5
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES.glob("*.json")), ids=lambda p: p.stem)
+def test_real_vllm_bench_results_parse(sample: Path) -> None:
+    result = parse_result(sample)
+    assert result["completed"] == 50 and result["failed"] == 0
+    assert result["p99_ttft_ms"] >= result["median_ttft_ms"] > 0
+
+
+def test_result_missing_a_metric_is_an_error(tmp_path: Path) -> None:
+    data = json.loads((SAMPLES / "seed-style-10qps.json").read_text())
+    del data["p99_itl_ms"]
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    with pytest.raises(VllmBenchError, match="lacks p99_itl_ms"):
+        parse_result(tmp_path / "r.json")
+
+
+def test_bench_command_is_the_seeds_shape() -> None:
+    command = bench_command(["vllm"], "http://h:8000", "phi4mm", "/tok", BenchRun(200, 1.0, 1024, 128), Path("out"))
+    joined = " ".join(command)
+    for part in ("bench serve", "--dataset-name random", "--random-input-len 1024", "--num-prompts 200",
+                 "--request-rate 1.0", "--save-result", "--backend openai-chat", "--metric-percentiles 50,90,99"):
+        assert part in joined
+
+
+def test_budgets_judge_ceilings_and_the_throughput_floor() -> None:
+    budgets = budgets_from_profile({"max_p99_ttft_ms": 100, "max_failed": 0, "baseline_output_throughput": 1000},
+                                   "test origin")
+    verdicts = {b.metric: b.judge({"p99_ttft_ms": 120.0, "failed": 0, "output_throughput": 980.0}) for b in budgets}
+    assert not verdicts["p99_ttft_ms"].passed and verdicts["failed"].passed
+    assert verdicts["output_throughput"].passed  # 980 >= 0.97 x 1000
+    assert verdicts["p99_ttft_ms"].message == "p99_ttft_ms = 120.00, budget <= 100.00 (test origin): OVER BUDGET"
+    low = budgets[-1].judge({"output_throughput": 900.0})
+    assert not low.passed and "UNDER BUDGET" in low.message and "0.97 x baseline 1000" in low.message

@@ -1,0 +1,35 @@
+"""Single-request latency, measured with pytest-benchmark (figures in reports/benchmark.json).
+
+Figures, not verdicts: the budgets live in test_performance; these show where the time goes for text,
+one image and several images.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from phi4mm_acceptance.checks import chat_reply_problems
+from phi4mm_acceptance.client import ChatClient
+from phi4mm_acceptance.media import load_manifest, user_message
+from phi4mm_acceptance.profile import Profile
+
+pytestmark = [pytest.mark.performance, pytest.mark.nightly]
+MANIFEST = load_manifest()
+REQUESTS = {
+    "text": [{"role": "user", "content": MANIFEST.text_prompts[0]["question"]}],
+    "one-image": user_message(MANIFEST.describe_question, MANIFEST.image("red-circle").data_url()),
+    "several-images": user_message(MANIFEST.describe_each_question,
+                                   *(item.data_url() for item in MANIFEST.tagged("several")[:3])),
+}
+
+
+@pytest.mark.parametrize("kind", REQUESTS)
+def test_single_request_latency(benchmark: Any, client: ChatClient, profile: Profile, kind: str) -> None:
+    messages = REQUESTS[kind]
+    if kind == "several-images" and profile.model.limit_mm_per_prompt.get("image", 1) < 3:
+        pytest.skip("the profile allows fewer than 3 images per prompt")
+    reply = benchmark.pedantic(client.chat, args=(messages,), kwargs={"max_completion_tokens": 32},
+                               rounds=5, iterations=1, warmup_rounds=1)
+    problems = chat_reply_problems(reply, client.model, 32)
+    assert not problems, "; ".join(problems)

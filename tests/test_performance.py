@@ -1,0 +1,71 @@
+"""Step 6 of the procedure: latency and throughput under load, against the profile's budgets.
+
+Each load of the profile (text-only, and with images, which vllm bench's random dataset never sends) runs
+through the suite's own load generator; its result uses `vllm bench serve`'s metric names and is saved
+as reports/perf-<load>.json.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from phi4mm_acceptance.budgets import budgets_from_profile
+from phi4mm_acceptance.launch.base import Server
+from phi4mm_acceptance.loadgen import LoadShape, run_load
+from phi4mm_acceptance.media import load_manifest
+from phi4mm_acceptance.profile import PerformanceSpec
+from phi4mm_acceptance.settings import RunSettings
+from phi4mm_acceptance.vllm_bench import BenchRun, bench_command, run_vllm_bench
+
+pytestmark = [pytest.mark.performance, pytest.mark.nightly]
+FIGURES = ("completed", "failed", "duration", "request_throughput", "output_throughput", "mean_ttft_ms",
+           "p99_ttft_ms", "mean_tpot_ms", "p99_tpot_ms", "mean_itl_ms", "p99_itl_ms", "p99_e2el_ms",
+           "total_input_tokens", "total_output_tokens")
+
+
+def record_figures(results: dict[str, object], record_property: Callable[[str, object], None]) -> None:
+    for key in FIGURES:
+        value = results.get(key)
+        record_property(key, round(value, 3) if isinstance(value, float) else value)
+
+
+def budget_failures(results: dict[str, object], load: PerformanceSpec) -> list[str]:
+    verdicts = [budget.judge(results) for budget in budgets_from_profile(load.budgets, load.origin)]
+    return [v.message for v in verdicts if not v.passed]
+
+
+def test_load_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
+                            record_property: Callable[[str, object], None]) -> None:
+    image = load_manifest().image("red-circle").data_url()
+    shape = LoadShape(num_prompts=load.num_prompts, input_len=load.input_len, output_len=load.output_len,
+                      request_rate=load.request_rate, max_concurrency=load.max_concurrency,
+                      image_urls=(image,) * load.images)
+    results, records = run_load(server.base_url, server.served_model_name, shape,
+                                timeout_s=settings.profile.chat.request_timeout_s * load.num_prompts,
+                                api_key=settings.api_key)
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    (settings.reports_dir / f"perf-{load.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    record_figures(results, record_property)
+    errors = sorted({r.error for r in records if r.error})
+    failures = budget_failures(results, load)
+    assert not failures, "\n".join(failures + [f"request errors: {errors[:3]}"] * bool(errors))
+
+
+def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
+                                        record_property: Callable[[str, object], None]) -> None:
+    """The users' reference tool on the same load and budgets (text only: its random dataset has no images)."""
+    if load.images:
+        pytest.skip("vllm bench serve's random dataset sends no images")
+    if settings.vllm_bench is None:
+        pytest.skip("no `vllm` command for `vllm bench serve`: install vLLM here or pass --vllm-bench CMD")
+    run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len)
+    out = settings.reports_dir / "vllm-bench"
+    command = bench_command(settings.vllm_bench, server.base_url, server.served_model_name, settings.tokenizer,
+                            run, out)
+    results = run_vllm_bench(command, out, settings.profile.chat.request_timeout_s * load.num_prompts,
+                             out / f"{load.name}.log")
+    record_figures(results, record_property)
+    failures = budget_failures(results, load)
+    assert not failures, "\n".join(failures)
