@@ -21,6 +21,7 @@ class RequestRecord:
     """One request of a load run; times in seconds since the run started."""
 
     sent_s: float
+    scheduled_s: float = 0.0  # when the arrival process wanted it sent; sent_s - scheduled_s is client skew
     success: bool = False
     ttft_s: float = 0.0
     latency_s: float = 0.0

@@ -52,10 +52,10 @@ def arrival_offsets(shape: LoadShape, rng: random.Random) -> list[float]:
 
 
 async def _one_request(pool: ConnectionPool, request: bytes, start: float, record: RequestRecord) -> None:
+    """Only split and time events while the stream runs; parse them afterwards, off the measured path."""
     connection = await pool.take()
     healthy = False
-    last = usage = None
-    chunks = 0
+    timed: list[tuple[float, bytes]] = []
     buffer = b""
     sent = time.perf_counter()
     record.sent_s = sent - start
@@ -63,21 +63,7 @@ async def _one_request(pool: ConnectionPool, request: bytes, start: float, recor
         async for arrived, raw in connection.stream(request):
             buffer += raw
             *events, buffer = buffer.split(b"\n\n")
-            for event in events:
-                data = event.removeprefix(b"data: ")
-                if data == b"[DONE]" or not data:
-                    continue
-                chunk = json.loads(data)
-                usage = chunk.get("usage") or usage
-                if not (chunk.get("choices") and (chunk["choices"][0].get("delta") or {}).get("content")):
-                    continue
-                chunks += 1
-                if last is None:
-                    record.ttft_s = arrived - sent
-                else:
-                    record.itls_s.append(arrived - last)
-                record.chunk_times_s.append(arrived - start)
-                last = arrived
+            timed += [(arrived, event) for event in events]
         record.latency_s = time.perf_counter() - sent
         healthy = True
     except HttpStatusError as exc:
@@ -88,6 +74,31 @@ async def _one_request(pool: ConnectionPool, request: bytes, start: float, recor
         return
     finally:
         pool.give_back(connection, healthy)
+    _read_events(timed, sent, start, record)
+
+
+def _read_events(timed: list[tuple[float, bytes]], sent: float, start: float, record: RequestRecord) -> None:
+    usage, last = None, None
+    chunks = 0
+    for arrived, event in timed:
+        data = event.removeprefix(b"data: ")
+        if data == b"[DONE]" or not data:
+            continue
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            record.error = f"malformed stream event {data[:80]!r}"
+            return
+        usage = chunk.get("usage") or usage
+        if not (chunk.get("choices") and (chunk["choices"][0].get("delta") or {}).get("content")):
+            continue
+        chunks += 1
+        if last is None:
+            record.ttft_s = arrived - sent
+        else:
+            record.itls_s.append(arrived - last)
+        record.chunk_times_s.append(arrived - start)
+        last = arrived
     record.prompt_tokens = int((usage or {}).get("prompt_tokens", 0))
     record.output_tokens = int((usage or {}).get("completion_tokens", chunks))
     record.success = last is not None
@@ -110,6 +121,7 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
     start = time.perf_counter()
 
     async def scheduled(offset: float, request: bytes, record: RequestRecord) -> None:
+        record.scheduled_s = offset
         delay = start + offset - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)

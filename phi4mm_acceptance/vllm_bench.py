@@ -32,6 +32,7 @@ class BenchRun:
     request_rate: float
     input_len: int
     output_len: int
+    max_concurrency: int | None = None
 
 
 def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, run: BenchRun,
@@ -42,7 +43,8 @@ def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, ru
             "--random-output-len", str(run.output_len), "--num-prompts", str(run.num_prompts),
             "--request-rate", str(run.request_rate), "--percentile-metrics", "ttft,tpot,itl,e2el",
             "--metric-percentiles", "50,90,99", "--save-result", "--result-dir", str(result_dir),
-            "--ready-check-timeout-sec", "0"]
+            "--ready-check-timeout-sec", "0",
+            *(["--max-concurrency", str(run.max_concurrency)] if run.max_concurrency else [])]
 
 
 def parse_result(path: Path) -> dict[str, Any]:

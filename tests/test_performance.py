@@ -60,7 +60,7 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
         pytest.skip("vllm bench serve's random dataset sends no images")
     if settings.vllm_bench is None:
         pytest.skip("no `vllm` command for `vllm bench serve`: install vLLM here or pass --vllm-bench CMD")
-    run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len)
+    run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len, load.max_concurrency)
     out = settings.reports_dir / "vllm-bench"
     command = bench_command(settings.vllm_bench, server.base_url, server.served_model_name, settings.tokenizer,
                             run, out)

@@ -1,0 +1,92 @@
+"""How close the suite's load generator gets to the truth, beside the real `vllm bench serve`.
+
+The simulator is started with exact timing (TTFT 50 ms, 10 ms per token, 32 tokens, no slowdown), so the
+true TTFT/TPOT/ITL are known; each tool's measurement error is printed at p50 and p99 for three loads:
+10 req/s Poisson, 32 concurrent, and all 50 at once. Then the highest Poisson rate the generator sustains on
+this machine without skew (requests sent late) or TTFT error beyond 5 ms.
+
+    python benchmarks/loadgen_fidelity.py [--vllm-bench /path/to/venv/bin/vllm]
+
+Figures, not a test: run it on a quiet machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from phi4mm_acceptance.bench_metrics import percentile  # noqa: E402
+from phi4mm_acceptance.client import probe_health  # noqa: E402
+from phi4mm_acceptance.launch.ports import free_port  # noqa: E402
+from phi4mm_acceptance.launch.process import stop_process_group  # noqa: E402
+from phi4mm_acceptance.loadgen import LoadShape, run_load  # noqa: E402
+from phi4mm_acceptance.vllm_bench import BenchRun, bench_command, run_vllm_bench  # noqa: E402
+
+TTFT_MS, TPOT_MS, OUTPUT, INPUT = 50.0, 10.0, 32, 128
+LOADS = {"10 req/s Poisson": (10.0, None), "32 concurrent": (float("inf"), 32), "50 at once": (float("inf"), None)}
+SIM_MODEL_DIR = REPO / "simulator" / "fake_model"
+
+
+def start_simulator(port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SIM_LOAD_DELAY_S": "0.2", "SIM_TTFT_MS": str(TTFT_MS), "SIM_TPOT_MS": str(TPOT_MS),
+           "SIM_TTFT_PER_PROMPT_TOKEN_MS": "0", "SIM_CONCURRENCY_SLOWDOWN": "0"}
+    process = subprocess.Popen([sys.executable, str(REPO / "simulator" / "bin" / "vllm"), "serve", "sim",
+                                "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "4096"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    while probe_health(f"http://127.0.0.1:{port}") != 200:
+        time.sleep(0.1)
+    return process
+
+
+def errors(results: dict) -> str:
+    return (f"TTFT mean {results['mean_ttft_ms'] - TTFT_MS:+7.2f} p99 {results['p99_ttft_ms'] - TTFT_MS:+7.2f} | "
+            f"TPOT mean {results['mean_tpot_ms'] - TPOT_MS:+6.3f} | ITL p99 {results['p99_itl_ms'] - TPOT_MS:+6.2f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vllm-bench", help="the vllm command of an installed vLLM, to compare with")
+    args = parser.parse_args()
+    port = free_port("127.0.0.1")
+    base = f"http://127.0.0.1:{port}"
+    simulator = start_simulator(port)
+    try:
+        print(f"truth: TTFT {TTFT_MS} ms, TPOT = ITL {TPOT_MS} ms, {OUTPUT} tokens; errors are measured - truth")
+        for name, (rate, concurrency) in LOADS.items():
+            shape = LoadShape(50, INPUT, OUTPUT, request_rate=rate, max_concurrency=concurrency, seed=1)
+            results, _ = run_load(base, "sim", shape)
+            print(f"{name:18} loadgen     {errors(results)}")
+            if args.vllm_bench:
+                with tempfile.TemporaryDirectory() as out:
+                    command = bench_command(args.vllm_bench.split(), base, "sim", str(SIM_MODEL_DIR),
+                                            BenchRun(50, rate, INPUT, OUTPUT, concurrency), Path(out))
+                    bench = run_vllm_bench(command, Path(out), 300, Path(out) / "log.txt")
+                print(f"{'':18} vllm bench  {errors(bench)}")
+        print("highest Poisson rate without skew (p99 send delay < 2 ms) and TTFT error < 5 ms:")
+        sustained = None
+        for rate in (10, 20, 50, 100, 200, 400):
+            shape = LoadShape(max(50, rate * 3), INPUT, OUTPUT, request_rate=float(rate), seed=2)
+            results, records = run_load(base, "sim", shape)
+            skew = percentile([(r.sent_s - r.scheduled_s) * 1000 for r in records], 99)
+            error = results["p99_ttft_ms"] - TTFT_MS
+            ok = skew < 2 and error < 5 and results["failed"] == 0
+            print(f"  {rate:4} req/s: p99 send delay {skew:6.2f} ms, TTFT p99 error {error:+7.2f} ms "
+                  f"{'ok' if ok else 'SKEWED'}")
+            if not ok:
+                break
+            sustained = rate
+        print(f"sustained: {sustained} req/s")
+    finally:
+        stop_process_group(simulator.pid, 5, simulator)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The vllm bench runner with the real `vllm bench serve` client (vLLM 0.33.0) against the simulator."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from selftests.suite_run import REPO, run_suite
+
+pytestmark = pytest.mark.e2e
+CLIENT = REPO / ".venv-vllm-bench" / "bin" / "vllm"
+
+
+@pytest.fixture(scope="module")
+def vllm_client() -> Path:
+    if not CLIENT.is_file():
+        message = f"needs the real vllm bench client at {CLIENT} (scripts/selftest installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CLIENT
+
+
+@pytest.mark.parametrize(("fault", "outcome"), [({}, "passed"), ({"SIM_FAULT_SLOW_DECODE_MS": "10"}, "failed")],
+                         ids=["healthy", "slow-decode"])
+def test_real_vllm_bench_is_run_parsed_and_judged(tmp_path: Path, port: int, vllm_client: Path, fault: dict,
+                                                   outcome: str) -> None:
+    run = run_suite(tmp_path, "-m", "performance", "-k", "vllm_bench", "--target", "sim", "--port", str(port),
+                    f"--vllm-bench={vllm_client}", env=fault)
+    case = run.cases()["test_vllm_bench_serve_meets_budgets[text]"]
+    assert case.outcome == outcome, run.describe()
+    results = [json.loads(p.read_text()) for p in (tmp_path / "reports" / "vllm-bench").glob("*.json")]
+    assert len(results) == 1 and results[0]["completed"] == 48 and results[0]["failed"] == 0
+    if outcome == "failed":
+        assert "mean_tpot_ms = " in case.message and "OVER BUDGET" in case.message
