@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import pytest
 
@@ -17,6 +18,7 @@ from phi4mm_acceptance.loadgen import LoadShape, run_load
 from phi4mm_acceptance.media import load_manifest
 from phi4mm_acceptance.profile import PerformanceSpec
 from phi4mm_acceptance.settings import RunSettings
+from phi4mm_acceptance.telemetry import sampler_for
 from phi4mm_acceptance.vllm_bench import BenchRun, bench_command, run_vllm_bench
 
 pytestmark = [pytest.mark.performance, pytest.mark.nightly]
@@ -42,12 +44,19 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
     shape = LoadShape(num_prompts=load.num_prompts, input_len=load.input_len, output_len=load.output_len,
                       request_rate=load.request_rate, max_concurrency=load.max_concurrency,
                       image_urls=(image,) * load.images)
-    results, records = run_load(server.base_url, server.served_model_name, shape,
-                                timeout_s=settings.profile.chat.request_timeout_s * load.num_prompts,
-                                api_key=settings.api_key)
+    sampler = sampler_for(settings)
+    with sampler or nullcontext():
+        results, records = run_load(server.base_url, server.served_model_name, shape,
+                                    timeout_s=settings.profile.chat.request_timeout_s * load.num_prompts,
+                                    api_key=settings.api_key)
+    telemetry = sampler.figures() if sampler else {}
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
-    (settings.reports_dir / f"perf-{load.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    detail = {"ttfts": [r.ttft_s for r in records if r.success], "itls": [g for r in records for g in r.itls_s]}
+    (settings.reports_dir / f"perf-{load.name}.json").write_text(
+        json.dumps({**results, **telemetry, **detail}, indent=2) + "\n")
     record_figures(results, record_property)
+    for key, value in telemetry.items():
+        record_property(key, value)
     errors = sorted({r.error for r in records if r.error})
     failures = budget_failures(results, load)
     assert not failures, "\n".join(failures + [f"request errors: {errors[:3]}"] * bool(errors))

@@ -98,6 +98,21 @@ def test_lora_profile_serves_the_adapters_from_the_cached_snapshot(tmp_path: Pat
     assert f"'vision={snapshot}/vision-lora'" in (tmp_path / "reports" / "server.log").read_text()
 
 
+def test_load_in_a_container_samples_npu_telemetry(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
+    host = make_standin_host(tmp_path / "host")
+    profile = tmp_path / "quick-load.toml"
+    profile.write_text('extends = "atlas-800i-a2"\n[performance.text]\nnum_prompts = 8\nrequest_rate = "inf"\n'
+                       'input_len = 32\noutput_len = 8\n')
+    args = [a if a != "atlas-800i-a2" else str(profile) for a in docker_args(host, port, "--npus", "0,3")]
+    run = run_suite(tmp_path, "-m", "performance", "-k", "load_meets_budgets and text", *args)
+    assert run.exit_code == 0, run.describe()
+    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    figures = metrics["tests"]["tests/test_performance.py::test_load_meets_budgets[text]"]["figures"]
+    assert figures["telemetry_samples"] >= 2 and figures["health_changes"] == ""
+    assert (figures["peak_memory_mb_dev0"], figures["peak_memory_mb_dev3"]) == (3318, 3316)
+    assert "peak_memory_mb_dev1" not in figures
+
+
 def test_npus_option_maps_only_those(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
     host = make_standin_host(tmp_path / "host")
     run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port, "--npus", "2,5"))
