@@ -90,6 +90,7 @@ class Profile:
     chat: ChatSpec
     container: ContainerSpec | None = None
     performance: tuple[PerformanceSpec, ...] = ()
+    regression_tolerance: float = 0.10
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -260,6 +261,7 @@ def _build(path: Path, root: _Fields) -> Profile:
         ),
         container=_container(root) if "container" in root.data else None,
         performance=_performance(root) if "performance" in root.data else (),
+        regression_tolerance=root.table("regression").positive("tolerance") if "regression" in root.data else 0.10,
         raw=root.data,
     )
 

@@ -59,6 +59,8 @@ OPTIONS = (
                "(default: vllm on PATH; performance tests skip it when there is none)"),
     OptionSpec("--tokenizer", "PHI4MM_TOKENIZER", "local tokenizer folder for vllm bench (default: --model-path, "
                "the simulator's for the sim profile, else the model id)"),
+    OptionSpec("--compare-to", "PHI4MM_COMPARE_TO", "a previous run's metrics.json: fail on regressions beyond "
+               "the profile's tolerance"),
     OptionSpec("--hf-cache", "PHI4MM_HF_CACHE", "Hugging Face hub cache holding the weights (default: the "
                "docker target's shared /root/.cache, else huggingface_hub's own)"),
 )
@@ -89,6 +91,7 @@ class RunSettings:
     hf_cache: Path | None
     vllm_bench: list[str] | None
     tokenizer: str
+    compare_to: Path | None
 
     @property
     def hardware_label(self) -> str:
@@ -157,6 +160,7 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         hf_cache=Path(value("hf-cache")) if value("hf-cache") else None,
         vllm_bench=_vllm_bench(value("vllm-bench")),
         tokenizer=value("tokenizer") or _default_tokenizer(profile, value("model-path"), value("model")),
+        compare_to=_existing_file("--compare-to", value("compare-to")),
     )
 
 

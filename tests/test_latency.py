@@ -5,6 +5,7 @@ one image and several images.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,7 +26,8 @@ REQUESTS = {
 
 
 @pytest.mark.parametrize("kind", REQUESTS)
-def test_single_request_latency(benchmark: Any, client: ChatClient, profile: Profile, kind: str) -> None:
+def test_single_request_latency(benchmark: Any, client: ChatClient, profile: Profile, kind: str,
+                                record_property: Callable[[str, object], None]) -> None:
     messages = REQUESTS[kind]
     if kind == "several-images" and profile.model.limit_mm_per_prompt.get("image", 1) < 3:
         pytest.skip("the profile allows fewer than 3 images per prompt")
@@ -33,3 +35,5 @@ def test_single_request_latency(benchmark: Any, client: ChatClient, profile: Pro
                                rounds=5, iterations=1, warmup_rounds=1)
     problems = chat_reply_problems(reply, client.model, 32)
     assert not problems, "; ".join(problems)
+    record_property("mean_latency_ms", round(benchmark.stats.stats.mean * 1000, 3))
+    record_property("median_latency_ms", round(benchmark.stats.stats.median * 1000, 3))

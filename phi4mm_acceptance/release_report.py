@@ -1,0 +1,92 @@
+"""The release report a person would rather look at than read: reports/report.html (and report.md) with
+the run's identity and verdict, the pass/fail table, and plots of latency distributions and throughput.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from phi4mm_acceptance.report import RunIdentity  # noqa: E402
+
+OUTCOME_COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#cf222e", "skipped": "#9a6700"}
+
+
+def latency_plot(name: str, perf: dict[str, Any], out: Path) -> Path:
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, label in ((axes[0], "ttfts", "time to first token (ms)"), (axes[1], "itls", "inter-token latency (ms)")):
+        values = [v * 1000 for v in perf.get(key, [])]
+        ax.hist(values, bins=40, color="#0969da")
+        for p, style in ((50, "-"), (99, "--")):
+            marker = perf.get(f"p{p}_{key[:-1]}_ms")
+            if isinstance(marker, (int, float)):
+                ax.axvline(marker, color="#cf222e", linestyle=style, label=f"p{p} {marker:.1f} ms")
+        ax.set_xlabel(label)
+        ax.set_ylabel("requests" if key == "ttfts" else "tokens")
+        ax.legend()
+    figure.suptitle(f"load '{name}': {perf.get('completed', 0)} requests")
+    figure.tight_layout()
+    path = out / f"latency-{name}.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def throughput_plot(perfs: dict[str, dict[str, Any]], out: Path) -> Path:
+    figure, ax = plt.subplots(figsize=(6, 3.2))
+    names = list(perfs)
+    ax.bar(names, [perfs[n].get("output_throughput", 0) for n in names], color="#0969da")
+    ax.set_ylabel("output tokens / s")
+    ax.set_title("output throughput per load")
+    figure.tight_layout()
+    path = out / "throughput.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def clear_previous_report(reports: Path) -> None:
+    """A new run must not show an earlier run's loads: remove what this module and the loads wrote."""
+    for path in [*reports.glob("perf-*.json"), *reports.glob("plots/*.png"), reports / "report.html",
+                 reports / "report.md"]:
+        path.unlink(missing_ok=True)
+
+
+def write_release_report(reports: Path, identity: RunIdentity, tests: dict[str, dict[str, Any]],
+                         verdict: str) -> Path:
+    plots = reports / "plots"
+    perfs = {p.stem.removeprefix("perf-"): json.loads(p.read_text()) for p in sorted(reports.glob("perf-*.json"))}
+    images = []
+    if perfs:
+        plots.mkdir(parents=True, exist_ok=True)
+        images = [latency_plot(name, perf, plots) for name, perf in perfs.items()] + [throughput_plot(perfs, plots)]
+    rows = "".join(
+        f"<tr><td>{html.escape(test)}</td><td style='color:{OUTCOME_COLOURS.get(e['outcome'], '#000')}'>"
+        f"{e['outcome']}</td><td>{html.escape(_figures(e['figures']))}</td></tr>"
+        for test, e in tests.items())
+    counts = {o: sum(e["outcome"] == o for e in tests.values()) for o in ("passed", "failed", "error", "skipped")}
+    identity_lines = "".join(f"<li>{html.escape(line)}</li>" for line in identity.summary_lines())
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(identity.suite_name)}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 8px;border-bottom:1px solid #ddd;"
+            "font-size:13px}</style></head><body>"
+            f"<h1>{html.escape(identity.suite_name)}</h1><ul>{identity_lines}</ul>"
+            f"<h2>verdict: {html.escape(verdict.upper())}</h2><p>{counts}</p>"
+            + "".join(f"<img src='plots/{p.name}' alt='{p.stem}'>" for p in images)
+            + f"<table><tr><th>test</th><th>outcome</th><th>figures</th></tr>{rows}</table></body></html>")
+    (reports / "report.html").write_text(page)
+    markdown = [f"# {identity.suite_name}", "", *[f"- {line}" for line in identity.summary_lines()], "",
+                f"**verdict: {verdict.upper()}** {counts}", "", *[f"![{p.stem}](plots/{p.name})" for p in images],
+                "", "| test | outcome | figures |", "|---|---|---|",
+                *[f"| {t} | {e['outcome']} | {_figures(e['figures'])} |" for t, e in tests.items()]]
+    (reports / "report.md").write_text("\n".join(markdown) + "\n")
+    return reports / "report.html"
+
+
+def _figures(figures: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in list(figures.items())[:8])
