@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phi4mm_acceptance.launch.base import Server
+from phi4mm_acceptance.launch.container import on_host
 from phi4mm_acceptance.secrets import redact
+from phi4mm_acceptance.settings import RunSettings
 
 REQUIRED_KEYS = ("duration", "completed", "failed", "total_input_tokens", "total_output_tokens",
                  "request_throughput", "output_throughput", "total_token_throughput")
@@ -33,6 +37,28 @@ class BenchRun:
     input_len: int
     output_len: int
     max_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class BenchPlacement:
+    """Where the tool runs: its command, and its result folder as it sees it and as this host sees it."""
+
+    vllm: list[str]
+    result_dir_seen_by_tool: Path
+    result_dir: Path
+
+
+def bench_placement(settings: RunSettings, server: Server, load: str) -> BenchPlacement | None:
+    """--vllm-bench (or vllm on PATH) on this host; for the docker target, the serving container's own vLLM
+    via `docker exec`, writing into the shared /data mount; None when there is no vllm to run."""
+    if settings.vllm_bench:
+        out = settings.reports_dir / "vllm-bench"
+        return BenchPlacement(settings.vllm_bench, out, out)
+    if settings.target == "docker" and server.container_name and shutil.which("docker"):
+        inside = Path("/data/phi4mm-bench") / f"{server.container_name}-{load}"
+        return BenchPlacement(["docker", "exec", server.container_name, "vllm"], inside,
+                              on_host(settings, str(inside)))
+    return None
 
 
 def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, run: BenchRun,

@@ -19,7 +19,7 @@ from phi4mm_acceptance.media import load_manifest
 from phi4mm_acceptance.profile import PerformanceSpec
 from phi4mm_acceptance.settings import RunSettings
 from phi4mm_acceptance.telemetry import sampler_for
-from phi4mm_acceptance.vllm_bench import BenchRun, bench_command, run_vllm_bench
+from phi4mm_acceptance.vllm_bench import BenchRun, bench_command, bench_placement, run_vllm_bench
 
 pytestmark = [pytest.mark.performance, pytest.mark.nightly]
 FIGURES = ("completed", "failed", "duration", "request_throughput", "output_throughput", "mean_ttft_ms",
@@ -67,14 +67,16 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
     """The users' reference tool on the same load and budgets (text only: its random dataset has no images)."""
     if load.images:
         pytest.skip("vllm bench serve's random dataset sends no images")
-    if settings.vllm_bench is None:
+    placement = bench_placement(settings, server, load.name)
+    if placement is None:
         pytest.skip("no `vllm` command for `vllm bench serve`: install vLLM here or pass --vllm-bench CMD")
     run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len, load.max_concurrency)
-    out = settings.reports_dir / "vllm-bench"
-    command = bench_command(settings.vllm_bench, server.base_url, server.served_model_name, settings.tokenizer,
-                            run, out)
-    results = run_vllm_bench(command, out, settings.profile.chat.request_timeout_s * load.num_prompts,
-                             out / f"{load.name}.log")
+    command = bench_command(placement.vllm, server.base_url, server.served_model_name, settings.tokenizer,
+                            run, placement.result_dir_seen_by_tool)
+    log = settings.reports_dir / "vllm-bench" / f"{load.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    results = run_vllm_bench(command, placement.result_dir, settings.profile.chat.request_timeout_s * load.num_prompts,
+                             log)
     record_figures(results, record_property)
     failures = budget_failures(results, load)
     assert not failures, "\n".join(failures)

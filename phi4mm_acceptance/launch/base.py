@@ -21,6 +21,7 @@ class Server:
     pid: int | None
     startup_s: float | None
     reused: bool = False
+    container_name: str | None = None  # the docker target's container, for tools run inside it
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

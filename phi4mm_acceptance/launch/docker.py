@@ -77,7 +77,7 @@ class DockerLauncher:
             self.stop()
             raise
         return Server(self.spec.base_url, self.spec.served_model_name, "docker", self.spec.log_path, None,
-                      round(startup_s, 3))
+                      round(startup_s, 3), container_name=self.plan.name)
 
     def _remove_leftovers(self, client: docker.DockerClient) -> None:
         filters = {"label": [SUITE_LABEL, f"{SUITE_LABEL}.port={self.spec.port}"]}

@@ -15,6 +15,10 @@ from selftests.suite_run import processes_on_port, run_suite
 pytestmark = pytest.mark.e2e
 
 
+FUNCTIONAL = ("-m", "not performance")
+LOADS = ("-m", "performance", "-k", "load_meets_budgets")
+
+
 @dataclass(frozen=True)
 class Fault:
     name: str
@@ -22,6 +26,7 @@ class Fault:
     caught_by: str
     message: str
     extra_args: tuple[str, ...] = ()
+    selection: tuple[str, ...] = FUNCTIONAL  # the tests to run: the functional ones, or the loads
 
 
 FAULTS = (
@@ -42,12 +47,14 @@ FAULTS = (
     Fault("stream_no_role", {"SIM_FAULT_STREAM_NO_ROLE": "1"}, "test_stream_matches_non_stream[red-circle]",
           "the first delta has role None"),
     Fault("die_after", {"SIM_FAULT_DIE_AFTER": "3"}, "test_image_question[bar-chart-base64]", "server not answering"),
-    Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "2500"},
+    Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"},
           "test_stream_matches_non_stream[red-circle]", "time to first token"),
+    Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"}, "test_load_meets_budgets[image]",
+          "p99_ttft_ms = ", selection=LOADS),
     Fault("slow_decode_ms", {"SIM_FAULT_SLOW_DECODE_MS": "10"}, "test_load_meets_budgets[text]",
-          "mean_tpot_ms = "),
+          "mean_tpot_ms = ", selection=LOADS),
     Fault("serialize_requests", {"SIM_FAULT_SERIALIZE_REQUESTS": "1"}, "test_load_meets_budgets[text]",
-          "output_throughput = "),
+          "output_throughput = ", selection=LOADS),
     Fault("bad_usage", {"SIM_FAULT_BAD_USAGE": "1"}, "test_text_only[capital]", "usage does not add up"),
     Fault("bad_request_as_500", {"SIM_FAULT_BAD_REQUEST_AS_500": "1"},
           "test_bad_request_is_refused_and_server_recovers[too-many-images]", "HTTP 500, expected 400"),
@@ -56,9 +63,10 @@ FAULTS = (
 )
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
+@pytest.mark.parametrize("fault", FAULTS, ids=[f"{fault.name}-{fault.caught_by.split('[')[0]}" for fault in FAULTS])
 def test_fault_is_caught(tmp_path: Path, port: int, fault: Fault) -> None:
-    run = run_suite(tmp_path, "--target", "sim", "--port", str(port), *fault.extra_args, env=fault.env)
+    run = run_suite(tmp_path, *fault.selection, "--target", "sim", "--port", str(port), *fault.extra_args,
+                    env=fault.env)
     assert run.exit_code == 1, run.describe()
     caught = {name: case.message for name, case in run.not_passed().items() if name.startswith(fault.caught_by)}
     assert caught, f"no {fault.caught_by} test failed; failing tests: {sorted(run.not_passed())}\n{run.describe()}"

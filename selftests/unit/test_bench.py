@@ -77,3 +77,17 @@ def test_budgets_judge_ceilings_and_the_throughput_floor() -> None:
     assert verdicts["p99_ttft_ms"].message == "p99_ttft_ms = 120.00, budget <= 100.00 (test origin): OVER BUDGET"
     low = budgets[-1].judge({"output_throughput": 900.0})
     assert not low.passed and "UNDER BUDGET" in low.message and "0.97 x baseline 1000" in low.message
+
+
+def test_vllm_bench_runs_inside_the_serving_container_for_the_docker_target(tmp_path: Path) -> None:
+    from phi4mm_acceptance.launch.base import Server
+    from phi4mm_acceptance.settings import raw_values, resolve_settings
+    from phi4mm_acceptance.vllm_bench import bench_placement
+
+    settings = resolve_settings(raw_values({"phi4mm_profile": "atlas-800i-a2", "phi4mm_host_root": str(tmp_path)},
+                                           {}))
+    server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
+    placement = bench_placement(settings, server, "text")
+    assert placement is not None and placement.vllm == ["docker", "exec", "c1", "vllm"]
+    assert placement.result_dir_seen_by_tool == Path("/data/phi4mm-bench/c1-text")
+    assert placement.result_dir == tmp_path / "data/phi4mm-bench/c1-text"

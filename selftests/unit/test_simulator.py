@@ -112,3 +112,28 @@ def test_model_comes_from_the_hub_cache_else_the_builtin_snapshot(tmp_path, monk
     assert FakeModel.load(REPO_ID).path == snapshot
     with pytest.raises(ModelNotFound, match="Invalid repository ID or local directory"):
         resolve_model_dir("/no/such/model")
+
+
+def test_tokenize_and_models_answer_like_vllm() -> None:
+    import json
+    import threading
+    import urllib.request
+
+    from simulator.server import SimState, bind
+    from simulator.timing import TimingModel
+
+    state = SimState(model=MODEL, limits=LIMITS, loras={"vision": "/snap/vision-lora"}, timing=TimingModel(),
+                     faults=Faults(), ready=True)
+    server = bind("127.0.0.1", 0, state)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        request = urllib.request.Request(f"{base}/tokenize", data=json.dumps({"prompt": "the red circle"}).encode(),
+                                         headers={"content-type": "application/json"})
+        tokenized = json.loads(urllib.request.urlopen(request, timeout=5).read())
+        assert tokenized["count"] == 3 and len(tokenized["tokens"]) == 3 and tokenized["max_model_len"] == 4096
+        models = json.loads(urllib.request.urlopen(f"{base}/v1/models", timeout=5).read())
+        assert [(m["id"], m["parent"]) for m in models["data"]] == [("phi4mm", None), ("vision", "phi4mm")]
+    finally:
+        server.shutdown()
+        server.server_close()
