@@ -2,8 +2,10 @@
 
 The simulator is started with exact timing (TTFT 50 ms, 10 ms per token, 32 tokens, no slowdown), so the
 true TTFT/TPOT/ITL are known; each tool's measurement error is printed at p50 and p99 for three loads:
-10 req/s Poisson, 32 concurrent, and all 50 at once. Then the highest Poisson rate the generator sustains on
-this machine without skew (requests sent late) or TTFT error beyond 5 ms.
+10 req/s Poisson, 32 concurrent, and all 50 at once. The simulator also logs, per x-request-id, when it
+received each request and wrote its first token (SIM_TRACE_FILE), which splits each tool's TTFT error into
+the server's own delay (request parsing under load) and what the client adds. Then the highest Poisson rate
+the generator sustains on this machine without skew (requests sent late) or TTFT error beyond 5 ms.
 
     python benchmarks/loadgen_fidelity.py [--vllm-bench /path/to/venv/bin/vllm]
 
@@ -12,7 +14,9 @@ Figures, not a test: run it on a quiet machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,8 +38,8 @@ LOADS = {"10 req/s Poisson": (10.0, None), "32 concurrent": (float("inf"), 32), 
 SIM_MODEL_DIR = REPO / "simulator" / "fake_model"
 
 
-def start_simulator(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SIM_LOAD_DELAY_S": "0.2", "SIM_TTFT_MS": str(TTFT_MS), "SIM_TPOT_MS": str(TPOT_MS),
+def start_simulator(port: int, trace: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SIM_TRACE_FILE": str(trace), "SIM_LOAD_DELAY_S": "0.2", "SIM_TTFT_MS": str(TTFT_MS), "SIM_TPOT_MS": str(TPOT_MS),
            "SIM_TTFT_PER_PROMPT_TOKEN_MS": "0", "SIM_CONCURRENCY_SLOWDOWN": "0"}
     process = subprocess.Popen([sys.executable, str(REPO / "simulator" / "bin" / "vllm"), "serve", "sim",
                                 "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "4096"],
@@ -51,25 +55,48 @@ def errors(results: dict) -> str:
             f"ITL p50 {results['p50_itl_ms'] - TPOT_MS:+6.2f} p99 {results['p99_itl_ms'] - TPOT_MS:+6.2f} ms")
 
 
+def server_ttfts_ms(trace: Path, prefix: str) -> dict[str, float]:
+    rows = [json.loads(line) for line in trace.read_text().splitlines()]
+    return {r["id"]: (r["first_token"] - r["received"]) * 1000 for r in rows if str(r["id"]).startswith(prefix)}
+
+
+def split(client_ms: dict[str, float], server_ms: dict[str, float]) -> str:
+    ids = [i for i in client_ms if i in server_ms]
+    server = [server_ms[i] - TTFT_MS for i in ids]
+    added = [client_ms[i] - server_ms[i] for i in ids]
+    return (f"of which server p50 {percentile(server, 50):+6.2f} p99 {percentile(server, 99):+6.2f}, "
+            f"client-added p50 {percentile(added, 50):+6.2f} p99 {percentile(added, 99):+6.2f} ms "
+            f"({len(ids)} requests matched)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vllm-bench", help="the vllm command of an installed vLLM, to compare with")
     args = parser.parse_args()
     port = free_port("127.0.0.1")
     base = f"http://127.0.0.1:{port}"
-    simulator = start_simulator(port)
+    scratch = Path(tempfile.mkdtemp(prefix="phi4mm-fidelity-"))
+    trace = scratch / "trace.jsonl"
+    simulator = start_simulator(port, trace)
     try:
         print(f"truth: TTFT {TTFT_MS} ms, TPOT = ITL {TPOT_MS} ms, {OUTPUT} tokens; errors are measured - truth")
-        for name, (rate, concurrency) in LOADS.items():
-            shape = LoadShape(50, INPUT, OUTPUT, request_rate=rate, max_concurrency=concurrency, seed=1)
-            results, _ = run_load(base, "sim", shape)
+        for number, (name, (rate, concurrency)) in enumerate(LOADS.items()):
+            prefix = f"lg{number}-"
+            shape = LoadShape(50, INPUT, OUTPUT, request_rate=rate, max_concurrency=concurrency, seed=1,
+                              request_id_prefix=prefix)
+            results, records = run_load(base, "sim", shape)
             print(f"{name:18} loadgen     {errors(results)}")
+            client = {f"{prefix}{i}": r.ttft_s * 1000 for i, r in enumerate(records) if r.success}
+            print(f"{'':18}             {split(client, server_ttfts_ms(trace, prefix))}")
             if args.vllm_bench:
-                with tempfile.TemporaryDirectory() as out:
-                    command = bench_command(args.vllm_bench.split(), base, "sim", str(SIM_MODEL_DIR),
-                                            BenchRun(50, rate, INPUT, OUTPUT, concurrency), Path(out))
-                    bench = run_vllm_bench(command, Path(out), 300, Path(out) / "log.txt")
+                out = scratch / f"bench{number}"
+                command = bench_command(args.vllm_bench.split(), base, "sim", str(SIM_MODEL_DIR),
+                                        BenchRun(50, rate, INPUT, OUTPUT, concurrency), out)
+                command += ["--save-detailed", "--request-id-prefix", f"vb{number}-"]
+                bench = run_vllm_bench(command, out, 300, scratch / f"bench{number}.log")
                 print(f"{'':18} vllm bench  {errors(bench)}")
+                client = {f"vb{number}-{i}": t * 1000 for i, t in enumerate(bench.get("ttfts", []))}
+                print(f"{'':18}             {split(client, server_ttfts_ms(trace, f'vb{number}-'))}")
         print("highest Poisson rate without skew (p99 send delay < 2 ms) and TTFT error < 5 ms:")
         sustained = None
         for rate in (10, 20, 50, 100, 200, 400):
@@ -86,6 +113,7 @@ def main() -> int:
         print(f"sustained: {sustained} req/s")
     finally:
         stop_process_group(simulator.pid, 5, simulator)
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

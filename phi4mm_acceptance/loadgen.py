@@ -34,6 +34,7 @@ class LoadShape:
     max_concurrency: int | None = None
     image_urls: tuple[str, ...] = ()  # attached to every request
     seed: int = 0
+    request_id_prefix: str = ""  # sends x-request-id: <prefix><i>, to match server-side logs
 
 
 def random_prompt(rng: random.Random, words: int) -> str:
@@ -112,10 +113,11 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
     offsets = arrival_offsets(shape, rng)
     slots = shape.max_concurrency or shape.num_prompts
     pool = ConnectionPool(base_url, {"Authorization": f"Bearer {api_key}"} if api_key else {}, slots)
-    requests = [pool_request(pool, chat_payload(
+    requests = [pool.request_bytes("/v1/chat/completions", json.dumps(chat_payload(
         model, user_message(random_prompt(rng, shape.input_len), *shape.image_urls), stream=True,
         stream_options={"include_usage": True}, max_completion_tokens=shape.output_len, ignore_eos=True,
-    )) for _ in offsets]
+    )).encode(), {"x-request-id": f"{shape.request_id_prefix}{i}"} if shape.request_id_prefix else None)
+        for i in range(len(offsets))]
     await pool.open()
     records = [RequestRecord(sent_s=0.0) for _ in offsets]
     start = time.perf_counter()
@@ -133,10 +135,6 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
     finally:
         pool.close()
     return records, time.perf_counter() - start
-
-
-def pool_request(pool: ConnectionPool, payload: dict[str, Any]) -> bytes:
-    return pool.request_bytes("/v1/chat/completions", json.dumps(payload).encode())
 
 
 def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300,

@@ -35,10 +35,10 @@ class RawConnection:
             self.writer.close()
         self.reader = self.writer = None
 
-    def request_bytes(self, path: str, body: bytes) -> bytes:
+    def request_bytes(self, path: str, body: bytes, extra_headers: dict[str, str] | None = None) -> bytes:
         lines = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Content-Type: application/json",
                  f"Content-Length: {len(body)}", "Accept: text/event-stream",
-                 *(f"{k}: {v}" for k, v in self.headers.items())]
+                 *(f"{k}: {v}" for k, v in {**self.headers, **(extra_headers or {})}.items())]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
     async def stream(self, request: bytes) -> AsyncIterator[tuple[float, bytes]]:
@@ -91,8 +91,8 @@ class ConnectionPool:
         for connection in self._connections:
             self._idle.put_nowait(connection)
 
-    def request_bytes(self, path: str, body: bytes) -> bytes:
-        return self._connections[0].request_bytes(path, body)
+    def request_bytes(self, path: str, body: bytes, extra_headers: dict[str, str] | None = None) -> bytes:
+        return self._connections[0].request_bytes(path, body, extra_headers)
 
     async def take(self) -> RawConnection:
         return await self._idle.get()

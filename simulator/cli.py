@@ -19,7 +19,7 @@ from simulator.chat import ServingLimits
 from simulator.environment import describe_environment
 from simulator.faults import Faults
 from simulator.model import FakeModel, ModelNotFound
-from simulator.server import ROUTES, VERSION, SimState, bind, log, vllm_log
+from simulator.server import ROUTES, VERSION, SimState, TraceLog, bind, log, vllm_log
 from simulator.timing import TimingModel
 
 UVICORN_LINES = (
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         max_model_len=args.max_model_len or 131072,
         mm_limits={"image": 1, "audio": 1, **args.limit_mm_per_prompt},
     )
-    state = SimState(model=model, limits=limits, loras=loras, timing=timing, faults=faults)
+    trace = TraceLog(os.environ["SIM_TRACE_FILE"]) if os.environ.get("SIM_TRACE_FILE") else None
+    state = SimState(model=model, limits=limits, loras=loras, timing=timing, faults=faults, trace=trace)
 
     vllm_log("INFO", "api_server.py:1896", f"vLLM API server version {VERSION}")
     vllm_log("INFO", "utils.py:328", f"non-default args: {_non_default_args(args)}")

@@ -80,6 +80,20 @@ class SimState:
     running: RunningRequests = field(default_factory=RunningRequests)
     serial: threading.Lock = field(default_factory=threading.Lock)
     counters: Counters = field(default_factory=Counters)
+    trace: TraceLog | None = None
+
+
+class TraceLog:
+    """SIM_TRACE_FILE: one JSON line per streamed chat with wall-clock receipt and first-token times, keyed by
+    the client's x-request-id, so a benchmark can split measured latency into server and client parts."""
+
+    def __init__(self, path: str) -> None:
+        self._lock = threading.Lock()
+        self._file = open(path, "a", buffering=1)  # noqa: SIM115 - open for the server's lifetime
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._file.write(json.dumps(record) + "\n")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -138,6 +152,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(404, {"detail": "Not Found"})
 
     def do_POST(self) -> None:  # noqa: N802
+        self._received = time.time()
         path = self.path.split("?")[0]
         try:
             if not self.state.ready:
@@ -245,6 +260,9 @@ class Handler(BaseHTTPRequestHandler):
         for index, piece in enumerate(plan.pieces):
             sleep_until(deadlines[index])
             self._event(chunk(choice({"content": piece}, plan.finish_reason if index == last else None)))
+            if index == 0 and self.state.trace is not None:
+                self.state.trace.write({"id": self.headers.get("x-request-id"), "received": self._received,
+                                        "first_token": time.time()})
         if not plan.pieces:
             self._event(chunk(choice({"content": ""}, plan.finish_reason)))
         if plan.include_usage:
