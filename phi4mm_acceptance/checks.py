@@ -1,14 +1,12 @@
 """Verdicts on replies, as lists of problems, so tests assert one thing and show every deviation."""
 from __future__ import annotations
 
-import json
-
-from phi4mm_acceptance.client import HttpReply, StreamReply
+from phi4mm_acceptance.client import HttpReply, StreamReply, parse_json
 from phi4mm_acceptance.vllm_api import chat_completion_problems, parse_error_body, stream_problems
 
 
 def describe_error(status: int, text: str) -> str:
-    error = parse_error_body(_json_or_none(text))
+    error = parse_error_body(parse_json(text))
     return f"HTTP {status}: {error.message if error else text[:300]!r}"
 
 
@@ -29,9 +27,3 @@ def stream_reply_problems(reply: StreamReply, model: str, max_completion_tokens:
 def answer_text(reply: HttpReply) -> str:
     return reply.json["choices"][0]["message"]["content"]
 
-
-def _json_or_none(text: str) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return None

@@ -15,6 +15,14 @@ from typing import Any
 import httpx
 
 
+def parse_json(text: str) -> Any:
+    """The body as JSON, or None when it is not JSON (error pages, truncated bodies)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
 class ServerUnreachable(ConnectionError):
     """The server did not answer at all (refused, reset, timed out)."""
 
@@ -28,10 +36,7 @@ class HttpReply:
 
     @property
     def json(self) -> Any:
-        try:
-            return json.loads(self.text)
-        except json.JSONDecodeError:
-            return None
+        return parse_json(self.text)
 
 
 @dataclass

@@ -126,18 +126,21 @@ class Deployment:
         return self.server
 
     def stop(self) -> None:
-        """Stop what this run started, unless asked to keep it; copy a kept server's log into reports/."""
+        """Stop what this run started, unless asked to keep it; copy a kept server's log into reports/.
+        Safe to call again: the second call finds nothing left to do."""
         server, settings = self.server, self.settings
+        launcher, reused = self._launcher, self._reused
+        self.server = self._launcher = self._reused = None
         if server is not None and server.log_path and server.log_path != self.log_path and server.log_path.is_file():
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(server.log_path, self.log_path)
         if settings.keep_server and server is not None and settings.target != "external":
-            if isinstance(self._launcher, ProcessLauncher):
-                self._launcher.detach()
+            if isinstance(launcher, ProcessLauncher):
+                launcher.detach()
             self.notes.append(f"left the server running for the next run (pid {server.pid}, {server.base_url})")
             return
-        if self._reused is not None:
-            self._reused.stop(settings.profile.serve.stop_timeout_s)
+        if reused is not None:
+            reused.stop(settings.profile.serve.stop_timeout_s)
             kept.forget()
-        if self._launcher is not None:
-            self._launcher.stop()
+        if launcher is not None:
+            launcher.stop()

@@ -67,6 +67,11 @@ OPTIONS = (
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 
+def is_true(raw: str | None) -> bool:
+    """A switch's value from the command line or the environment (1/true/yes/on)."""
+    return (raw or "").strip().lower() in TRUE_WORDS
+
+
 @dataclass(frozen=True)
 class RunSettings:
     target: str
@@ -134,7 +139,7 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         raise UsageError(f"--target sim runs the simulator, but profile {profile.name!r} describes "
                          f"{profile.hardware} hardware; use --profile sim")
     base_url = _base_url(value("base-url"), target)
-    keep_server = (value("keep-server") or "").lower() in TRUE_WORDS
+    keep_server = is_true(value("keep-server"))
     if keep_server and target not in ("sim", "process"):
         raise UsageError(f"--keep-server works with --target sim or process, not {target!r}")
     return RunSettings(
@@ -147,14 +152,14 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         port=_int_in_range("--port", value("port"), profile.serve.port, 0, 65535),
         startup_timeout_s=_positive("--startup-timeout", value("startup-timeout"), profile.serve.startup_timeout_s),
         keep_server=keep_server,
-        network=(value("network") or "").lower() in TRUE_WORDS,
+        network=is_true(value("network")),
         asset_host=value("asset-host") or "127.0.0.1",
         server_log=_existing_file("--server-log", value("server-log")),
         api_key=value("api-key"),
         reports_dir=Path(value("reports-dir") or "reports"),
         image=value("image") or (profile.container.image if profile.container else None),
         devices=_devices(value("npus"), profile),
-        no_pull=(value("no-pull") or "").lower() in TRUE_WORDS,
+        no_pull=is_true(value("no-pull")),
         host_root=Path(value("host-root") or "/"),
         model_path=_existing_dir("--model-path", value("model-path")),
         hf_cache=Path(value("hf-cache")) if value("hf-cache") else None,

@@ -94,15 +94,15 @@ def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_p
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, env={**os.environ, "NO_PROXY": "*"})
         try:
-            code = process.wait(timeout_s)
+            code: int | None = process.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{_tail(log_path)}") from None
-        except BaseException:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise
+            code = None
+        finally:  # also on Ctrl-C: the whole group goes
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    if code is None:
+        raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{_tail(log_path)}")
     new = sorted(set(result_dir.glob("*.json")) - before, key=lambda p: p.stat().st_mtime)
     if code != 0 or not new:
         raise VllmBenchError(f"vllm bench serve exited with code {code} and "

@@ -14,9 +14,9 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
 from phi4mm_acceptance.secrets import redact
+from phi4mm_acceptance.settings import is_true
 
 LORA_DIRS = ("vision-lora", "speech-lora")
-TRUE_WORDS = ("1", "true", "yes", "on")
 
 
 class WeightsError(RuntimeError):
@@ -24,7 +24,7 @@ class WeightsError(RuntimeError):
 
 
 def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in TRUE_WORDS
+    return is_true(os.environ.get("HF_HUB_OFFLINE"))
 
 
 def resolve_snapshot(model_id: str, cache_dir: Path | None, offline: bool) -> Path:

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from phi4mm_acceptance.client import probe_health
 from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.launch.process import stop_process_group
+from phi4mm_acceptance.launch.process import pid_alive, stop_process_group
 
 STATE_FILE = Path(".phi4mm") / "kept-server.json"
 
@@ -32,15 +31,8 @@ class KeptServer:
             return None
 
     def alive(self) -> bool:
-        if self.server.pid is None:
-            return False
-        try:
-            os.kill(self.server.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return probe_health(self.server.base_url) == 200
+        return (self.server.pid is not None and pid_alive(self.server.pid)
+                and probe_health(self.server.base_url) == 200)
 
     def stop(self, timeout_s: float) -> None:
         if self.server.pid is not None:

@@ -79,14 +79,15 @@ def stop_process_group(pid: int, timeout_s: float, process: subprocess.Popen[byt
         while time.monotonic() < deadline:
             if process is not None:
                 process.poll()  # reap the leader so it does not linger as a zombie
-            if not _group_alive(pid):
+            if not pid_alive(pid, group=True):
                 return
             time.sleep(0.05)
 
 
-def _group_alive(pgid: int) -> bool:
+def pid_alive(pid: int, group: bool = False) -> bool:
+    """Whether the process (or the process group it leads) still exists; signal 0 only asks."""
     try:
-        os.killpg(pgid, 0)
+        (os.killpg if group else os.kill)(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
