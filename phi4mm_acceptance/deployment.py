@@ -26,7 +26,7 @@ from phi4mm_acceptance.launch.external import ExternalLauncher
 from phi4mm_acceptance.launch.ports import free_port
 from phi4mm_acceptance.launch.process import ProcessLauncher
 from phi4mm_acceptance.preflight import preflight_problems, read_npu_smi
-from phi4mm_acceptance.settings import RunSettings
+from phi4mm_acceptance.settings import SIMULATOR_MODEL_DIR, RunSettings
 from phi4mm_acceptance.weights import WeightsError, check_weights, hub_offline
 
 SIMULATOR_BIN = Path(__file__).resolve().parent.parent / "simulator" / "bin"
@@ -76,7 +76,7 @@ class Deployment:
             return self.server
         if settings.target == "docker":
             return self._start_container()
-        model_dir = None
+        model_dir = str(SIMULATOR_MODEL_DIR) if settings.profile.is_simulator else None
         if self.needs_weights:
             try:
                 model_dir = str(check_weights(settings.model, settings.model_path, settings.hf_cache, hub_offline()))

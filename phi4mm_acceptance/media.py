@@ -20,8 +20,15 @@ MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "
 
 
 @dataclass(frozen=True)
+class CanaryQuestion:
+    question: str
+    accepted: tuple[str, ...]  # short answers that count as right, after VQA normalisation
+
+
+@dataclass(frozen=True)
 class ImageItem:
     name: str
+    file: str  # relative to the media folder (also its URL path on the AssetServer)
     path: Path
     format: str
     width: int
@@ -30,16 +37,33 @@ class ImageItem:
     expected: tuple[tuple[str, ...], ...]
     describe_keywords: tuple[str, ...]
     tags: tuple[str, ...]
+    canary: tuple[CanaryQuestion, ...]
 
     def data_url(self) -> str:
         return f"data:{MIME[self.format]};base64,{base64.b64encode(self.path.read_bytes()).decode()}"
 
 
 @dataclass(frozen=True)
+class AudioItem:
+    """A spoken sentence with its transcript, or a vocal sound with its VocalSound label."""
+
+    name: str
+    path: Path
+    question: str
+    transcript: str
+    label: str
+
+    def base64(self) -> str:
+        return base64.b64encode(self.path.read_bytes()).decode()
+
+
+@dataclass(frozen=True)
 class Manifest:
     images: tuple[ImageItem, ...]
+    audio: tuple[AudioItem, ...]
     remote_images: tuple[dict[str, Any], ...]
     text_prompts: tuple[dict[str, Any], ...]
+    arithmetic: tuple[dict[str, str], ...]  # GSM8K-shaped: question, solution ending "#### <number>"
     describe_question: str
     describe_each_question: str
 
@@ -49,16 +73,28 @@ class Manifest:
     def tagged(self, tag: str) -> list[ImageItem]:
         return [item for item in self.images if tag in item.tags]
 
+    @property
+    def transcription_clips(self) -> list[AudioItem]:
+        return [clip for clip in self.audio if clip.transcript]
+
+    @property
+    def vocal_sounds(self) -> list[AudioItem]:
+        return [clip for clip in self.audio if clip.label]
+
 
 def load_manifest(directory: Path = IMAGES_DIR) -> Manifest:
     data = json.loads((directory / "manifest.json").read_text())
     images = tuple(
-        ImageItem(name=i["name"], path=directory / i["file"], format=i["format"], width=i["width"],
+        ImageItem(name=i["name"], file=i["file"], path=directory / i["file"], format=i["format"], width=i["width"],
                   height=i["height"], question=i["question"], expected=tuple(tuple(g) for g in i["expected"]),
-                  describe_keywords=tuple(i["describe_keywords"]), tags=tuple(i["tags"]))
+                  describe_keywords=tuple(i["describe_keywords"]), tags=tuple(i["tags"]),
+                  canary=tuple(CanaryQuestion(c["question"], tuple(c["accepted"])) for c in i["canary"]))
         for i in data["images"])
-    return Manifest(images, tuple(data["remote_images"]), tuple(data["text_prompts"]),
-                    data["describe_question"], data["describe_each_question"])
+    audio = tuple(AudioItem(name=a["name"], path=directory / a["file"], question=a.get("question", ""),
+                            transcript=a.get("transcript", ""), label=a.get("label", ""))
+                  for a in data["audio"])
+    return Manifest(images, audio, tuple(data["remote_images"]), tuple(data["text_prompts"]),
+                    tuple(data["arithmetic"]), data["describe_question"], data["describe_each_question"])
 
 
 def normalise_answer(text: str) -> str:

@@ -79,6 +79,34 @@ class PerformanceSpec:
 
 
 @dataclass(frozen=True)
+class AisbenchDataset:
+    """One AISBench dataset and its gates: the vllm-ascend band and a floor on the Wilson lower bound."""
+
+    name: str  # as in test ids and reports
+    config: str  # AISBench's dataset config name, e.g. textvqa_gen_base64
+    path: str  # the data, relative to the datasets root, as that config names it
+    modality: str  # image, audio or text: which LoRA a low score points at
+    baseline: float | None  # points; with band: baseline - band <= score <= baseline + band
+    band: float | None
+    floor: float | None  # points; the 95% Wilson lower bound of the score must reach it
+    origin: str
+
+
+@dataclass(frozen=True)
+class AccuracySpec:
+    """The built-in canary's thresholds and the AISBench datasets to run with their gates."""
+
+    origin: str
+    canary_min_image_accuracy: float  # share of canary image questions answered right, 0..1
+    canary_max_audio_wer: float  # word error rate over the spoken clips, 0..1
+    aisbench_timeout_s: float
+    aisbench_batch_size: int
+    aisbench_max_out_len: int
+    aisbench_stream: bool  # streamed requests, as the users' clients send them
+    datasets: tuple[AisbenchDataset, ...]
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     path: Path
@@ -90,6 +118,7 @@ class Profile:
     chat: ChatSpec
     container: ContainerSpec | None = None
     performance: tuple[PerformanceSpec, ...] = ()
+    accuracy: AccuracySpec | None = None
     regression_tolerance: float = 0.10
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -142,15 +171,29 @@ def _read_with_base(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         raise ProfileError(f"cannot read profile {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"profile {path} is not valid TOML: {exc}") from None
-    base = data.pop("extends", None)
-    if base is None:
-        return data
-    if not isinstance(base, str):
-        raise ProfileError(f"profile {path.name}: extends must be a profile name")
-    base_path = resolve_profile_path(base)
-    if base_path in (*seen, path):
-        raise ProfileError(f"profile {path.name}: extends {base!r} makes a cycle")
-    return _merge(_read_with_base(base_path, (*seen, path)), data)
+    bases = data.pop("extends", [])
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ProfileError(f"profile {path.name}: extends must be a profile name or a list of them")
+    merged: dict[str, Any] = {}
+    for base in bases:
+        base_path = _base_path(path, base)
+        if base_path in (*seen, path):
+            raise ProfileError(f"profile {path.name}: extends {base!r} makes a cycle")
+        merged = _merge(merged, _read_with_base(base_path, (*seen, path)))
+    return _merge(merged, data)
+
+
+def _base_path(path: Path, base: str) -> Path:
+    """A profile name, or a part shared by several profiles (`parts/<name>`: next to the extending file, else
+    in profiles/, so a copied profile still finds the shipped parts)."""
+    if "/" not in base:
+        return resolve_profile_path(base)
+    candidates = [(path.parent / base).with_suffix(".toml"), (PROFILES_DIR / base).with_suffix(".toml")]
+    part = next((c for c in candidates if c.is_file()), None)
+    if part is None:
+        raise ProfileError(f"profile {path.name}: extends {base!r}, but {candidates[0]} does not exist")
+    return part
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -261,6 +304,7 @@ def _build(path: Path, root: _Fields) -> Profile:
         ),
         container=_container(root) if "container" in root.data else None,
         performance=_performance(root) if "performance" in root.data else (),
+        accuracy=_accuracy(root) if "accuracy" in root.data else None,
         regression_tolerance=root.table("regression").positive("tolerance") if "regression" in root.data else 0.10,
         raw=root.data,
     )
@@ -318,3 +362,42 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
             origin=table.get("origin", str),
         ))
     return tuple(loads)
+
+
+MODALITIES = ("image", "audio", "text")
+AISBENCH_KEYS = ("timeout_s", "batch_size", "max_out_len", "stream")
+
+
+def _accuracy(root: _Fields) -> AccuracySpec:
+    table = root.table("accuracy")
+    aisbench = table.table("aisbench") if "aisbench" in table.data else _Fields(root.path, {}, "accuracy.aisbench.")
+    datasets = []
+    for name in (key for key, value in aisbench.data.items() if isinstance(value, dict)):
+        entry = aisbench.table(name)
+        gates = {key: float(entry.get(key, (int, float))) if key in entry.data else None
+                 for key in ("baseline", "band", "floor")}
+        if (gates["baseline"] is None) != (gates["band"] is None) or \
+                (gates["band"] is None and gates["floor"] is None):
+            raise ProfileError(f"profile {root.path.name}: accuracy.aisbench.{name} needs baseline and band "
+                               "together, or a floor, or all three")
+        datasets.append(AisbenchDataset(name=name, config=entry.get("config", str), path=entry.get("path", str),
+                                        modality=entry.choice("modality", MODALITIES),
+                                        origin=entry.get("origin", str, table.get("origin", str)), **gates))
+    unknown = sorted(key for key, value in aisbench.data.items()
+                     if not isinstance(value, dict) and key not in AISBENCH_KEYS)
+    if unknown:
+        raise ProfileError(f"profile {root.path.name}: accuracy.aisbench has unknown keys {unknown}")
+    wer = table.get("canary_max_audio_wer", (int, float))
+    accuracy = table.positive("canary_min_image_accuracy")
+    if accuracy > 1 or not 0 <= wer <= 1:
+        raise ProfileError(f"profile {root.path.name}: accuracy canary thresholds are shares between 0 and 1")
+    return AccuracySpec(
+        origin=table.get("origin", str),
+        canary_min_image_accuracy=accuracy,
+        canary_max_audio_wer=wer,
+        aisbench_timeout_s=aisbench.positive("timeout_s", 7200),
+        aisbench_batch_size=int(aisbench.positive("batch_size", 16)),
+        aisbench_max_out_len=int(aisbench.positive("max_out_len", 512)),
+        aisbench_stream=bool(aisbench.get("stream", bool, False)),
+        datasets=tuple(datasets),
+    )

@@ -61,6 +61,10 @@ OPTIONS = (
                "the simulator's for the sim profile, else the model id)"),
     OptionSpec("--compare-to", "PHI4MM_COMPARE_TO", "a previous run's metrics.json: fail on regressions beyond "
                "the profile's tolerance"),
+    OptionSpec("--aisbench", "PHI4MM_AISBENCH", "the `ais_bench` command for the accuracy tests (default: ais_bench "
+               "on PATH; without one they skip, and fail under -m release)"),
+    OptionSpec("--aisbench-datasets", "PHI4MM_AISBENCH_DATASETS", "AISBench datasets root, holding "
+               "ais_bench/datasets/... (default: $AIS_BENCH_DATASETS_CACHE)"),
     OptionSpec("--hf-cache", "PHI4MM_HF_CACHE", "Hugging Face hub cache holding the weights (default: the "
                "docker target's shared /root/.cache, else huggingface_hub's own)"),
 )
@@ -95,6 +99,8 @@ class RunSettings:
     model_path: Path | None
     hf_cache: Path | None
     vllm_bench: list[str] | None
+    aisbench: list[str] | None
+    aisbench_datasets: Path | None
     tokenizer: str
     compare_to: Path | None
 
@@ -163,17 +169,24 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         host_root=Path(value("host-root") or "/"),
         model_path=_existing_dir("--model-path", value("model-path")),
         hf_cache=Path(value("hf-cache")) if value("hf-cache") else None,
-        vllm_bench=_vllm_bench(value("vllm-bench")),
+        vllm_bench=_tool_command("--vllm-bench", value("vllm-bench"), "vllm"),
+        aisbench=_tool_command("--aisbench", value("aisbench"), "ais_bench"),
+        aisbench_datasets=_existing_dir("--aisbench-datasets",
+                                        value("aisbench-datasets") or os.environ.get("AIS_BENCH_DATASETS_CACHE")),
         tokenizer=value("tokenizer") or _default_tokenizer(profile, value("model-path"), value("model")),
         compare_to=_existing_file("--compare-to", value("compare-to")),
     )
 
 
-def _vllm_bench(raw: str | None) -> list[str] | None:
-    command = shlex.split(raw) if raw else ([found] if (found := shutil.which("vllm")) else [])
-    if command and not shutil.which(command[0]):
-        raise UsageError(f"--vllm-bench {raw!r}: {command[0]!r} is not an executable")
-    return command or None
+def _tool_command(flag: str, raw: str | None, default: str) -> list[str] | None:
+    """The given command line, else the tool found on PATH, else None."""
+    command = shlex.split(raw) if raw else ([found] if (found := shutil.which(default)) else [])
+    if not command:
+        return None
+    executable = shutil.which(command[0])
+    if not executable:
+        raise UsageError(f"{flag} {raw!r}: {command[0]!r} is not an executable")
+    return [os.path.abspath(executable), *command[1:]]  # tools may run in another working directory
 
 
 def _default_tokenizer(profile: Profile, model_path: str | None, model: str | None) -> str:

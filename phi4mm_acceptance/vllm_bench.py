@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from phi4mm_acceptance.launch.base import Server
 from phi4mm_acceptance.launch.container import on_host
-from phi4mm_acceptance.secrets import redact
 from phi4mm_acceptance.settings import RunSettings
+from phi4mm_acceptance.toolrun import output_tail, run_in_group
 
 REQUIRED_KEYS = ("duration", "completed", "failed", "total_input_tokens", "total_output_tokens",
                  "request_throughput", "output_throughput", "total_token_throughput")
@@ -90,26 +88,11 @@ def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_p
     """Run the tool in its own process group (killed whole on timeout) and parse the newest result file."""
     result_dir.mkdir(parents=True, exist_ok=True)
     before = set(result_dir.glob("*.json"))
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, env={**os.environ, "NO_PROXY": "*"})
-        try:
-            code: int | None = process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:  # also on Ctrl-C: the whole group goes
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    code = run_in_group(command, log_path, timeout_s, env={**os.environ, "NO_PROXY": "*"})
     if code is None:
-        raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{_tail(log_path)}")
+        raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{output_tail(log_path)}")
     new = sorted(set(result_dir.glob("*.json")) - before, key=lambda p: p.stat().st_mtime)
     if code != 0 or not new:
         raise VllmBenchError(f"vllm bench serve exited with code {code} and "
-                             f"{'no result file' if not new else 'a result'}{_tail(log_path)}")
+                             f"{'no result file' if not new else 'a result'}{output_tail(log_path)}")
     return parse_result(new[-1])
-
-
-def _tail(log_path: Path, lines: int = 8) -> str:
-    text = log_path.read_text(errors="replace").splitlines()[-lines:]
-    return redact("; output ends: " + " | ".join(line.strip() for line in text if line.strip()))

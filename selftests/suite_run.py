@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -75,3 +77,14 @@ def processes_on_port(port: int) -> list[str]:
         if state != "Z" and b"--port" in argv and str(port).encode() in argv:
             found.append(b" ".join(argv).decode(errors="replace"))
     return found
+
+
+def real_tool(path: Path) -> Path:
+    """A real third-party tool the e2e tests drive (scripts/selftest installs it): skip without it, but fail in
+    CI, where a missing tool must not turn its tests into silent skips."""
+    if not path.is_file():
+        message = f"needs the real tool at {path} (scripts/selftest installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -4,12 +4,12 @@ Pure logic, no I/O but media fetching: the HTTP layer streams or returns what th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.faults import Faults
 from simulator.media import Audio, Image, MediaError, decode_audio, decode_base64, load_image, load_url_bytes
-from simulator.model import MESSAGE_OVERHEAD_TOKENS, FakeModel, count_text_tokens, split_into_tokens
+from simulator.model import MESSAGE_OVERHEAD_TOKENS, FakeModel, Serving, count_text_tokens, split_into_tokens
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
 
@@ -37,6 +37,20 @@ class ServingLimits:
     max_model_len: int
     mm_limits: dict[str, int]
     fetch_timeout_s: float = 5.0
+    loras: dict[str, str] = field(default_factory=dict)  # --lora-modules: name -> adapter folder
+    default_mm_loras: dict[str, str] = field(default_factory=dict)  # --default-mm-loras: modality -> folder
+
+    def serving(self, model: str, items: list[Image | Audio], faults: Faults) -> Serving:
+        """vLLM applies the LoRA a request names as its model, else the default LoRA of its media's modality;
+        an adapter counts as vision or speech by its folder name (the snapshot's vision-lora, speech-lora)."""
+        if model in self.loras:
+            applied = [self.loras[model]]
+        else:
+            modalities = {"image" if isinstance(item, Image) else "audio" for item in items}
+            applied = [self.default_mm_loras[m] for m in modalities if m in self.default_mm_loras]
+        return Serving(vision_lora=any("vision" in path.rstrip("/").rsplit("/", 1)[-1] for path in applied),
+                       speech_lora=any("speech" in path.rstrip("/").rsplit("/", 1)[-1] for path in applied),
+                       wrong_answers_pct=faults.wrong_answers_pct)
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,7 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     if not isinstance(body, dict):
         raise ApiError(400, "Request body must be a JSON object.")
     name = body.get("model") or limits.served_names[0]
-    if name not in limits.served_names:
+    if name not in limits.served_names and name not in limits.loras:
         raise ApiError(404, f"The model `{name}` does not exist.", "model")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -90,7 +104,7 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     elif prompt_tokens + max_tokens > limits.max_model_len:
         raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, max_tokens), "messages")
 
-    pieces = split_into_tokens(model.answer(question, items))
+    pieces = split_into_tokens(model.answer(question, items, limits.serving(name, items, faults)))
     if body.get("ignore_eos") is True:  # vLLM's extension: generate until the cap, as benchmarks ask
         pieces = [pieces[i % len(pieces)] for i in range(max_tokens)]
     finish_reason = "stop"

@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--enforce-eager", action="store_true")
     serve.add_argument("--allowed-local-media-path", default="")
     serve.add_argument("--max-num-seqs", type=int, default=256)
+    serve.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY"))
     return parser
 
 
@@ -90,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         served_names=tuple(args.served_model_name or [args.model]),
         max_model_len=args.max_model_len or 131072,
         mm_limits={"image": 1, "audio": 1, **args.limit_mm_per_prompt},
+        loras=loras,
+        default_mm_loras=(args.default_mm_loras or {}) if args.enable_lora else {},
     )
     trace = TraceLog(os.environ["SIM_TRACE_FILE"]) if os.environ.get("SIM_TRACE_FILE") else None
-    state = SimState(model=model, limits=limits, loras=loras, timing=timing, faults=faults, trace=trace)
+    state = SimState(model=model, limits=limits, timing=timing, faults=faults, trace=trace, api_key=args.api_key)
 
     vllm_log("INFO", "api_server.py:1896", f"vLLM API server version {VERSION}")
     vllm_log("INFO", "utils.py:328", f"non-default args: {_non_default_args(args)}")

@@ -29,6 +29,7 @@ class Faults:
     bad_usage: bool = False
     bad_request_as_500: bool = False
     wrong_max_model_len: int = 0
+    wrong_answers_pct: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Faults:
@@ -70,6 +71,7 @@ FAULT_DOCS: dict[str, str] = {
     "bad_usage": "usage.total_tokens is off by one",
     "bad_request_as_500": "invalid requests are answered 500 instead of 400",
     "wrong_max_model_len": "N: /v1/models reports max_model_len N instead of the real limit",
+    "wrong_answers_pct": "N: a fixed N% of answers (by question and media) are wrong: accuracy falls",
 }
 
 

@@ -2,9 +2,16 @@
 
 The knowledge file maps the sha256 of each shipped image or clip to what is in it, so answers about the
 suite's own media are right and deterministic; anything else gets a generic answer, as a weak model would.
+A known question is also recognised inside a longer prompt (benchmarks wrap questions in instructions).
+
+Quality depends on the serving, as with the real model: without the vision LoRA a share of image questions
+goes wrong, without the speech LoRA speech is not transcribed at all, and the accuracy fault makes a chosen
+share of all answers wrong. Which answers go wrong is a pure function of the question and media, so a run
+is repeatable.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -17,6 +24,7 @@ BUILTIN_MODEL_DIR = Path(__file__).resolve().parent / "fake_model"
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PIECE = re.compile(r"\s*(?:\w+|[^\w\s])")
 MESSAGE_OVERHEAD_TOKENS = 4
+NO_VISION_LORA_WRONG_PCT = 40  # about MMMU 55 -> 40 (shared/reference): a deployment mistake the canary must see
 
 
 def count_text_tokens(text: str) -> int:
@@ -30,6 +38,30 @@ def split_into_tokens(text: str) -> list[str]:
 
 def normalise_question(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def lookup(answers: dict[str, str], question: str) -> str | None:
+    """The answer to the question, or to the longest known question the prompt contains."""
+    asked = normalise_question(question)
+    if asked in answers:
+        return answers[asked]
+    contained = [known for known in answers if known in asked]
+    return answers[max(contained, key=len)] if contained else None
+
+
+def unlucky(pct: int, question: str, items: list[Image | Audio]) -> bool:
+    """True for a fixed pct% of (question, media) pairs."""
+    key = normalise_question(question) + "".join(item.sha256 for item in items)
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100 < pct
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What the serving adds to the weights for one request."""
+
+    vision_lora: bool = True
+    speech_lora: bool = True
+    wrong_answers_pct: int = 0
 
 
 class ModelNotFound(OSError):
@@ -64,7 +96,7 @@ class KnownMedia:
     answers: dict[str, str] = field(default_factory=dict)
 
     def answer(self, question: str) -> str:
-        return self.answers.get(normalise_question(question), self.description)
+        return lookup(self.answers, question) or self.description
 
 
 @dataclass
@@ -75,6 +107,7 @@ class FakeModel:
     text_answers: dict[str, str]
     generic_media_answer: str
     generic_text_answer: str
+    no_speech_lora_answer: str
 
     @classmethod
     def load(cls, model: str) -> FakeModel:
@@ -99,11 +132,19 @@ class FakeModel:
             text_answers={normalise_question(q): a for q, a in knowledge["text"].items()},
             generic_media_answer=knowledge["generic_media_answer"],
             generic_text_answer=knowledge["generic_text_answer"],
+            no_speech_lora_answer=knowledge["no_speech_lora_answer"],
         )
 
-    def answer(self, question: str, items: list[Image | Audio]) -> str:
+    def answer(self, question: str, items: list[Image | Audio], serving: Serving = Serving()) -> str:
+        if unlucky(serving.wrong_answers_pct, question, items):
+            return self.generic_media_answer if items else self.generic_text_answer
         if not items:
-            return self.text_answers.get(normalise_question(question), self.generic_text_answer)
+            return lookup(self.text_answers, question) or self.generic_text_answer
+        if not serving.speech_lora and any(isinstance(item, Audio) for item in items):
+            return self.no_speech_lora_answer
+        if not serving.vision_lora and any(isinstance(item, Image) for item in items) \
+                and unlucky(NO_VISION_LORA_WRONG_PCT, question, items):
+            return self.generic_media_answer
         parts = []
         for item in items:
             known = self.media.get(item.sha256)

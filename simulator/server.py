@@ -73,7 +73,6 @@ class Counters:
 class SimState:
     model: FakeModel
     limits: ServingLimits
-    loras: dict[str, str]
     timing: TimingModel
     faults: Faults
     ready: bool = False
@@ -81,6 +80,7 @@ class SimState:
     serial: threading.Lock = field(default_factory=threading.Lock)
     counters: Counters = field(default_factory=Counters)
     trace: TraceLog | None = None
+    api_key: str | None = None  # --api-key: /v1 routes need `Authorization: Bearer <key>`
 
 
 class TraceLog:
@@ -126,6 +126,12 @@ class Handler(BaseHTTPRequestHandler):
     def _error(self, error: ApiError) -> None:
         self._json(error.status, error.body())
 
+    def _read_json_quietly(self) -> None:
+        """Consume a refused request's body so the connection stays usable."""
+        length = int(self.headers.get("content-length") or 0)
+        if length:
+            self.rfile.read(length)
+
     def _read_json(self) -> Any:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -134,8 +140,18 @@ class Handler(BaseHTTPRequestHandler):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"JSON decode error: {exc}") from None
 
+    def _authorised(self, path: str) -> bool:
+        """vLLM's --api-key guards the /v1 routes only; a wrong or missing key is 401 {"error": "Unauthorized"}."""
+        key = self.state.api_key
+        if key and path.startswith("/v1") and self.headers.get("authorization") != f"Bearer {key}":
+            self._json(401, {"error": "Unauthorized"})
+            return False
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?")[0]
+        if not self._authorised(path):
+            return
         if path == "/health":
             self._send(200 if self.state.ready else 503, b"")
         elif not self.state.ready:
@@ -154,6 +170,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._received = time.time()
         path = self.path.split("?")[0]
+        if not self._authorised(path):
+            self._read_json_quietly()
+            return
         try:
             if not self.state.ready:
                 raise ApiError(503, "The server is starting up.")
@@ -180,7 +199,7 @@ class Handler(BaseHTTPRequestHandler):
         data += [
             {"id": name, "object": "model", "created": created, "owned_by": "vllm", "root": path,
              "parent": base, "max_model_len": None, "permission": [_permission(created)]}
-            for name, path in self.state.loras.items()
+            for name, path in self.state.limits.loras.items()
         ]
         return {"object": "list", "data": data}
 

@@ -21,7 +21,7 @@ RecordProperty = Callable[[str, object], None]
 
 
 def image_url(item: ImageItem, delivery: str, assets: AssetServer) -> str:
-    return item.data_url() if delivery == "base64" else assets.url(item.path.name)
+    return item.data_url() if delivery == "base64" else assets.url(item.file)
 
 
 def ask(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int, record: RecordProperty) -> str:

@@ -51,8 +51,11 @@ def suite_containers(client: docker.DockerClient) -> list[str]:
     return [c.name for c in client.containers.list(all=True, filters={"label": SUITE_LABEL})]
 
 
+PROFILE = "atlas-800i-a2-lora"  # as vLLM recommends serving the model; without the adapters the canary fails
+
+
 def docker_args(host_root: Path, port: int, *extra: str) -> tuple[str, ...]:
-    return ("--target", "docker", "--profile", "atlas-800i-a2", f"--image={IMAGE}", "--no-pull",
+    return ("--target", "docker", "--profile", PROFILE, f"--image={IMAGE}", "--no-pull",
             f"--host-root={host_root}", "--port", str(port), *extra)
 
 
@@ -90,8 +93,7 @@ def test_smoke_in_a_container_gets_the_seeds_devices_mounts_shm_and_env(tmp_path
 def test_lora_profile_serves_the_adapters_from_the_cached_snapshot(tmp_path: Path, port: int,
                                                                    engine: docker.DockerClient) -> None:
     host = make_standin_host(tmp_path / "host")
-    args = [a if a != "atlas-800i-a2" else "atlas-800i-a2-lora" for a in docker_args(host, port)]
-    run = run_suite(tmp_path, "-m", "smoke", "-k", "startup", *args)
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "startup", *docker_args(host, port))
     assert run.exit_code == 0, run.describe()
     assert run.cases()["test_lora_adapters_listed"].outcome == "passed"
     snapshot = f"/root/.cache/huggingface/hub/models--microsoft--Phi-4-multimodal-instruct/snapshots/{COMMIT}"
@@ -101,9 +103,9 @@ def test_lora_profile_serves_the_adapters_from_the_cached_snapshot(tmp_path: Pat
 def test_load_in_a_container_samples_npu_telemetry(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
     host = make_standin_host(tmp_path / "host")
     profile = tmp_path / "quick-load.toml"
-    profile.write_text('extends = "atlas-800i-a2"\n[performance.text]\nnum_prompts = 8\nrequest_rate = "inf"\n'
+    profile.write_text(f'extends = "{PROFILE}"\n[performance.text]\nnum_prompts = 8\nrequest_rate = "inf"\n'
                        'input_len = 32\noutput_len = 8\n')
-    args = [a if a != "atlas-800i-a2" else str(profile) for a in docker_args(host, port, "--npus", "0,3")]
+    args = [a if a != PROFILE else str(profile) for a in docker_args(host, port, "--npus", "0,3")]
     run = run_suite(tmp_path, "-m", "performance", "-k", "load_meets_budgets and text", *args)
     assert run.exit_code == 0, run.describe()
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
@@ -185,10 +187,9 @@ def test_crash_in_the_container_fails_with_its_log_and_removes_it(tmp_path: Path
                                                                  engine: docker.DockerClient) -> None:
     host = make_standin_host(tmp_path / "host")
     profile = tmp_path / "crashing.toml"
-    profile.write_text((REPO / "profiles" / "atlas-800i-a2.toml").read_text().replace(
-        'env = { PYTORCH_NPU_ALLOC_CONF = "max_split_size_mb:256" }',
-        'env = { PYTORCH_NPU_ALLOC_CONF = "max_split_size_mb:256", SIM_FAULT_CRASH_ON_START = "1" }'))
-    args = [a if a != "atlas-800i-a2" else str(profile) for a in docker_args(host, port)]
+    profile.write_text(f'extends = "{PROFILE}"\n[serve]\n'
+                       'env = { PYTORCH_NPU_ALLOC_CONF = "max_split_size_mb:256", SIM_FAULT_CRASH_ON_START = "1" }\n')
+    args = [a if a != PROFILE else str(profile) for a in docker_args(host, port)]
     run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *args)
     message = run.cases()["test_health"].message
     assert "exited with code 1 during start-up" in message and "NPU out of memory" in message

@@ -60,6 +60,8 @@ FAULTS = (
           "test_bad_request_is_refused_and_server_recovers[too-many-images]", "HTTP 500, expected 400"),
     Fault("wrong_max_model_len", {"SIM_FAULT_WRONG_MAX_MODEL_LEN": "8192"}, "test_models_lists_served_model",
           "max_model_len is 8192"),
+    Fault("wrong_answers_pct", {"SIM_FAULT_WRONG_ANSWERS_PCT": "40"}, "test_image_canary",
+          "is below the profile's 90%"),
 )
 
 

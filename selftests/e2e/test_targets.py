@@ -19,6 +19,10 @@ from selftests.suite_run import REPO, processes_on_port, run_suite
 
 pytestmark = pytest.mark.e2e
 VLLM_SHIM = REPO / "simulator" / "bin" / "vllm"
+ADAPTERS = REPO / "simulator" / "fake_model"
+LORA_ARGS = ("--enable-lora", "--max-lora-rank", "320", "--lora-modules", f"vision={ADAPTERS}/vision-lora",
+             f"speech={ADAPTERS}/speech-lora", "--default-mm-loras",
+             json.dumps({"image": f"{ADAPTERS}/vision-lora", "audio": f"{ADAPTERS}/speech-lora"}))
 MODEL = "microsoft/Phi-4-multimodal-instruct"
 
 
@@ -29,7 +33,7 @@ def hand_started_server(tmp_path: Path, port: int) -> Iterator[tuple[str, Path]]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, str(VLLM_SHIM), "serve", MODEL, "--host", "127.0.0.1", "--port", str(port),
-             "--max-model-len", "4096", "--limit-mm-per-prompt", '{"image":3,"audio":1}'],
+             "--max-model-len", "4096", "--limit-mm-per-prompt", '{"image":3,"audio":1}', *LORA_ARGS],
             stdout=out, stderr=subprocess.STDOUT, env={"SIM_LOAD_DELAY_S": "0.2", "PATH": "/usr/bin:/bin"})
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

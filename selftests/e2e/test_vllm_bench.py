@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from selftests.suite_run import REPO, run_suite
+from selftests.suite_run import REPO, real_tool, run_suite
 
 pytestmark = pytest.mark.e2e
 CLIENT = REPO / ".venv-vllm-bench" / "bin" / "vllm"
@@ -15,12 +14,7 @@ CLIENT = REPO / ".venv-vllm-bench" / "bin" / "vllm"
 
 @pytest.fixture(scope="module")
 def vllm_client() -> Path:
-    if not CLIENT.is_file():
-        message = f"needs the real vllm bench client at {CLIENT} (scripts/selftest installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return CLIENT
+    return real_tool(CLIENT)
 
 
 @pytest.mark.parametrize(("fault", "outcome"), [({}, "passed"), ({"SIM_FAULT_SLOW_DECODE_MS": "10"}, "failed")],

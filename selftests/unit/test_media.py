@@ -7,7 +7,7 @@ import json
 import pytest
 
 from phi4mm_acceptance.media import IMAGES_DIR, load_manifest, missing_keywords, normalise_answer
-from simulator.media import decode_image
+from simulator.media import decode_audio, decode_image
 from simulator.model import BUILTIN_MODEL_DIR
 
 MANIFEST = load_manifest()
@@ -22,10 +22,25 @@ def test_manifest_matches_the_file(item) -> None:
     assert hashlib.sha256(data).hexdigest() == next(i["sha256"] for i in manifest["images"] if i["name"] == item.name)
 
 
-def test_simulator_knows_every_shipped_image_and_nothing_else() -> None:
+def test_simulator_knows_every_shipped_image_and_clip_and_nothing_else() -> None:
     knowledge = json.loads((BUILTIN_MODEL_DIR / "knowledge.json").read_text())
-    shipped = {hashlib.sha256(item.path.read_bytes()).hexdigest() for item in MANIFEST.images}
+    shipped = {hashlib.sha256(item.path.read_bytes()).hexdigest() for item in (*MANIFEST.images, *MANIFEST.audio)}
     assert set(knowledge["media"]) == shipped
+
+
+@pytest.mark.parametrize("clip", MANIFEST.audio, ids=lambda c: c.name)
+def test_clips_are_wav_files_with_a_transcript_or_a_vocalsound_label(clip) -> None:
+    audio = decode_audio(clip.path.read_bytes())
+    assert 0.3 < audio.duration_s < 10
+    assert bool(clip.transcript) != bool(clip.label)
+    if clip.label:
+        assert clip.path.stem.split("_")[-1] == clip.label  # AISBench's vocalsound reads the label so
+
+
+def test_canary_has_a_few_dozen_questions_and_every_item_a_licence() -> None:
+    manifest = json.loads((IMAGES_DIR / "manifest.json").read_text())
+    assert sum(len(item.canary) for item in MANIFEST.images) >= 24 and len(MANIFEST.tagged("photo")) >= 4
+    assert all(entry["licence"] for entry in manifest["images"] + manifest["audio"])
 
 
 def test_manifest_covers_formats_and_sizes() -> None:

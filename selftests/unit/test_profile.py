@@ -42,6 +42,11 @@ def mutated(tmp_path: Path, old: str, new: str) -> Path:
     ("max_ttft_ms = 1000", "", "chat.max_ttft_ms is missing"),
     ("image = 3", 'image = "3"', "model.limit_mm_per_prompt values must all be a number"),
     ("[model]", "[model", "is not valid TOML"),
+    ("band = 10\nfloor = 75", "floor = 75", "accuracy.aisbench.textvqa needs baseline and band together"),
+    ('modality = "image"', 'modality = "video"', "accuracy.aisbench.textvqa.modality must be one of image"),
+    ("canary_min_image_accuracy = 0.9", "canary_min_image_accuracy = 90", "thresholds are shares between 0 and 1"),
+    ("timeout_s = 300", "timeout = 300", "accuracy.aisbench has unknown keys ['timeout']"),
+    ('config = "gsm8k_gen_0_shot_cot_chat_prompt"', "", "accuracy.aisbench.gsm8k.config is missing"),
 ])
 def test_broken_profile_names_file_and_field(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(ProfileError, match="custom.toml") as error:
@@ -83,3 +88,18 @@ def test_model_dir_placeholder_is_filled_with_the_snapshot() -> None:
     assert "vision=/snap/vision-lora" in command and '{"image":"/snap/vision-lora","audio":"/snap/speech-lora"}' in command
     with pytest.raises(ValueError, match="model folder is not known"):
         serve_command(settings, 8000)
+
+
+def test_hardware_profiles_share_one_set_of_accuracy_gates() -> None:
+    shared = {name: load_profile(name).accuracy for name in
+              ("atlas-800i-a2", "atlas-800-a3", "atlas-800i-a2-lora", "atlas-800-a3-lora", "cuda", "external")}
+    assert len({repr(spec) for spec in shared.values()}) == 1
+    gates = {d.name: (d.baseline, d.band, d.floor) for d in shared["cuda"].datasets}
+    assert gates["mmmu"] == (55.1, 5.0, 45.1) and gates["textvqa"][0] == 75.6 and gates["vocalsound"][2] == 50
+    assert {d.modality for d in shared["cuda"].datasets} == {"image", "audio", "text"}
+
+
+def test_missing_shared_part_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.toml").write_text('extends = ["sim", "parts/nope"]\n')
+    with pytest.raises(ProfileError, match="extends 'parts/nope', but .*parts/nope.toml does not exist"):
+        load_profile(str(tmp_path / "x.toml"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from dataclasses import replace
 
 import pytest
 
@@ -15,7 +16,9 @@ from simulator.timing import TimingModel
 
 MANIFEST = load_manifest()
 MODEL = FakeModel.load("microsoft/Phi-4-multimodal-instruct")
-LIMITS = ServingLimits(("phi4mm",), 4096, {"image": 2, "audio": 1})
+ADAPTERS = {"image": "/snap/vision-lora", "audio": "/snap/speech-lora"}
+LIMITS = ServingLimits(("phi4mm",), 4096, {"image": 2, "audio": 1}, default_mm_loras=ADAPTERS)
+NO_LORA = replace(LIMITS, default_mm_loras={})
 
 
 def wav(seconds: float, rate: int = 16000) -> bytes:
@@ -25,9 +28,25 @@ def wav(seconds: float, rate: int = 16000) -> bytes:
             + b"data" + struct.pack("<I", len(data)) + data)
 
 
-def chat(content: list[dict] | str, faults: Faults = Faults(), **params):
-    return plan_chat({"model": "phi4mm", "messages": [{"role": "user", "content": content}], **params},
-                     LIMITS, MODEL, faults)
+def chat(content: list[dict] | str, faults: Faults = Faults(), limits: ServingLimits = LIMITS, model: str = "phi4mm",
+         **params):
+    return plan_chat({"model": model, "messages": [{"role": "user", "content": content}], **params},
+                     limits, MODEL, faults)
+
+
+def answer(content: list[dict] | str, **kwargs) -> str:
+    return "".join(chat(content, **kwargs).pieces)
+
+
+def canary_answers(**kwargs) -> list[bool]:
+    """Whether each canary image question gets its right answer."""
+    return [answer([image(item.name), {"type": "text", "text": ask.question}], **kwargs) != MODEL.generic_media_answer
+            for item in MANIFEST.images for ask in item.canary]
+
+
+def clip(name: str) -> dict:
+    data = next(c for c in MANIFEST.audio if c.name == name).base64()
+    return {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
 
 
 def image(name: str) -> dict:
@@ -39,6 +58,34 @@ def test_known_image_gets_its_answer_and_counts_tokens() -> None:
     plan = chat([image("red-circle"), {"type": "text", "text": item.question}])
     assert "".join(plan.pieces) == "Red." and plan.finish_reason == "stop"
     assert plan.prompt_tokens > chat(item.question).prompt_tokens + 100
+
+
+def test_known_questions_are_found_inside_benchmark_prompts() -> None:
+    arithmetic = MANIFEST.arithmetic[0]["question"]
+    wrapped = f"Answer the following question. Let's think step by step.\n\nQuestion: {arithmetic}"
+    assert answer(wrapped).endswith("answer: 7")
+    item = MANIFEST.image("bar-chart")
+    assert answer([image("bar-chart"), {"type": "text", "text": item.canary[1].question + " Use one word."}]) == "5"
+
+
+def test_quality_follows_the_lora_adapters_applied() -> None:
+    assert all(canary_answers())
+    without = canary_answers(limits=NO_LORA)
+    assert 0.3 <= without.count(False) / len(without) <= 0.7  # NO_VISION_LORA_WRONG_PCT of them, by hash
+    named = replace(NO_LORA, loras={"vision": "/snap/vision-lora"})
+    assert all(canary_answers(limits=named, model="vision"))  # a request naming the adapter gets it
+    transcript = next(c for c in MANIFEST.audio if c.name == "asr-fox").transcript
+    assert answer([clip("asr-fox"), {"type": "text", "text": "Transcribe the audio clip into text."}]) == transcript
+    no_speech = answer([clip("asr-fox"), {"type": "text", "text": "Transcribe the audio clip into text."}],
+                       limits=NO_LORA)
+    assert no_speech == MODEL.no_speech_lora_answer
+
+
+def test_wrong_answers_fault_spoils_a_fixed_share() -> None:
+    spoiled = canary_answers(faults=Faults(wrong_answers_pct=50))
+    assert spoiled == canary_answers(faults=Faults(wrong_answers_pct=50))  # repeatable run to run
+    assert 0.25 <= spoiled.count(False) / len(spoiled) <= 0.75
+    assert answer(MANIFEST.text_prompts[0]["question"], faults=Faults(wrong_answers_pct=100)) == MODEL.generic_text_answer
 
 
 def test_cap_gives_length_and_ignore_fault_does_not() -> None:
@@ -122,7 +169,7 @@ def test_tokenize_and_models_answer_like_vllm() -> None:
     from simulator.server import SimState, bind
     from simulator.timing import TimingModel
 
-    state = SimState(model=MODEL, limits=LIMITS, loras={"vision": "/snap/vision-lora"}, timing=TimingModel(),
+    state = SimState(model=MODEL, limits=replace(LIMITS, loras={"vision": "/snap/vision-lora"}), timing=TimingModel(),
                      faults=Faults(), ready=True)
     server = bind("127.0.0.1", 0, state)
     threading.Thread(target=server.serve_forever, daemon=True).start()

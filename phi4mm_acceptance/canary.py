@@ -1,0 +1,43 @@
+"""The built-in accuracy canary: questions with known answers about the shipped images and spoken clips.
+
+Seconds, not hours: it runs in smoke and catches the common deployment mistake of serving Phi-4-multimodal
+without its vision/speech LoRA adapters, which AISBench would only reveal in the nightly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from phi4mm_acceptance.media import AudioItem, ImageItem, Manifest, user_message
+
+
+@dataclass(frozen=True)
+class CanaryAnswer:
+    item: str
+    question: str
+    answer: str
+    correct: bool
+
+    def describe(self) -> str:
+        return f"{self.item}: {self.question!r} -> {self.answer[:80]!r}"
+
+
+def image_questions(manifest: Manifest) -> list[tuple[ImageItem, str, tuple[str, ...]]]:
+    """Every (image, question, accepted answers) of the canary."""
+    return [(item, ask.question, ask.accepted) for item in manifest.images for ask in item.canary]
+
+
+def image_messages(item: ImageItem, question: str) -> list[dict[str, Any]]:
+    return user_message(question, item.data_url())
+
+
+def audio_messages(clip: AudioItem) -> list[dict[str, Any]]:
+    """The clip inline as `input_audio` (base64 WAV), then the instruction, as Phi-4-multimodal's ASR prompt."""
+    return [{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": clip.base64(), "format": "wav"}},
+        {"type": "text", "text": clip.question},
+    ]}]
+
+
+def share_right(answers: list[CanaryAnswer]) -> float:
+    return sum(a.correct for a in answers) / len(answers) if answers else 0.0

@@ -1,0 +1,36 @@
+"""Running an external benchmark tool (vllm bench, AISBench) safely: own process group, a timeout, output
+to a log file, and nothing left behind whatever happens (timeout, Ctrl-C, SIGTERM)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from phi4mm_acceptance.secrets import redact
+
+
+def run_in_group(command: list[str], log_path: Path, timeout_s: float, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> int | None:
+    """The tool's exit code, or None when it did not finish in time; its whole process group is killed."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, env=env, cwd=cwd)
+        try:
+            return process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:  # also on Ctrl-C: the whole group goes (tools fork workers)
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+
+
+def output_tail(log_path: Path, lines: int = 8) -> str:
+    """The last non-empty lines of a tool's output, on one line, secrets removed."""
+    text = log_path.read_text(errors="replace").splitlines() if log_path.is_file() else []
+    kept = [line.strip() for line in text if line.strip()][-lines:]
+    return redact("; output ends: " + " | ".join(kept))

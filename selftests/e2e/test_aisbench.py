@@ -1,0 +1,109 @@
+"""Accuracy end to end with the real AISBench (ais-bench-benchmark 3.1) against the simulator.
+
+Tiny datasets in AISBench's formats (selftests/aisbench_data.py) make each dataset run take ~30 s. The
+healthy simulator passes every gate; its accuracy knob, its no-LoRA mode, HTTP 500s and a server that dies
+make the right test fail with the measured score, n and threshold (or the cause) in the message.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from selftests.aisbench_data import write_tiny_datasets
+from selftests.suite_run import REPO, SuiteRun, processes_on_port, real_tool, run_suite
+
+pytestmark = pytest.mark.e2e
+TOOL = REPO / ".venv-aisbench" / "bin" / "ais_bench"
+
+
+@pytest.fixture(scope="module")
+def tool() -> Path:
+    return real_tool(TOOL)
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_datasets(tmp_path_factory.mktemp("aisbench-datasets"))
+
+
+def accuracy_run(workdir: Path, port: int, tool: Path, datasets: Path, *args: str,
+                 env: dict[str, str] | None = None) -> SuiteRun:
+    return run_suite(workdir, "--target", "sim", "--port", str(port), f"--aisbench={tool}",
+                     f"--aisbench-datasets={datasets}", *args, env=env, timeout_s=600)
+
+
+def aisbench_processes() -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
+        except OSError:
+            continue
+        if b"ais_bench" in argv and b"pytest" not in argv:
+            found.append(argv.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def test_healthy_simulator_passes_every_accuracy_gate(tmp_path: Path, port: int, tool: Path, datasets: Path) -> None:
+    run = accuracy_run(tmp_path, port, tool, datasets, "-m", "accuracy")
+    assert run.exit_code == 0, run.describe()
+    cases = run.cases()
+    assert {name: case.outcome for name, case in cases.items()} == {
+        "test_image_canary": "passed", "test_audio_canary": "passed", "test_aisbench[textvqa]": "passed",
+        "test_aisbench[gsm8k]": "passed", "test_aisbench[vocalsound]": "passed"}
+    figures = json.loads((tmp_path / "reports" / "metrics.json").read_text())["tests"]
+    textvqa = figures["tests/test_accuracy.py::test_aisbench[textvqa]"]["figures"]
+    assert textvqa["score"] == 100.0 and textvqa["samples"] == 28 and textvqa["failed_requests"] == 0
+    assert textvqa["floor"] == 75.0 and textvqa["wilson_lower_bound"] == pytest.approx(87.94, abs=0.01)
+    assert figures["tests/test_accuracy.py::test_image_canary"]["figures"]["canary_image_accuracy"] == 1.0
+    assert sorted((tmp_path / "reports" / "aisbench" / "gsm8k" / "run" / "summary").glob("summary_*.csv"))
+    assert processes_on_port(port) == [] and aisbench_processes() == []
+
+
+@pytest.mark.parametrize(("env", "args", "expected"), [
+    ({"SIM_FAULT_WRONG_ANSWERS_PCT": "50"}, ("-k", "aisbench and gsm8k"),
+     {"test_aisbench[gsm8k]": ["outside the band 100 +- 10", "95% Wilson lower bound", "at n=6 is below the floor 50"]}),
+    ({}, ("--profile", "sim-no-lora", "-k", "canary or textvqa or vocalsound"),
+     {"test_image_canary": ["is below the profile's 90%", "lacks the vision LoRA"],
+      "test_audio_canary": ["is above the profile's 5%", "lacks the speech LoRA"],
+      "test_aisbench[textvqa]": ["outside the band", "lacks the vision LoRA"],
+      "test_aisbench[vocalsound]": ["outside the band", "lacks the speech LoRA"]}),
+    ({"SIM_FAULT_HTTP500_EVERY": "4"}, ("-k", "aisbench and gsm8k"),
+     {"test_aisbench[gsm8k]": ["requests failed (Internal Server Error"]}),
+    ({"SIM_FAULT_DIE_AFTER": "2"}, ("-k", "aisbench and gsm8k"), {"test_aisbench[gsm8k]": ["gsm8k"]}),
+], ids=["wrong-answers", "no-lora", "http500", "server-dies"])
+def test_accuracy_faults_fail_the_right_gate(tmp_path: Path, port: int, tool: Path, datasets: Path,
+                                             env: dict[str, str], args: tuple[str, ...],
+                                             expected: dict[str, list[str]]) -> None:
+    run = accuracy_run(tmp_path, port, tool, datasets, "-m", "accuracy", *args, env=env)
+    assert run.exit_code == 1, run.describe()
+    failed = run.not_passed()
+    assert set(failed) == set(expected), run.describe()
+    for name, words in expected.items():
+        missing = [w for w in words if w not in failed[name].message]
+        assert not missing, f"{name} message lacks {missing}: {failed[name].message}"
+    assert processes_on_port(port) == [] and aisbench_processes() == []
+
+
+def test_missing_dataset_skips_nightly_and_fails_release(tmp_path: Path, port: int, tool: Path) -> None:
+    empty = tmp_path / "no-datasets"
+    empty.mkdir()
+    nightly = accuracy_run(tmp_path / "nightly", port, tool, empty, "-m", "nightly", "-k", "aisbench")
+    assert nightly.exit_code == 0, nightly.describe()
+    skipped = nightly.cases()["test_aisbench[textvqa]"]
+    assert skipped.outcome == "skipped" and f"{empty}/ais_bench/datasets/textvqa" in skipped.message
+    release = accuracy_run(tmp_path / "release", port, tool, empty, "-m", "release", "-k", "aisbench")
+    assert release.exit_code == 1
+    assert all(case.outcome == "failed" and "release sign-off needs it: dataset" in case.message
+               for case in release.cases().values()), release.describe()
+
+
+def test_aisbench_timeout_kills_the_tool(tmp_path: Path, port: int, tool: Path, datasets: Path) -> None:
+    profile = tmp_path / "quick.toml"
+    profile.write_text(f'extends = "{REPO}/profiles/sim.toml"\n\n[accuracy.aisbench]\ntimeout_s = 3\n')
+    run = accuracy_run(tmp_path, port, tool, datasets, "-m", "accuracy", "-k", "aisbench and gsm8k",
+                       f"--profile={profile}")
+    assert "AISBench did not finish gsm8k in 3 s (killed)" in run.cases()["test_aisbench[gsm8k]"].message
+    assert aisbench_processes() == []
