@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from phi4mm_acceptance.launch.base import Server
 from phi4mm_acceptance.launch.container import on_host
 from phi4mm_acceptance.profile import AccuracySpec, AisbenchDataset
-from phi4mm_acceptance.secrets import redact
+from phi4mm_acceptance.secrets import scrub_file
 from phi4mm_acceptance.settings import RunSettings
 from phi4mm_acceptance.toolrun import output_tail, run_in_group
 
@@ -181,10 +181,7 @@ def copy_scrubbed(scratch: Path, out_dir: Path, secrets: list[str]) -> None:
         shutil.copytree(runs[-1], out_dir / "run")
     for path in out_dir.rglob("*"):
         if path.is_file() and path.suffix in (".log", ".out", ".py", ".json", ".jsonl", ".csv", ".md", ".txt"):
-            text = path.read_text(errors="replace")
-            scrubbed = redact(text, tuple(secrets))
-            if scrubbed != text:
-                path.write_text(scrubbed)
+            scrub_file(path, tuple(secrets))
 
 
 def parse_run(dataset: str, out_dir: Path) -> AisbenchResult:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from phi4mm_acceptance.launch import kept
 from phi4mm_acceptance.launch.base import Launcher, LaunchSpec, ProvisioningError, Server
-from phi4mm_acceptance.launch.command import serve_command
+from phi4mm_acceptance.launch.command import serve_command, server_env
 from phi4mm_acceptance.launch.container import (
     CONTAINER_HUB_CACHE,
     CONTAINER_MODEL_DIR,
@@ -26,6 +26,7 @@ from phi4mm_acceptance.launch.external import ExternalLauncher
 from phi4mm_acceptance.launch.ports import free_port
 from phi4mm_acceptance.launch.process import ProcessLauncher
 from phi4mm_acceptance.preflight import preflight_problems, read_npu_smi
+from phi4mm_acceptance.secrets import scrub_file
 from phi4mm_acceptance.settings import SIMULATOR_MODEL_DIR, RunSettings
 from phi4mm_acceptance.weights import WeightsError, check_weights, hub_offline
 
@@ -82,7 +83,7 @@ class Deployment:
                 model_dir = str(check_weights(settings.model, settings.model_path, settings.hf_cache, hub_offline()))
             except WeightsError as exc:
                 raise ProvisioningError(str(exc)) from None
-        env = dict(settings.profile.serve.env)
+        env = server_env(settings)
         identity = kept.fingerprint(serve_command(settings, settings.port, model_dir=model_dir), env, settings.target)
         previous = kept.KeptServer.load()
         if previous is not None:
@@ -144,3 +145,4 @@ class Deployment:
             kept.forget()
         if launcher is not None:
             launcher.stop()
+        scrub_file(self.log_path)

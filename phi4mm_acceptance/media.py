@@ -97,6 +97,12 @@ def load_manifest(directory: Path = IMAGES_DIR) -> Manifest:
                     tuple(data["arithmetic"]), data["describe_question"], data["describe_each_question"])
 
 
+def missing_media(directory: Path = IMAGES_DIR) -> list[str]:
+    """Files the manifest lists that are not there (a broken checkout), relative to the media folder."""
+    data = json.loads((directory / "manifest.json").read_text())
+    return [entry["file"] for entry in data["images"] + data["audio"] if not (directory / entry["file"]).is_file()]
+
+
 def normalise_answer(text: str) -> str:
     """VQA-style: lower case, punctuation to spaces, single spaces."""
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from phi4mm_acceptance.profile import TARGETS, Profile, ProfileError, load_profile
+from phi4mm_acceptance.secrets import register_secret
 
 SIMULATOR_MODEL_DIR = Path(__file__).resolve().parent.parent / "simulator" / "fake_model"
 
@@ -161,7 +162,7 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         network=is_true(value("network")),
         asset_host=value("asset-host") or "127.0.0.1",
         server_log=_existing_file("--server-log", value("server-log")),
-        api_key=value("api-key"),
+        api_key=_secret(value("api-key")),
         reports_dir=Path(value("reports-dir") or "reports"),
         image=value("image") or (profile.container.image if profile.container else None),
         devices=_devices(value("npus"), profile),
@@ -176,6 +177,11 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         tokenizer=value("tokenizer") or _default_tokenizer(profile, value("model-path"), value("model")),
         compare_to=_existing_file("--compare-to", value("compare-to")),
     )
+
+
+def _secret(raw: str | None) -> str | None:
+    register_secret(raw)
+    return raw
 
 
 def _tool_command(flag: str, raw: str | None, default: str) -> list[str] | None:

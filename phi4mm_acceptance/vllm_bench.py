@@ -84,11 +84,14 @@ def parse_result(path: Path) -> dict[str, Any]:
     return data
 
 
-def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_path: Path) -> dict[str, Any]:
-    """Run the tool in its own process group (killed whole on timeout) and parse the newest result file."""
+def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_path: Path,
+                   api_key: str | None = None) -> dict[str, Any]:
+    """Run the tool in its own process group (killed whole on timeout) and parse the newest result file.
+    The API key goes by environment (OPENAI_API_KEY, which vllm bench reads), never on the command line."""
     result_dir.mkdir(parents=True, exist_ok=True)
     before = set(result_dir.glob("*.json"))
-    code = run_in_group(command, log_path, timeout_s, env={**os.environ, "NO_PROXY": "*"})
+    env = {**os.environ, "NO_PROXY": "*", **({"OPENAI_API_KEY": api_key} if api_key else {})}
+    code = run_in_group(command, log_path, timeout_s, env=env)
     if code is None:
         raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{output_tail(log_path)}")
     new = sorted(set(result_dir.glob("*.json")) - before, key=lambda p: p.stat().st_mtime)

@@ -1,4 +1,5 @@
-"""Regenerate the README's generated sections (options, simulator faults) from the code that defines them.
+"""Regenerate the README's generated sections (options, simulator faults, detection matrix) from the code
+that defines them.
 
 `python scripts/update_readme.py` rewrites them in place; `--check` exits 1 when the README is stale.
 """
@@ -12,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from phi4mm_acceptance.settings import OPTIONS  # noqa: E402
+from selftests.detection_matrix import markdown_table as detection_table  # noqa: E402
 from simulator.faults import markdown_table  # noqa: E402
 
 README = REPO / "README.md"
@@ -23,7 +25,7 @@ def options_table() -> str:
     return "\n".join(rows)
 
 
-SECTIONS = {"options": options_table, "faults": markdown_table}
+SECTIONS = {"options": options_table, "faults": markdown_table, "detection": detection_table}
 
 
 def render(text: str) -> str:

@@ -63,6 +63,16 @@ def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, time
     return SuiteRun(done.returncode, done.stdout + done.stderr, workdir / "reports" / "junit.xml")
 
 
+def selected_tests(workdir: Path, *args: str) -> set[str]:
+    """The test names a run with these arguments selects (pytest --collect-only), as the JUnit file names them."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
+               str(REPO / "tests"), "-p", "no:cacheprovider", "--collect-only", "-q", "--junitxml=", *args]
+    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"})
+    return {line.rsplit("::", 1)[1] for line in done.stdout.splitlines() if "::" in line}
+
+
 def processes_on_port(port: int) -> list[str]:
     """Command lines of live processes that were started to serve on this port."""
     found = []

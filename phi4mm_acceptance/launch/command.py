@@ -24,3 +24,8 @@ def serve_command(settings: RunSettings, port: int, model: str | None = None, mo
             raise ValueError(f"profile {profile.name!r} uses {MODEL_DIR} but the model folder is not known")
         args = [arg.replace(MODEL_DIR, model_dir) for arg in args]
     return command + args
+
+
+def server_env(settings: RunSettings) -> dict[str, str]:
+    """The profile's environment for the server, plus --api-key as VLLM_API_KEY (never on its command line)."""
+    return {**settings.profile.serve.env, **({"VLLM_API_KEY": settings.api_key} if settings.api_key else {})}

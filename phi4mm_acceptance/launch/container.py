@@ -11,7 +11,7 @@ from typing import Any
 
 from docker.types import DeviceRequest
 
-from phi4mm_acceptance.launch.command import serve_command
+from phi4mm_acceptance.launch.command import serve_command, server_env
 from phi4mm_acceptance.settings import RunSettings
 
 SUITE_LABEL = "phi4mm-acceptance"
@@ -71,7 +71,7 @@ def plan_container(settings: RunSettings, port: int, run_id: str, model_dir: str
     if settings.model_path:
         model = f"{CONTAINER_MODEL_DIR}/{settings.model_path.name}"
         volumes[str(settings.model_path)] = {"bind": model, "mode": "ro"}
-    environment = {**settings.profile.serve.env,
+    environment = {**server_env(settings),
                    spec.visible_devices_env: ",".join(str(i) for i in range(len(settings.devices)))}
     environment |= {name: os.environ[name] for name in PASSED_THROUGH_ENV if os.environ.get(name)}
     return ContainerPlan(

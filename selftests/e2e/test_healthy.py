@@ -39,3 +39,14 @@ def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int
     assert log.count("Started server process") == 1, "each xdist worker started its own server"
     assert log.count("Shutting down") == 1
     assert processes_on_port(port) == []
+
+
+def test_healthy_runs_repeated_ten_times_never_fail(tmp_path: Path, port: int) -> None:
+    """No flaky test: the functional suite, run ten times on a healthy simulator, fails nothing."""
+    failures = {}
+    for attempt in range(10):
+        run = run_suite(tmp_path / f"run-{attempt}", "-m", "not performance", "--target", "sim", "--port", str(port))
+        failures |= {f"run {attempt}: {name}": case.message[:200] for name, case in run.not_passed().items()}
+        assert run.cases() and run.exit_code in (0, 1), run.describe()
+    assert failures == {}
+    assert processes_on_port(port) == []

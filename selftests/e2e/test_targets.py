@@ -156,3 +156,15 @@ def test_bad_profile_file_names_the_field(tmp_path: Path) -> None:
     run = run_suite(tmp_path, "-m", "smoke", "--profile", str(profile))
     assert run.exit_code == 4, run.describe()
     assert "profile typo.toml: model.max_model_len must be a number, got '4k'" in run.output
+
+
+@pytest.mark.parametrize(("content", "message"), [(b"\xff\xfe\x00garbage", "cannot read profile"),
+                                                  (b"[model\n", "is not valid TOML")], ids=["not-text", "not-toml"])
+def test_unreadable_profile_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    profile = tmp_path / "broken.toml"
+    profile.write_bytes(content)
+    run = run_suite(tmp_path, "-m", "smoke", f"--profile={profile}")
+    assert run.exit_code == 4, run.describe()
+    error_lines = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+    assert len(error_lines) == 1 and message in error_lines[0] and "Traceback" not in run.output
+    assert run.not_passed()["configuration"].outcome == "error"

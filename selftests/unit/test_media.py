@@ -55,3 +55,13 @@ def test_keywords_match_whole_words_after_normalising() -> None:
     assert missing_keywords("The circle is reddish.", (("red",),)) == [("red",)]
     assert missing_keywords("There are 3 squares", (("3", "three"), ("square", "squares"))) == []
     assert missing_keywords("Three.", (("3", "three"), ("blue",))) == [("blue",)]
+
+
+def test_missing_media_files_are_named(tmp_path) -> None:
+    from phi4mm_acceptance.media import missing_media
+
+    assert missing_media() == []
+    (tmp_path / "manifest.json").write_text((IMAGES_DIR / "manifest.json").read_text())
+    (tmp_path / "red-circle.png").write_bytes(b"")
+    missing = missing_media(tmp_path)
+    assert "red-circle.png" not in missing and "sign.webp" in missing and "audio/asr-fox.wav" in missing

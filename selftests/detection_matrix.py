@@ -1,0 +1,160 @@
+"""The detection matrix: every fault the self-tests inject, the acceptance test that must catch it, and the
+words its failure message must contain. The README's table is generated from here (scripts/update_readme.py).
+
+FAULTS are the simulator's switches, each run by e2e/test_faults.py. SCENARIOS are faults of the environment
+or of the tools (container, AISBench, aborts), each run by the self-test named in `proven_by`; a unit test
+checks that every one of those self-tests exists.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CATEGORY = {
+    'crash_on_start': 'startup',
+    'hang_on_start': 'startup',
+    'drop_startup_line': 'startup',
+    'error_in_startup_log': 'startup',
+    'http500_every': 'chat',
+    'ignore_images': 'chat',
+    'ignore_max_tokens': 'chat',
+    'stream_no_done': 'stream',
+    'stream_no_role': 'stream',
+    'die_after': 'server',
+    'slow_first_token_ms': 'performance',
+    'slow_decode_ms': 'performance',
+    'serialize_requests': 'performance',
+    'bad_usage': 'chat',
+    'bad_request_as_500': 'robustness',
+    'wrong_max_model_len': 'startup',
+    'wrong_answers_pct': 'accuracy',
+}
+
+
+FUNCTIONAL = ("-m", "not performance")
+LOADS = ("-m", "performance", "-k", "load_meets_budgets")
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    env: dict[str, str]
+    caught_by: str
+    message: str
+    extra_args: tuple[str, ...] = ()
+    selection: tuple[str, ...] = FUNCTIONAL  # the tests to run: the functional ones, or the loads
+
+    @property
+    def category(self) -> str:
+        return CATEGORY[self.name]
+
+    @property
+    def test_id(self) -> str:
+        return f"{self.name}-{self.caught_by.split('[')[0]}"
+
+
+FAULTS = (
+    Fault("crash_on_start", {"SIM_FAULT_CRASH_ON_START": "1"}, "test_health", "exited with code 1"),
+    Fault("hang_on_start", {"SIM_FAULT_HANG_ON_START": "1"}, "test_health", "not ready after 3 s",
+          ("--startup-timeout", "3")),
+    Fault("drop_startup_line", {"SIM_FAULT_DROP_STARTUP_LINE": "2"}, "test_health",
+          "'Waiting for application startup.' is missing"),
+    Fault("error_in_startup_log", {"SIM_FAULT_ERROR_IN_STARTUP_LOG": "1"}, "test_startup_log_has_no_errors",
+          "error line(s) in the start-up log"),
+    Fault("http500_every", {"SIM_FAULT_HTTP500_EVERY": "5"}, "test_image_question", "HTTP 500"),
+    Fault("ignore_images", {"SIM_FAULT_IGNORE_IMAGES": "1"}, "test_image_tokens_counted",
+          "did not feed the image"),
+    Fault("ignore_max_tokens", {"SIM_FAULT_IGNORE_MAX_TOKENS": "1"}, "test_finish_reason_length_when_capped[plain]",
+          "exceeds max_completion_tokens 5"),
+    Fault("stream_no_done", {"SIM_FAULT_STREAM_NO_DONE": "1"}, "test_stream_matches_non_stream[red-circle]",
+          "does not end with `data: [DONE]`"),
+    Fault("stream_no_role", {"SIM_FAULT_STREAM_NO_ROLE": "1"}, "test_stream_matches_non_stream[red-circle]",
+          "the first delta has role None"),
+    Fault("die_after", {"SIM_FAULT_DIE_AFTER": "3"}, "test_image_question[", "server not answering"),
+    Fault("die_after", {"SIM_FAULT_DIE_AFTER": "3"}, "test_image_canary", "server died: "),
+    Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"},
+          "test_stream_matches_non_stream[red-circle]", "time to first token"),
+    Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"}, "test_load_meets_budgets[image]",
+          "p99_ttft_ms = ", selection=LOADS),
+    Fault("slow_decode_ms", {"SIM_FAULT_SLOW_DECODE_MS": "10"}, "test_load_meets_budgets[text]",
+          "mean_tpot_ms = ", selection=LOADS),
+    Fault("serialize_requests", {"SIM_FAULT_SERIALIZE_REQUESTS": "1"}, "test_load_meets_budgets[text]",
+          "output_throughput = ", selection=LOADS),
+    Fault("bad_usage", {"SIM_FAULT_BAD_USAGE": "1"}, "test_text_only[capital]", "usage does not add up"),
+    Fault("bad_request_as_500", {"SIM_FAULT_BAD_REQUEST_AS_500": "1"},
+          "test_bad_request_is_refused_and_server_recovers[too-many-images]", "HTTP 500, expected 400"),
+    Fault("wrong_max_model_len", {"SIM_FAULT_WRONG_MAX_MODEL_LEN": "8192"}, "test_models_lists_served_model",
+          "max_model_len is 8192"),
+    Fault("wrong_answers_pct", {"SIM_FAULT_WRONG_ANSWERS_PCT": "40"}, "test_image_canary",
+          "is below the profile's 90%"),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    fault: str
+    category: str
+    caught_by: str
+    message: str
+    proven_by: str  # selftests path::test function[param id]
+
+
+SCENARIOS = (
+    Scenario("AISBench scores low (simulator answers 50% wrong)", "accuracy", "test_aisbench[gsm8k]",
+             "outside the band 100 +- 10; 95% Wilson lower bound ... at n=6 is below the floor 50",
+             "e2e/test_aisbench.py::test_accuracy_faults_fail_the_right_gate[wrong-answers]"),
+    Scenario("served without the vision/speech LoRA adapters", "accuracy",
+             "test_image_canary, test_audio_canary, test_aisbench[textvqa], test_aisbench[vocalsound]",
+             "the deployment likely lacks the vision (speech) LoRA",
+             "e2e/test_aisbench.py::test_accuracy_faults_fail_the_right_gate[no-lora]"),
+    Scenario("HTTP 500 answers during AISBench", "accuracy", "test_aisbench[gsm8k]",
+             "requests failed (Internal Server Error)",
+             "e2e/test_aisbench.py::test_accuracy_faults_fail_the_right_gate[http500]"),
+    Scenario("server dies during AISBench", "accuracy", "test_aisbench[gsm8k]", "requests failed / no score",
+             "e2e/test_aisbench.py::test_accuracy_faults_fail_the_right_gate[server-dies]"),
+    Scenario("AISBench hangs past its timeout", "accuracy", "test_aisbench[gsm8k]",
+             "AISBench did not finish gsm8k in 3 s (killed)", "e2e/test_aisbench.py::test_aisbench_timeout_kills_the_tool"),
+    Scenario("dataset not on disk", "accuracy", "test_aisbench[*]",
+             "skip on nightly / `release sign-off needs it: dataset ... is not on disk: PATH`",
+             "e2e/test_aisbench.py::test_missing_dataset_skips_nightly_and_fails_release"),
+    Scenario("a device file is missing", "container", "every test (provisioning)",
+             "missing on the host: /dev/davinci3, /dev/hisi_hdc",
+             "e2e/test_docker.py::test_provisioning_problem_is_named_and_creates_no_container[missing-device]"),
+    Scenario("image not on the host with --no-pull", "container", "every test (provisioning)",
+             "is not on this host and --no-pull forbids pulling it",
+             "e2e/test_docker.py::test_provisioning_problem_is_named_and_creates_no_container[image-missing-no-pull]"),
+    Scenario("weights not cached, offline", "container", "every test (provisioning)",
+             "are not in ... and HF_HUB_OFFLINE=1 forbids downloading them",
+             "e2e/test_docker.py::test_provisioning_problem_is_named_and_creates_no_container[weights-not-cached]"),
+    Scenario("speech LoRA missing from the snapshot", "container", "every test (provisioning)",
+             "incomplete: missing speech-lora/adapter_config.json",
+             "e2e/test_docker.py::test_provisioning_problem_is_named_and_creates_no_container[speech-lora-missing]"),
+    Scenario("NPUs unhealthy or busy", "container", "test_health",
+             "NPU 3 health is Warning; NPU 1 has 6185 MB HBM free", "e2e/test_docker.py::test_unhealthy_npus_are_all_named"),
+    Scenario("the port is taken", "container", "test_health", "port N on 127.0.0.1 is already in use",
+             "e2e/test_docker.py::test_port_in_use_creates_no_container"),
+    Scenario("the Docker daemon is down", "container", "test_health", "Docker daemon not reachable",
+             "e2e/test_docker.py::test_daemon_down_is_one_clear_error"),
+    Scenario("the server crashes in its container", "container", "test_health",
+             "exited with code 1 during start-up ... NPU out of memory",
+             "e2e/test_docker.py::test_crash_in_the_container_fails_with_its_log_and_removes_it"),
+    Scenario("SIGINT / SIGTERM mid-run", "abort", "the test running, and every test not reached",
+             "interrupted while running / not run: the run was interrupted",
+             "e2e/test_aborts.py::test_interrupt_mid_run_stops_the_server_and_reports_every_test"),
+    Scenario("a test exceeds pytest-timeout", "abort", "that test", "Timeout (>2.0s)",
+             "e2e/test_aborts.py::test_timeout_expiry_fails_that_test_and_the_run_goes_on"),
+    Scenario("the server dies mid-run", "abort", "every later test, at once",
+             "server died: URL stopped answering during TEST; its log ends: ...",
+             "e2e/test_aborts.py::test_server_dying_mid_run_stops_the_rest_quickly_with_the_cause"),
+)
+
+
+def markdown_table() -> str:
+    """Fault -> caught by, for the README."""
+    rows = ["| fault | kind | injected by | caught by | the message says |", "|---|---|---|---|---|"]
+    for fault in FAULTS:
+        switch = " ".join(f"`{key}={value}`" for key, value in fault.env.items())
+        rows.append(f"| {fault.name} | {fault.category} | {switch} | `{fault.caught_by}` | {fault.message} |")
+    for scenario in SCENARIOS:
+        rows.append(f"| {scenario.fault} | {scenario.category} | `{scenario.proven_by.split('::')[1]}` | "
+                    f"`{scenario.caught_by}` | {scenario.message} |")
+    return "\n".join(rows)
