@@ -73,6 +73,13 @@ def selected_tests(workdir: Path, *args: str) -> set[str]:
     return {line.rsplit("::", 1)[1] for line in done.stdout.splitlines() if "::" in line}
 
 
+def assert_complete(run: SuiteRun, workdir: Path, *args: str) -> None:
+    """The run's JUnit file reports every test these arguments select."""
+    reported = set(run.cases())
+    expected = selected_tests(workdir / "collect", *args)
+    assert expected and reported == expected, f"missing from junit.xml: {sorted(expected - reported)}"
+
+
 def processes_on_port(port: int) -> list[str]:
     """Command lines of live processes that were started to serve on this port."""
     found = []

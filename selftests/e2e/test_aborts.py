@@ -15,16 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from selftests.suite_run import REPO, SuiteRun, processes_on_port, run_suite, selected_tests
+from selftests.suite_run import REPO, SuiteRun, assert_complete, processes_on_port, run_suite
 
 pytestmark = pytest.mark.e2e
 SMOKE = ("-m", "smoke", "--target", "sim")
-
-
-def assert_complete(run: SuiteRun, workdir: Path, *args: str) -> None:
-    reported = set(run.cases())
-    expected = selected_tests(workdir / "collect", *args)
-    assert expected and reported == expected, f"missing from junit.xml: {sorted(expected - reported)}"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "jenkins-abort"])

@@ -23,7 +23,7 @@ from docker.errors import DockerException
 from phi4mm_acceptance.launch.container import SUITE_LABEL
 from selftests.fake_hub import COMMIT, phi4mm_files
 from selftests.standin_host import make_standin_host
-from selftests.suite_run import REPO, run_suite
+from selftests.suite_run import REPO, SuiteRun, assert_complete, run_suite
 
 pytestmark = pytest.mark.e2e
 IMAGE = os.environ.get("PHI4MM_SIM_IMAGE", "phi4mm-sim:latest")
@@ -212,4 +212,24 @@ def test_interrupt_mid_run_removes_the_container(tmp_path: Path, port: int, engi
     process.send_signal(signum)
     assert process.wait(60) != 0
     assert suite_containers(engine) == []
-    assert (tmp_path / "reports" / "junit.xml").is_file()
+    run = SuiteRun(process.returncode, "", tmp_path / "reports" / "junit.xml")
+    assert_complete(run, tmp_path, *docker_args(host, port))
+
+
+@pytest.mark.parametrize(("env", "extra", "message"), [
+    ('SIM_FAULT_DIE_AFTER = "3"', (), "server died: http://127.0.0.1"),
+    ('SIM_FAULT_SLOW_FIRST_TOKEN_MS = "3000"', ("-k", "text_only or canary", "--timeout", "2"), "Timeout (>2.0s)"),
+], ids=["server-dies", "timeout-expiry"])
+def test_failure_mid_run_in_a_container_is_reported_and_removes_it(tmp_path: Path, port: int,
+                                                                   engine: docker.DockerClient, env: str,
+                                                                   extra: tuple[str, ...], message: str) -> None:
+    host = make_standin_host(tmp_path / "host")
+    profile = tmp_path / "faulty.toml"
+    profile.write_text(f'extends = "{PROFILE}"\n[serve]\n'
+                       f'env = {{ PYTORCH_NPU_ALLOC_CONF = "max_split_size_mb:256", {env} }}\n')
+    args = [*(a if a != PROFILE else str(profile) for a in docker_args(host, port)), "-m", "smoke", *extra]
+    run = run_suite(tmp_path, *args)
+    assert run.exit_code == 1, run.describe()
+    assert any(message in case.message for case in run.not_passed().values()), run.describe()
+    assert_complete(run, tmp_path, *args)
+    assert suite_containers(engine) == []
