@@ -55,18 +55,51 @@ def errors(results: dict) -> str:
             f"ITL p50 {results['p50_itl_ms'] - TPOT_MS:+6.2f} p99 {results['p99_itl_ms'] - TPOT_MS:+6.2f} ms")
 
 
-def server_ttfts_ms(trace: Path, prefix: str) -> dict[str, float]:
+def server_trace(trace: Path, prefix: str) -> dict[str, dict]:
     rows = [json.loads(line) for line in trace.read_text().splitlines()]
-    return {r["id"]: (r["first_token"] - r["received"]) * 1000 for r in rows if str(r["id"]).startswith(prefix)}
+    return {r["id"]: r for r in rows if str(r["id"]).startswith(prefix)}
 
 
-def split(client_ms: dict[str, float], server_ms: dict[str, float]) -> str:
-    ids = [i for i in client_ms if i in server_ms]
-    server = [server_ms[i] - TTFT_MS for i in ids]
-    added = [client_ms[i] - server_ms[i] for i in ids]
-    return (f"of which server p50 {percentile(server, 50):+6.2f} p99 {percentile(server, 99):+6.2f}, "
+def split(client_ttft_ms: dict[str, float], server: dict[str, dict]) -> str:
+    """TTFT error split into the server's own delay and what the client adds, by request id."""
+    ids = [i for i in client_ttft_ms if i in server]
+    server_ms = {i: (server[i]["first_token"] - server[i]["received"]) * 1000 for i in ids}
+    added = [client_ttft_ms[i] - server_ms[i] for i in ids]
+    own = [server_ms[i] - TTFT_MS for i in ids]
+    return (f"of which server p50 {percentile(own, 50):+6.2f} p99 {percentile(own, 99):+6.2f}, "
             f"client-added p50 {percentile(added, 50):+6.2f} p99 {percentile(added, 99):+6.2f} ms "
             f"({len(ids)} requests matched)")
+
+
+def delivery(records: list, started_at: float, server: dict[str, dict], prefix: str) -> str:
+    """From the server's write of a token to the client's timestamp of it (both wall clocks on this host):
+    what the client's read path adds, without the server's own queueing before it reads a request."""
+    first, every = [], []
+    for i, record in enumerate(records):
+        sent = server.get(f"{prefix}{i}", {}).get("tokens", [])
+        if record.success and len(sent) == len(record.chunk_times_s):
+            arrived = [started_at + t for t in record.chunk_times_s]
+            first.append((arrived[0] - sent[0]) * 1000)
+            every += [(a - s) * 1000 for a, s in zip(arrived, sent)]
+    if not first:
+        return "delivery: no request matched"
+    return (f"delivery (server write -> client timestamp) first token p50 {percentile(first, 50):.2f} "
+            f"p99 {percentile(first, 99):.2f}, every token p50 {percentile(every, 50):.2f} "
+            f"p99 {percentile(every, 99):.2f} ms")
+
+
+def itl_split(client_itls_ms: dict[str, list[float]], server: dict[str, dict]) -> str:
+    """Each measured inter-token gap minus the gap the server really left between the same two tokens."""
+    added = []
+    for i, gaps in client_itls_ms.items():
+        sent = server.get(i, {}).get("tokens", [])
+        truth = [(b - a) * 1000 for a, b in zip(sent, sent[1:])]
+        if len(truth) == len(gaps):
+            added += [measured - real for measured, real in zip(gaps, truth)]
+    if not added:
+        return "ITL: no request matched"
+    return (f"ITL client-added p50 {percentile(added, 50):+6.3f} p99 {percentile(added, 99):+6.3f} ms "
+            f"({len(added)} gaps)")
 
 
 def main() -> int:
@@ -87,7 +120,11 @@ def main() -> int:
             results, records = run_load(base, "sim", shape)
             print(f"{name:18} loadgen     {errors(results)}")
             client = {f"{prefix}{i}": r.ttft_s * 1000 for i, r in enumerate(records) if r.success}
-            print(f"{'':18}             {split(client, server_ttfts_ms(trace, prefix))}")
+            server = server_trace(trace, prefix)
+            print(f"{'':18}             {split(client, server)}")
+            itls = {f"{prefix}{i}": [g * 1000 for g in r.itls_s] for i, r in enumerate(records) if r.success}
+            print(f"{'':18}             {itl_split(itls, server)}")
+            print(f"{'':18}             {delivery(records, results['started_at_unix'], server, prefix)}")
             if args.vllm_bench:
                 out = scratch / f"bench{number}"
                 command = bench_command(args.vllm_bench.split(), base, "sim", str(SIM_MODEL_DIR),
@@ -96,7 +133,10 @@ def main() -> int:
                 bench = run_vllm_bench(command, out, 300, scratch / f"bench{number}.log")
                 print(f"{'':18} vllm bench  {errors(bench)}")
                 client = {f"vb{number}-{i}": t * 1000 for i, t in enumerate(bench.get("ttfts", []))}
-                print(f"{'':18}             {split(client, server_ttfts_ms(trace, f'vb{number}-'))}")
+                server = server_trace(trace, f"vb{number}-")
+                print(f"{'':18}             {split(client, server)}")
+                itls = {f"vb{number}-{i}": [g * 1000 for g in gaps] for i, gaps in enumerate(bench.get("itls", []))}
+                print(f"{'':18}             {itl_split(itls, server)}")
         print("highest Poisson rate without skew (p99 send delay < 2 ms) and TTFT error < 5 ms:")
         sustained = None
         for rate in (10, 20, 50, 100, 200, 400):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phi4mm_acceptance.profile import RegressionSpec
+
 
 @dataclass(frozen=True)
 class Change:
@@ -18,7 +20,7 @@ class Change:
     before: float
     after: float
     higher_is_better: bool
-    tolerance: float
+    limits: RegressionSpec
 
     @property
     def relative(self) -> float:
@@ -27,7 +29,8 @@ class Change:
     @property
     def regressed(self) -> bool:
         worse = -self.relative if self.higher_is_better else self.relative
-        return worse > self.tolerance
+        beyond_noise = self.higher_is_better or self.after - self.before > self.limits.min_change_ms
+        return worse > self.limits.tolerance and beyond_noise
 
 
 def direction(metric: str) -> bool | None:
@@ -46,7 +49,7 @@ def load_metrics(path: Path) -> dict[str, Any]:
     return data
 
 
-def compare(before: dict[str, Any], after: dict[str, Any], tolerance: float) -> list[Change]:
+def compare(before: dict[str, Any], after: dict[str, Any], limits: RegressionSpec) -> list[Change]:
     changes = []
     for test, entry in after.items():
         old = before.get(test, {}).get("figures", {})
@@ -55,7 +58,7 @@ def compare(before: dict[str, Any], after: dict[str, Any], tolerance: float) -> 
             previous = old.get(metric)
             if higher is None or not isinstance(value, (int, float)) or not isinstance(previous, (int, float)):
                 continue
-            changes.append(Change(test, metric, float(previous), float(value), higher, tolerance))
+            changes.append(Change(test, metric, float(previous), float(value), higher, limits))
     return changes
 
 

@@ -3,7 +3,8 @@ text prompts of a requested length and, unlike `vllm bench serve`'s random datas
 
 Timing follows vllm bench's definitions (see bench_metrics). To keep the client's own delay out of the
 figures, requests are pre-serialised, connections are opened before the clock starts (rawhttp), arrivals
-are scheduled on absolute times, and every chunk is timed as its bytes complete, before any parsing.
+are scheduled on absolute times, and every chunk is timed when its bytes are read from the socket; all
+parsing waits until a response is complete.
 """
 from __future__ import annotations
 
@@ -53,28 +54,28 @@ def arrival_offsets(shape: LoadShape, rng: random.Random) -> list[float]:
 
 
 async def _one_request(pool: ConnectionPool, request: bytes, start: float, record: RequestRecord) -> None:
-    """Only split and time events while the stream runs; parse them afterwards, off the measured path."""
+    """Time the exchange; the chunks carry their arrival times, so all parsing happens afterwards."""
     connection = await pool.take()
     healthy = False
-    timed: list[tuple[float, bytes]] = []
-    buffer = b""
     sent = time.perf_counter()
     record.sent_s = sent - start
     try:
-        async for arrived, raw in connection.stream(request):
-            buffer += raw
-            *events, buffer = buffer.split(b"\n\n")
-            timed += [(arrived, event) for event in events]
-        record.latency_s = time.perf_counter() - sent
+        response = await connection.exchange(request)
+        record.latency_s = response.chunks[-1][0] - sent if response.chunks else time.perf_counter() - sent
         healthy = True
     except HttpStatusError as exc:
         record.error, healthy = str(exc), True
         return
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+    except (OSError, ValueError, IndexError) as exc:
         record.error = f"{type(exc).__name__}: {exc}"
         return
     finally:
         pool.give_back(connection, healthy)
+    timed, buffer = [], b""
+    for arrived, raw in response.chunks:
+        buffer += raw
+        *events, buffer = buffer.split(b"\n\n")
+        timed += [(arrived, event) for event in events]
     _read_events(timed, sent, start, record)
 
 
@@ -108,7 +109,7 @@ def _read_events(timed: list[tuple[float, bytes]], sent: float, start: float, re
 
 
 async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
-               api_key: str | None) -> tuple[list[RequestRecord], float]:
+               api_key: str | None) -> tuple[list[RequestRecord], float, float]:
     rng = random.Random(shape.seed)
     offsets = arrival_offsets(shape, rng)
     slots = shape.max_concurrency or shape.num_prompts
@@ -120,7 +121,7 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
         for i in range(len(offsets))]
     await pool.open()
     records = [RequestRecord(sent_s=0.0) for _ in offsets]
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), time.time()
 
     async def scheduled(offset: float, request: bytes, record: RequestRecord) -> None:
         record.scheduled_s = offset
@@ -134,16 +135,16 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
                                                 zip(offsets, requests, records))), timeout_s)
     finally:
         pool.close()
-    return records, time.perf_counter() - start
+    return records, time.perf_counter() - start, started_at
 
 
 def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300,
              api_key: str | None = None) -> tuple[dict[str, Any], list[RequestRecord]]:
     """Run the load; return vllm-bench-style metrics and the per-request records."""
-    records, duration = asyncio.run(_run(base_url, model, shape, timeout_s, api_key))
+    records, duration, started_at = asyncio.run(_run(base_url, model, shape, timeout_s, api_key))
     metrics = summarise(records, duration)
     rate = "inf" if shape.request_rate == float("inf") else shape.request_rate
-    metrics |= {"num_prompts": shape.num_prompts, "request_rate": rate,
+    metrics |= {"started_at_unix": started_at, "num_prompts": shape.num_prompts, "request_rate": rate,
                 "max_concurrency": shape.max_concurrency, "images_per_request": len(shape.image_urls),
                 "backend": "phi4mm-loadgen"}
     return metrics, records

@@ -79,6 +79,15 @@ class PerformanceSpec:
 
 
 @dataclass(frozen=True)
+class RegressionSpec:
+    """--compare-to: a figure regresses when it is worse by more than `tolerance` (relative) and, for
+    latencies, by more than `min_change_ms` (a noise floor: tail latencies of a few ms swing run to run)."""
+
+    tolerance: float = 0.10
+    min_change_ms: float = 0.0
+
+
+@dataclass(frozen=True)
 class AisbenchDataset:
     """One AISBench dataset and its gates: the vllm-ascend band and a floor on the Wilson lower bound."""
 
@@ -119,7 +128,7 @@ class Profile:
     container: ContainerSpec | None = None
     performance: tuple[PerformanceSpec, ...] = ()
     accuracy: AccuracySpec | None = None
-    regression_tolerance: float = 0.10
+    regression: RegressionSpec = RegressionSpec()
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -305,7 +314,7 @@ def _build(path: Path, root: _Fields) -> Profile:
         container=_container(root) if "container" in root.data else None,
         performance=_performance(root) if "performance" in root.data else (),
         accuracy=_accuracy(root) if "accuracy" in root.data else None,
-        regression_tolerance=root.table("regression").positive("tolerance") if "regression" in root.data else 0.10,
+        regression=_regression(root) if "regression" in root.data else RegressionSpec(),
         raw=root.data,
     )
 
@@ -362,6 +371,14 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
             origin=table.get("origin", str),
         ))
     return tuple(loads)
+
+
+def _regression(root: _Fields) -> RegressionSpec:
+    table = root.table("regression")
+    floor = float(table.get("min_change_ms", (int, float), 0))
+    if floor < 0:
+        raise ProfileError(f"profile {root.path.name}: regression.min_change_ms must be >= 0, got {floor:g}")
+    return RegressionSpec(tolerance=table.positive("tolerance"), min_change_ms=floor)
 
 
 MODALITIES = ("image", "audio", "text")

@@ -84,7 +84,7 @@ class SimState:
 
 
 class TraceLog:
-    """SIM_TRACE_FILE: one JSON line per streamed chat with wall-clock receipt and first-token times, keyed by
+    """SIM_TRACE_FILE: one JSON line per streamed chat with wall-clock receipt and token send times, keyed by
     the client's x-request-id, so a benchmark can split measured latency into server and client parts."""
 
     def __init__(self, path: str) -> None:
@@ -276,12 +276,14 @@ class Handler(BaseHTTPRequestHandler):
         role = {} if self.state.faults.stream_no_role else {"role": "assistant"}
         self._event(chunk(choice({**role, "content": ""})))
         last = len(plan.pieces) - 1
+        token_times = []
         for index, piece in enumerate(plan.pieces):
             sleep_until(deadlines[index])
             self._event(chunk(choice({"content": piece}, plan.finish_reason if index == last else None)))
-            if index == 0 and self.state.trace is not None:
-                self.state.trace.write({"id": self.headers.get("x-request-id"), "received": self._received,
-                                        "first_token": time.time()})
+            token_times.append(time.time())
+        if token_times and self.state.trace is not None:
+            self.state.trace.write({"id": self.headers.get("x-request-id"), "received": self._received,
+                                    "first_token": token_times[0], "tokens": token_times})
         if not plan.pieces:
             self._event(chunk(choice({"content": ""}, plan.finish_reason)))
         if plan.include_usage:

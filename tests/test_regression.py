@@ -13,12 +13,13 @@ pytestmark = [pytest.mark.performance, pytest.mark.nightly]
 def test_no_regression_against_previous_run(settings: RunSettings, run_figures: dict[str, dict]) -> None:
     if settings.compare_to is None:
         pytest.skip("no previous run to compare with: pass --compare-to PATH/metrics.json")
-    changes = compare(load_metrics(settings.compare_to)["tests"], run_figures, settings.profile.regression_tolerance)
+    changes = compare(load_metrics(settings.compare_to)["tests"], run_figures, settings.profile.regression)
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     (settings.reports_dir / "comparison.md").write_text(
         f"# This run against {settings.compare_to}\n\n{table(changes)}\n")
     if not changes:
         pytest.skip(f"{settings.compare_to} has no figures for the tests of this run")
     worse = [c for c in changes if c.regressed]
-    assert not worse, (f"{len(worse)} of {len(changes)} figures regressed beyond "
-                       f"{settings.profile.regression_tolerance:.0%}:\n{table(worse)}")
+    limits = settings.profile.regression
+    assert not worse, (f"{len(worse)} of {len(changes)} figures regressed beyond {limits.tolerance:.0%}"
+                       f"{f' and {limits.min_change_ms:g} ms' if limits.min_change_ms else ''}:\n{table(worse)}")

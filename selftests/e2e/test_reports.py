@@ -25,7 +25,7 @@ def test_report_and_regression_against_the_previous_run(tmp_path: Path, port: in
     assert same.cases()["test_no_regression_against_previous_run"].outcome == "passed"
 
     slower = run_suite(tmp_path / "nightly-3", *args, f"--compare-to={reports / 'metrics.json'}",
-                       env={"SIM_FAULT_SLOW_DECODE_MS": "4"})
+                       env={"SIM_FAULT_SLOW_DECODE_MS": "10"})
     case = slower.cases()["test_no_regression_against_previous_run"]
     assert case.outcome == "failed", slower.describe()
     assert "| test_load_meets_budgets[text] | mean_tpot_ms |" in case.message and "REGRESSION" in case.message

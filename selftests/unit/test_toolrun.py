@@ -1,0 +1,38 @@
+"""External tools run guarded: a timeout kills the tool and everything it started; its output is kept."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from phi4mm_acceptance.launch.process import pid_alive
+from phi4mm_acceptance.toolrun import output_tail, run_in_group
+from phi4mm_acceptance.vllm_bench import VllmBenchError, run_vllm_bench
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = f"sleep 30 & echo $! > {pids}; echo started; sleep 30"
+    began = time.monotonic()
+    assert run_in_group(["sh", "-c", script], tmp_path / "tool.log", timeout_s=1) is None
+    assert time.monotonic() - began < 10
+    child = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(child), "the tool's background child survived the timeout"
+    assert "started" in output_tail(tmp_path / "tool.log")
+
+
+def test_exit_code_and_secret_free_tail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_SecretInToolOutput123")
+    assert run_in_group(["sh", "-c", "echo token is $HF_TOKEN; exit 3"], tmp_path / "tool.log", 10,
+                        env=dict(os.environ)) == 3
+    assert output_tail(tmp_path / "tool.log") == "; output ends: token is ***"
+
+
+def test_vllm_bench_timeout_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(VllmBenchError, match=r"vllm bench serve did not finish in 1 s; output ends: waiting"):
+        run_vllm_bench(["sh", "-c", "echo waiting; sleep 30"], tmp_path / "out", 1, tmp_path / "bench.log")
