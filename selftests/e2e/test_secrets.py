@@ -1,8 +1,9 @@
 """Planted secrets never leave the run: not in reports/, the JUnit file, the terminal output or messages.
 
 The simulator is served with an API key (as `vllm serve --api-key`, passed as VLLM_API_KEY so it is not on a
-command line) and a Hugging Face token is in the environment; a fault makes some tests fail so failure
-messages are checked too, and AISBench's config (which must carry the key) is checked in reports/aisbench/.
+command line; without it every /v1 request is 401) and a Hugging Face token is in the environment; a fault
+makes some tests fail so failure messages are checked too, and AISBench's config (which must carry the key)
+is checked in reports/aisbench/.
 """
 from __future__ import annotations
 
@@ -32,14 +33,12 @@ def test_token_and_api_key_never_appear_in_output_or_reports(tmp_path: Path, por
     datasets = write_tiny_datasets(tmp_path / "datasets")
     run = run_suite(tmp_path / "run", "-m", "not performance", "-k", "not aisbench or gsm8k", "--target", "sim",
                     "--port", str(port), "--api-key", API_KEY, f"--aisbench={tool}", f"--aisbench-datasets={datasets}",
-                    env={"HF_TOKEN": HF_TOKEN, "SIM_FAULT_HTTP500_EVERY": "9"})
+                    env={"HF_TOKEN": HF_TOKEN, "SIM_FAULT_BAD_USAGE": "1"})
     assert run.exit_code == 1, run.describe()  # the fault fails some tests: their messages are checked too
     cases = run.cases()
-    assert cases["test_image_canary"].outcome in ("passed", "failed")
-    assert cases["test_aisbench[gsm8k]"].outcome == "failed" and "Internal Server Error" in \
-        cases["test_aisbench[gsm8k]"].message, "AISBench did not reach the key-protected server"
-    assert any(case.outcome == "passed" for name, case in cases.items() if name.startswith("test_image_question")), \
-        "no chat request was authorised: the API key was not sent"
+    # answered (so authorised) chats, judged on their usage; a missing key would have been HTTP 401
+    assert any("usage does not add up" in case.message for case in run.not_passed().values()), run.describe()
+    assert cases["test_aisbench[gsm8k]"].outcome == "passed", "AISBench did not send the API key"
     secrets = (HF_TOKEN, API_KEY)
     assert not [s for s in secrets if s in run.output], "a secret reached the terminal output"
     assert leaks(tmp_path / "run", secrets) == []
