@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 import sys
 import threading
 import time
@@ -96,6 +98,22 @@ class TraceLog:
             self._file.write(json.dumps(record) + "\n")
 
 
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value; Python 3.11 does not name it
+
+
+def wire_arrival(connection: socket.socket) -> float | None:
+    """Wall-clock time the kernel received the next pending bytes (SO_TIMESTAMPNS), waiting for them if none."""
+    try:
+        _, ancillary, _, _ = connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    except OSError:
+        return None
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return seconds + nanoseconds / 1e9
+    return None
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # as uvicorn: small SSE writes must not wait for delayed ACKs
@@ -167,8 +185,22 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._json(404, {"detail": "Not Found"})
 
+    def setup(self) -> None:
+        super().setup()
+        if self.state.trace is not None:
+            self.connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+    def handle_one_request(self) -> None:
+        """With a trace, a request's receipt is the kernel's arrival time of its first bytes (peeked, not read),
+        so the trace's server time includes this Python server's own intake queue under bursts."""
+        self._received = wire_arrival(self.connection) if self.state.trace is not None else None
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        self._received = self._received or time.time()
+        return super().parse_request()
+
     def do_POST(self) -> None:  # noqa: N802
-        self._received = time.time()
         path = self.path.split("?")[0]
         if not self._authorised(path):
             self._read_json_quietly()

@@ -184,3 +184,32 @@ def test_tokenize_and_models_answer_like_vllm() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_trace_stamps_receipt_by_the_kernel_and_every_token(tmp_path) -> None:
+    import json
+    import threading
+    import time
+    import urllib.request
+
+    from simulator.server import SimState, TraceLog, bind
+
+    state = SimState(model=MODEL, limits=LIMITS, timing=TimingModel(ttft_base_ms=30, tpot_ms=5), faults=Faults(),
+                     ready=True, trace=TraceLog(str(tmp_path / "trace.jsonl")))
+    server = bind("127.0.0.1", 0, state)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    body = {"model": "phi4mm", "stream": True, "messages": [{"role": "user", "content": MANIFEST.text_prompts[0]["question"]}]}
+    request = urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions",
+                                     data=json.dumps(body).encode(), headers={"content-type": "application/json",
+                                                                              "x-request-id": "t-1"})
+    try:
+        before = time.time()
+        urllib.request.urlopen(request, timeout=10).read()
+        after = time.time()
+    finally:
+        server.shutdown()
+        server.server_close()
+    (row,) = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert row["id"] == "t-1" and before <= row["received"] <= row["first_token"] <= after
+    assert row["first_token"] - row["received"] >= 0.029  # the modelled TTFT, counted from the wire
+    assert len(row["tokens"]) == 2 and row["tokens"] == sorted(row["tokens"])  # "Paris" and "."
