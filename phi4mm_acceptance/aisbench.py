@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from phi4mm_acceptance.launch.base import Server
 from phi4mm_acceptance.launch.container import on_host
+from phi4mm_acceptance.logwatch import strip_ansi
 from phi4mm_acceptance.profile import AccuracySpec, AisbenchDataset
 from phi4mm_acceptance.secrets import scrub_file
 from phi4mm_acceptance.settings import RunSettings
@@ -28,7 +29,6 @@ from phi4mm_acceptance.toolrun import output_tail, run_in_group
 
 MODEL_CONFIG = "phi4mm_server"  # the --models name; AISBench looks it up in <config-dir>/models/
 ABBR = "phi4mm"  # the model column and the folder name inside AISBench's output
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ERROR_LINE = re.compile(r"\bERROR\b|Error\b|Exception\b|Traceback")
 
 
@@ -211,7 +211,7 @@ def log_reason(out_dir: Path) -> str:
     for log in logs:
         if not log.is_file():
             continue
-        lines = [_ANSI.sub("", line).strip() for line in log.read_text(errors="replace").splitlines()]
+        lines = [strip_ansi(line).strip() for line in log.read_text(errors="replace").splitlines()]
         errors = [line for line in lines if _ERROR_LINE.search(line) and not line.startswith("File ")]
         if errors:
             return f"{errors[-1][:400]} (from {log.relative_to(out_dir)})"

@@ -12,6 +12,12 @@ def strip_ansi(line: str) -> str:
     return ANSI.sub("", line)
 
 
+def last_lines(path: Path, count: int) -> list[str]:
+    """The last `count` non-empty lines of a log file, stripped of colour codes and spaces; [] if it is missing."""
+    text = path.read_text(errors="replace").splitlines() if path.is_file() else []
+    return [kept for line in text if (kept := strip_ansi(line).strip())][-count:]
+
+
 class LogFollower:
     """Reads complete new lines from a file that another process appends to."""
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from phi4mm_acceptance.logwatch import last_lines
 from phi4mm_acceptance.secrets import redact
 
 
@@ -31,6 +32,4 @@ def run_in_group(command: list[str], log_path: Path, timeout_s: float, env: dict
 
 def output_tail(log_path: Path, lines: int = 8) -> str:
     """The last non-empty lines of a tool's output, on one line, secrets removed."""
-    text = log_path.read_text(errors="replace").splitlines() if log_path.is_file() else []
-    kept = [line.strip() for line in text if line.strip()][-lines:]
-    return redact("; output ends: " + " | ".join(kept))
+    return redact("; output ends: " + " | ".join(last_lines(log_path, lines)))

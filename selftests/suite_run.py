@@ -80,8 +80,8 @@ def assert_complete(run: SuiteRun, workdir: Path, *args: str) -> None:
     assert expected and reported == expected, f"missing from junit.xml: {sorted(expected - reported)}"
 
 
-def processes_on_port(port: int) -> list[str]:
-    """Command lines of live processes that were started to serve on this port."""
+def live_processes() -> list[list[bytes]]:
+    """The argv of every live (not zombie) process on this host."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -91,9 +91,15 @@ def processes_on_port(port: int) -> list[str]:
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and b"--port" in argv and str(port).encode() in argv:
-            found.append(b" ".join(argv).decode(errors="replace"))
+        if state != "Z":
+            found.append(argv)
     return found
+
+
+def processes_on_port(port: int) -> list[str]:
+    """Command lines of live processes that were started to serve on this port."""
+    return [b" ".join(argv).decode(errors="replace") for argv in live_processes()
+            if b"--port" in argv and str(port).encode() in argv]
 
 
 def real_tool(path: Path) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from selftests.aisbench_data import write_tiny_datasets
-from selftests.suite_run import REPO, SuiteRun, processes_on_port, real_tool, run_suite
+from selftests.suite_run import REPO, SuiteRun, live_processes, processes_on_port, real_tool, run_suite
 
 pytestmark = pytest.mark.e2e
 TOOL = REPO / ".venv-aisbench" / "bin" / "ais_bench"
@@ -35,15 +35,9 @@ def accuracy_run(workdir: Path, port: int, tool: Path, datasets: Path, *args: st
 
 
 def aisbench_processes() -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            argv = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
-        except OSError:
-            continue
-        if b"ais_bench" in argv and b"pytest" not in argv:
-            found.append(argv.replace(b"\0", b" ").decode(errors="replace"))
-    return found
+    """Live AISBench processes (not this pytest, whose arguments may mention it)."""
+    commands = [b" ".join(argv) for argv in live_processes()]
+    return [c.decode(errors="replace") for c in commands if b"ais_bench" in c and b"pytest" not in c]
 
 
 def test_healthy_simulator_passes_every_accuracy_gate(tmp_path: Path, port: int, tool: Path, datasets: Path) -> None:
