@@ -10,6 +10,7 @@ reports/ with any API key scrubbed.
 from __future__ import annotations
 
 import csv
+import glob
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.launch.container import on_host
+from phi4mm_acceptance.launch.container import kill_in_container, on_host
 from phi4mm_acceptance.logwatch import strip_ansi
 from phi4mm_acceptance.profile import AccuracySpec, AisbenchDataset
 from phi4mm_acceptance.secrets import scrub_file
@@ -156,9 +157,8 @@ def run_dataset(placement: AisbenchPlacement, dataset: AisbenchDataset, spec: Ac
         local = placement.container is None
         code = run_in_group(command, scratch / "console.log", spec.aisbench_timeout_s,
                             env={**os.environ, **env} if local else None, cwd=scratch if local else None)
-        if code is None and placement.container:  # killing `docker exec` leaves the tool running inside
-            subprocess.run(["docker", "exec", placement.container, "pkill", "-KILL", "-f", "ais_bench"],
-                           capture_output=True, timeout=30, check=False)
+        if code is None and placement.container:
+            kill_in_container(placement.container, "ais_bench")
         copy_scrubbed(scratch, out_dir, [api_key] if api_key else [])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -185,24 +185,35 @@ def copy_scrubbed(scratch: Path, out_dir: Path, secrets: list[str]) -> None:
 
 
 def parse_run(dataset: str, out_dir: Path) -> AisbenchResult:
-    """Score from summary/summary_*.csv, sample and failure counts from predictions/; `-` cells are errors."""
+    """Score from summary/summary_*.csv (the row for this dataset), sample and failure counts from its
+    predictions; `-` cells are errors."""
     run = out_dir / "run"
     summaries = sorted(run.glob("summary/summary_*.csv"))
     if not summaries:
         raise AisbenchError(f"AISBench wrote no summary CSV for {dataset}: {log_reason(out_dir)}")
     with summaries[-1].open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    if len(rows) < 2 or len(rows[0]) < 5:
-        raise AisbenchError(f"AISBench's summary {summaries[-1].name} has no result row for {dataset}")
-    cell = rows[1][-1].strip()
+        rows = [row for row in csv.reader(handle) if len(row) >= 5]
+    abbr, cell = summary_row(dataset, rows[1:], summaries[-1].name)
     match = re.match(r"^(\d+(?:\.\d+)?)", cell)
     if not match:
         raise AisbenchError(f"AISBench reported {cell!r} for {dataset} (no score): {log_reason(out_dir)}")
-    answered = sum(_lines(p) for p in run.glob("predictions/*/*.jsonl") if not p.name.endswith("_failed.jsonl"))
-    failed_files = list(run.glob("predictions/*/*_failed.jsonl"))
+    predictions = [p for p in run.glob("predictions/*/*.jsonl") if re.fullmatch(rf"{re.escape(abbr)}(_\d+)?", p.stem)]
+    failed_files = list(run.glob(f"predictions/*/{glob.escape(abbr)}_failed.jsonl"))
     reasons = sorted({_failed_reason(line) for p in failed_files for line in p.read_text().splitlines() if line})
     failed = sum(_lines(p) for p in failed_files)
-    return AisbenchResult(dataset, float(match.group(1)), answered + failed, failed, reasons, out_dir)
+    return AisbenchResult(dataset, float(match.group(1)), sum(_lines(p) for p in predictions) + failed, failed,
+                          reasons, out_dir)
+
+
+def summary_row(dataset: str, rows: list[list[str]], summary: str) -> tuple[str, str]:
+    """The dataset abbreviation and score cell of this dataset's row: the row named like it (its accuracy
+    metric first), or the only row when AISBench abbreviates the dataset under another name."""
+    named = sorted((row for row in rows if row[0] == dataset), key=lambda row: row[2] != "accuracy")
+    chosen = named or (rows if len(rows) == 1 else [])
+    if not chosen:
+        found = ", ".join(row[0] for row in rows) or "none"
+        raise AisbenchError(f"AISBench's summary {summary} has no result row for {dataset} (rows: {found})")
+    return chosen[0][0], chosen[0][-1].strip()
 
 
 def log_reason(out_dir: Path) -> str:

@@ -3,8 +3,8 @@ text prompts of a requested length and, unlike `vllm bench serve`'s random datas
 
 Timing follows vllm bench's definitions (see bench_metrics). To keep the client's own delay out of the
 figures, requests are pre-serialised, connections are opened before the clock starts (rawhttp), arrivals
-are scheduled on absolute times, and every chunk is timed when its bytes are read from the socket; all
-parsing waits until a response is complete.
+are scheduled on absolute times, and every chunk is dated by when its bytes reached this host (the kernel's
+stamp on plain TCP); all parsing waits until a response is complete.
 """
 from __future__ import annotations
 

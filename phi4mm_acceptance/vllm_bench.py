@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.launch.container import on_host
+from phi4mm_acceptance.launch.container import kill_in_container, on_host
 from phi4mm_acceptance.settings import RunSettings
 from phi4mm_acceptance.toolrun import output_tail, run_in_group
 
@@ -44,18 +44,21 @@ class BenchPlacement:
     vllm: list[str]
     result_dir_seen_by_tool: Path
     result_dir: Path
+    container: str | None = None  # the serving container it runs in, where a timeout must kill it too
 
 
 def bench_placement(settings: RunSettings, server: Server, load: str) -> BenchPlacement | None:
     """--vllm-bench (or vllm on PATH) on this host; for the docker target, the serving container's own vLLM
-    via `docker exec`, writing into the shared /data mount; None when there is no vllm to run."""
+    via `docker exec` (the API key and proxy bypass passed in by name, never by value), writing into the
+    shared /data mount; None when there is no vllm to run."""
     if settings.vllm_bench:
         out = settings.reports_dir / "vllm-bench"
         return BenchPlacement(settings.vllm_bench, out, out)
     if settings.target == "docker" and server.container_name and shutil.which("docker"):
         inside = Path("/data/phi4mm-bench") / f"{server.container_name}-{load}"
-        return BenchPlacement(["docker", "exec", server.container_name, "vllm"], inside,
-                              on_host(settings, str(inside)))
+        passed = [f"--env={name}" for name in ("OPENAI_API_KEY", "NO_PROXY", "no_proxy")]
+        return BenchPlacement(["docker", "exec", *passed, server.container_name, "vllm"], inside,
+                              on_host(settings, str(inside)), server.container_name)
     return None
 
 
@@ -85,13 +88,16 @@ def parse_result(path: Path) -> dict[str, Any]:
 
 
 def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_path: Path,
-                   api_key: str | None = None) -> dict[str, Any]:
-    """Run the tool in its own process group (killed whole on timeout) and parse the newest result file.
-    The API key goes by environment (OPENAI_API_KEY, which vllm bench reads), never on the command line."""
+                   api_key: str | None = None, container: str | None = None) -> dict[str, Any]:
+    """Run the tool in its own process group (killed whole on timeout, and inside `container` if it runs
+    there) and parse the newest result file. The API key goes by environment (OPENAI_API_KEY, which vllm
+    bench reads), never on the command line."""
     result_dir.mkdir(parents=True, exist_ok=True)
     before = set(result_dir.glob("*.json"))
-    env = {**os.environ, "NO_PROXY": "*", **({"OPENAI_API_KEY": api_key} if api_key else {})}
+    env = {**os.environ, "NO_PROXY": "*", "no_proxy": "*", **({"OPENAI_API_KEY": api_key} if api_key else {})}
     code = run_in_group(command, log_path, timeout_s, env=env)
+    if code is None and container:
+        kill_in_container(container, "vllm bench")
     if code is None:
         raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{output_tail(log_path)}")
     new = sorted(set(result_dir.glob("*.json")) - before, key=lambda p: p.stat().st_mtime)

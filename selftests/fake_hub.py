@@ -11,6 +11,7 @@ from pathlib import Path
 REPO_ID = "microsoft/Phi-4-multimodal-instruct"
 COMMIT = "0af439b3adb8c23fda473c4f86001dbf9a226021"
 SHARDS = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")
+SIMULATOR_MODEL = Path(__file__).resolve().parent.parent / "simulator" / "fake_model"
 
 
 def phi4mm_files() -> dict[str, bytes]:
@@ -18,8 +19,9 @@ def phi4mm_files() -> dict[str, bytes]:
                                                             "lm_head.weight": SHARDS[1]}}
     files = {
         "config.json": json.dumps({"architectures": ["Phi4MMForCausalLM"], "model_type": "phi4mm"}).encode(),
-        "tokenizer.json": b'{"version": "1.0", "model": {"type": "BPE"}}',
-        "tokenizer_config.json": b'{"model_max_length": 131072}',
+        # a tokenizer the real vLLM client loads (vllm bench inside the container)
+        "tokenizer.json": (SIMULATOR_MODEL / "tokenizer.json").read_bytes(),
+        "tokenizer_config.json": (SIMULATOR_MODEL / "tokenizer_config.json").read_bytes(),
         "model.safetensors.index.json": json.dumps(index).encode(),
     }
     files |= {shard: b"\x08\x00\x00\x00\x00\x00\x00\x00{}      " + shard.encode() for shard in SHARDS}

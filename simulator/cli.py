@@ -1,7 +1,8 @@
 """`vllm serve` as the simulator: the same command line, start-up lines, exit codes and shutdown.
 
 Options the real CLI has but the simulator does not need are accepted and ignored; an unknown option
-is an argparse error (exit 2), as with vLLM.
+is an argparse error (exit 2), as with vLLM. The simulator only serves: with SIM_VLLM_CLIENT naming a real
+vLLM's `vllm`, other subcommands (`vllm bench serve`) run that, as they would in a vllm-ascend image.
 """
 from __future__ import annotations
 
@@ -71,6 +72,10 @@ def parse_lora_modules(values: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    client = os.environ.get("SIM_VLLM_CLIENT")
+    if client and argv[:1] not in (["serve"], ["-v"], ["--version"]):
+        os.execv(client, [client, *argv])
     args = build_parser().parse_args(argv)
     faults, timing = Faults.from_env(), TimingModel.from_env()
     try:

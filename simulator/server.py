@@ -86,8 +86,9 @@ class SimState:
 
 
 class TraceLog:
-    """SIM_TRACE_FILE: one JSON line per streamed chat with wall-clock receipt and token send times, keyed by
-    the client's x-request-id, so a benchmark can split measured latency into server and client parts."""
+    """SIM_TRACE_FILE: one JSON line per streamed chat with wall-clock receipt and, per token, when its write
+    started and returned, keyed by the client's x-request-id, so a benchmark can split measured latency into
+    server and client parts."""
 
     def __init__(self, path: str) -> None:
         self._lock = threading.Lock()
@@ -311,11 +312,11 @@ class Handler(BaseHTTPRequestHandler):
         token_times = []
         for index, piece in enumerate(plan.pieces):
             sleep_until(deadlines[index])
-            self._event(chunk(choice({"content": piece}, plan.finish_reason if index == last else None)))
-            token_times.append(time.time())
+            token_times.append(self._event(chunk(choice({"content": piece},
+                                                        plan.finish_reason if index == last else None))))
         if token_times and self.state.trace is not None:
             self.state.trace.write({"id": self.headers.get("x-request-id"), "received": self._received,
-                                    "first_token": token_times[0], "tokens": token_times})
+                                    "first_token": token_times[0][1], "tokens": token_times})
         if not plan.pieces:
             self._event(chunk(choice({"content": ""}, plan.finish_reason)))
         if plan.include_usage:
@@ -324,12 +325,16 @@ class Handler(BaseHTTPRequestHandler):
             self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")
 
-    def _event(self, payload: dict[str, Any]) -> None:
-        self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
+    def _event(self, payload: dict[str, Any]) -> tuple[float, float]:
+        return self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+    def _write_chunk(self, data: bytes) -> tuple[float, float]:
+        """Wall-clock times the write started and returned: the bytes reached the peer in between."""
+        framed = b"%x\r\n%s\r\n" % (len(data), data)
+        started = time.time()
+        self.wfile.write(framed)
         self.wfile.flush()
+        return started, time.time()
 
 
 def _permission(created: int) -> dict[str, Any]:

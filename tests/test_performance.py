@@ -76,7 +76,7 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
     log = settings.reports_dir / "vllm-bench" / f"{load.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     results = run_vllm_bench(command, placement.result_dir, settings.profile.chat.request_timeout_s * load.num_prompts,
-                             log, settings.api_key)
+                             log, settings.api_key, placement.container)
     record_figures(results, record_property)
     failures = budget_failures(results, load)
     assert not failures, "\n".join(failures)

@@ -60,7 +60,21 @@ def test_parse_counts_answered_and_failed_requests(tmp_path: Path) -> None:
     assert (result.score, result.samples, result.failed_requests) == (75.0, 4, 1)
     assert result.failed_reasons == ["Internal Server Error"]
     healthy = parse_run("gsm8k", sample_run(tmp_path / "ok", "accuracy-run"))
-    assert (healthy.score, healthy.failed_requests) == (75.0, 0)
+    assert (healthy.score, healthy.samples, healthy.failed_requests) == (75.0, 4, 0)
+
+
+def test_a_run_of_several_datasets_is_read_row_by_row(tmp_path: Path) -> None:
+    out = sample_run(tmp_path, "accuracy-run")  # gsm8k 3 of 4 right, then textvqa 2 of 3
+    textvqa = parse_run("textvqa", out)
+    assert (textvqa.score, textvqa.samples) == (66.67, 3)
+    with pytest.raises(AisbenchError, match=r"no result row for mmmu \(rows: gsm8k, textvqa\)"):
+        parse_run("mmmu", out)
+
+
+def test_a_single_row_under_another_abbreviation_is_that_dataset_s(tmp_path: Path) -> None:
+    out = sample_run(tmp_path, "accuracy-one-http-500")
+    result = parse_run("gsm8k-subset", out)  # AISBench names the row after its config's abbr: gsm8k
+    assert (result.score, result.samples, result.failed_requests) == (75.0, 4, 1)
 
 
 def test_dash_cells_are_an_error_with_the_reason_from_the_logs(tmp_path: Path) -> None:

@@ -88,6 +88,7 @@ def test_vllm_bench_runs_inside_the_serving_container_for_the_docker_target(tmp_
                                            {}))
     server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
     placement = bench_placement(settings, server, "text")
-    assert placement is not None and placement.vllm == ["docker", "exec", "c1", "vllm"]
+    assert placement is not None and placement.container == "c1"
+    assert placement.vllm == ["docker", "exec", "--env=OPENAI_API_KEY", "--env=NO_PROXY", "--env=no_proxy", "c1", "vllm"]
     assert placement.result_dir_seen_by_tool == Path("/data/phi4mm-bench/c1-text")
     assert placement.result_dir == tmp_path / "data/phi4mm-bench/c1-text"

@@ -1,9 +1,12 @@
-"""The load generator's HTTP client: chunk framing, arrival times taken at the read, errors, keep-alive."""
+"""The load generator's HTTP client: chunk framing, arrival times from the kernel, errors, keep-alive."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 
-from phi4mm_acceptance.rawhttp import HttpStatusError, RawConnection
+from phi4mm_acceptance.rawhttp import HttpStatusError, RawConnection, event_ends
 
 GAP_S = 0.05
 
@@ -70,3 +73,45 @@ def test_errors_are_status_errors_or_connection_errors() -> None:
     assert isinstance(missing, HttpStatusError) and missing.status == 404 and "not found" in str(missing)
     assert isinstance(cut, OSError)
     assert [body for _, body in after.chunks][-1] == b"third"  # a dead connection is reopened
+
+
+def test_reads_are_split_after_each_event() -> None:
+    assert event_ends(b"data: 1\n\n\r\n9\r\ndata: 2\n\n") == [9, 23]
+    assert event_ends(b"5\r\ndata") == [7]
+    assert event_ends(b"data: 1\n\n") == [9]
+
+
+def late_stream_server(listener: socket.socket) -> None:
+    """One event at once, the next LATE_S later: the first lands while the client's loop is busy."""
+    connection, _ = listener.accept()
+    with connection:
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n")
+        time.sleep(LATE_S)
+        connection.sendall(b"9\r\ndata: 2\n\n\r\n0\r\n\r\n")
+
+
+LATE_S, BUSY_S = 0.3, 0.15
+
+
+def test_a_busy_client_still_dates_a_chunk_by_its_arrival() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = threading.Thread(target=late_stream_server, args=(listener,), daemon=True)
+    server.start()
+
+    async def exchange() -> tuple[float, list[float]]:
+        connection = RawConnection(f"http://127.0.0.1:{listener.getsockname()[1]}", {})
+        await connection.open()
+        asyncio.get_running_loop().call_soon(time.sleep, BUSY_S)  # the loop is stuck once the request is out
+        sent = time.perf_counter()
+        response = await connection.exchange(connection.request_bytes("/late", b"{}"))
+        connection.close()
+        return sent, [t for t, _ in response.chunks]
+
+    try:
+        sent, (first, second) = asyncio.run(exchange())
+    finally:
+        server.join(5)
+        listener.close()
+    assert first - sent < BUSY_S / 2  # dated on arrival, not when the stuck loop got to it
+    assert second - first > LATE_S * 0.8
