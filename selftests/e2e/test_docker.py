@@ -13,50 +13,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from docker.errors import DockerException
 
 from phi4mm_acceptance.launch.container import SUITE_LABEL
+from selftests.docker_stage import DRIVER_MOUNTS, IMAGE, PROFILE, docker_args, suite_containers
 from selftests.fake_hub import COMMIT, phi4mm_files
 from selftests.standin_host import make_standin_host
 from selftests.suite_run import REPO, SuiteRun, assert_complete, real_tool, run_suite
 
 pytestmark = pytest.mark.e2e
-IMAGE = os.environ.get("PHI4MM_SIM_IMAGE", "phi4mm-sim:latest")
-DRIVER_MOUNTS = {"/usr/local/dcmi", "/usr/local/bin/npu-smi", "/usr/local/Ascend/driver/lib64",
-                 "/usr/local/Ascend/driver/version.info", "/etc/ascend_install.info", "/root/.cache", "/data"}
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[docker.DockerClient]:
-    """The Docker engine and the simulator image; CI must have both (scripts/selftest provides them)."""
-    try:
-        client = docker.from_env()
-        client.ping()
-        client.images.get(IMAGE)
-    except DockerException as exc:
-        message = f"needs a Docker engine with image {IMAGE} (scripts/selftest sets both up as root): {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    yield client
-    client.close()
-
-
-def suite_containers(client: docker.DockerClient) -> list[str]:
-    return [c.name for c in client.containers.list(all=True, filters={"label": SUITE_LABEL})]
-
-
-PROFILE = "atlas-800i-a2-lora"  # as vLLM recommends serving the model; without the adapters the canary fails
-
-
-def docker_args(host_root: Path, port: int, *extra: str) -> tuple[str, ...]:
-    return ("--target", "docker", "--profile", PROFILE, f"--image={IMAGE}", "--no-pull",
-            f"--host-root={host_root}", "--port", str(port), *extra)
 
 
 def environment_seen_inside(log: Path) -> dict:
