@@ -22,7 +22,7 @@ from phi4mm_acceptance.launch.container import SUITE_LABEL
 from selftests.docker_stage import DRIVER_MOUNTS, IMAGE, PROFILE, docker_args, suite_containers
 from selftests.fake_hub import COMMIT, phi4mm_files
 from selftests.standin_host import make_standin_host
-from selftests.suite_run import REPO, SuiteRun, assert_complete, real_tool, run_suite
+from selftests.suite_run import REPO, SuiteRun, assert_complete, run_suite
 
 pytestmark = pytest.mark.e2e
 
@@ -81,40 +81,6 @@ def test_load_in_a_container_samples_npu_telemetry(tmp_path: Path, port: int, en
     assert figures["telemetry_samples"] >= 2 and figures["health_changes"] == ""
     assert (figures["peak_memory_mb_dev0"], figures["peak_memory_mb_dev3"]) == (3318, 3316)
     assert "peak_memory_mb_dev1" not in figures
-
-
-def test_vllm_bench_serve_runs_inside_the_serving_container(tmp_path: Path, port: int,
-                                                           engine: docker.DockerClient) -> None:
-    """As in a vllm-ascend image, the container's own `vllm bench serve` measures the server: here the real
-    client's virtual environment and its interpreter are mounted at their own paths and the stand-in's `vllm`
-    hands `bench` to it. With an API key, which must reach the tool inside (by name, not on the command line)."""
-    client = real_tool(REPO / ".venv-vllm-bench" / "bin" / "vllm").resolve()
-    interpreter_home = (client.parent / "python3").resolve().parent.parent
-    if interpreter_home.is_relative_to("/usr"):
-        pytest.skip(f"the vLLM client's Python lives under /usr ({interpreter_home}): it cannot be mounted over "
-                    "the image's own")
-    host = make_standin_host(tmp_path / "host")
-    shares = [client.parent.parent, interpreter_home]
-    for share in shares:
-        (host / share.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)
-        (host / share.relative_to("/")).symlink_to(share)
-    driver = sorted(DRIVER_MOUNTS - {"/root/.cache", "/data"})
-    profile = tmp_path / "bench-inside.toml"
-    profile.write_text(
-        f'extends = "{PROFILE}"\n[container]\nread_only_mounts = {json.dumps([*driver, *map(str, shares)])}\n'
-        f'[serve]\nenv = {{ PYTORCH_NPU_ALLOC_CONF = "max_split_size_mb:256", SIM_VLLM_CLIENT = "{client}" }}\n'
-        '[performance.text]\nnum_prompts = 6\nrequest_rate = "inf"\ninput_len = 32\noutput_len = 8\n')
-    key = "sk-PlantedApiKeyForTheBench0123456789"
-    args = [a if a != PROFILE else str(profile) for a in docker_args(host, port, "--api-key", key)]
-    run = run_suite(tmp_path, "-m", "performance", "-k", "vllm_bench and text", *args)
-    assert run.exit_code == 0, run.describe()
-    results = [json.loads(p.read_text()) for p in (host / "data" / "phi4mm-bench").glob("*-text/*.json")]
-    assert len(results) == 1 and (results[0]["completed"], results[0]["failed"]) == (6, 0), results
-    bench_log = (tmp_path / "reports" / "vllm-bench" / "text.log").read_text()
-    assert "Serving Benchmark Result" in bench_log
-    for written in (run.output, bench_log, run.junit.read_text()):
-        assert key not in written
-    assert suite_containers(engine) == []
 
 
 def test_npus_option_maps_only_those(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
