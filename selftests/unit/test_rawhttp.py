@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from phi4mm_acceptance.rawhttp import HttpStatusError, RawConnection, event_ends
 
@@ -41,10 +47,10 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         await writer.drain()
 
 
-async def exchanges(*paths: str) -> list[object]:
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+async def exchanges(*paths: str, tls: ssl.SSLContext | None = None) -> list[object]:
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
-    connection = RawConnection(f"http://127.0.0.1:{port}", {})
+    connection = RawConnection(f"{'https' if tls else 'http'}://127.0.0.1:{port}", {})
     await connection.open()
     results: list[object] = []
     try:
@@ -66,6 +72,28 @@ def test_chunks_are_framed_and_timed_when_their_last_byte_arrives() -> None:
         times = [t for t, _ in response.chunks]
         assert times[1] - times[0] >= 2 * GAP_S * 0.9  # the split chunk is timed at its second half
         assert times[2] - times[1] >= GAP_S * 0.9
+
+
+@pytest.fixture
+def server_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1, trusted by the client through SSL_CERT_FILE."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"],
+                   check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def test_https_endpoints_are_timed_at_the_read(server_tls: ssl.SSLContext) -> None:
+    (response,) = asyncio.run(exchanges("/stream", tls=server_tls))
+    assert [body for _, body in response.chunks] == [b"first!", b"second!", b"third"]
+    times = [t for t, _ in response.chunks]
+    assert times[1] - times[0] >= 2 * GAP_S * 0.9 and times[2] - times[1] >= GAP_S * 0.9
 
 
 def test_errors_are_status_errors_or_connection_errors() -> None:
