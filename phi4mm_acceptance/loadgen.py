@@ -26,6 +26,9 @@ WORDS = ("time", "year", "people", "way", "day", "man", "thing", "woman", "life"
          "water", "room", "mother", "area", "money", "story", "fact", "month", "lot", "right", "study", "book")
 
 
+USAGE_COUNTS = ("prompt_tokens", "completion_tokens")
+
+
 @dataclass(frozen=True)
 class LoadShape:
     num_prompts: int
@@ -53,7 +56,8 @@ def arrival_offsets(shape: LoadShape, rng: random.Random) -> list[float]:
     return offsets
 
 
-async def _one_request(pool: ConnectionPool, request: bytes, start: float, record: RequestRecord) -> None:
+async def _one_request(pool: ConnectionPool, request: bytes, start: float, record: RequestRecord,
+                       output_len: int) -> None:
     """Time the exchange; the chunks carry their arrival times, so all parsing happens afterwards."""
     connection = await pool.take()
     healthy = False
@@ -76,36 +80,45 @@ async def _one_request(pool: ConnectionPool, request: bytes, start: float, recor
         buffer += raw
         *events, buffer = buffer.split(b"\n\n")
         timed += [(arrived, event) for event in events]
-    _read_events(timed, sent, start, record)
+    read_stream(timed, sent, start, record, output_len)
 
 
-def _read_events(timed: list[tuple[float, bytes]], sent: float, start: float, record: RequestRecord) -> None:
+def read_stream(timed: list[tuple[float, bytes]], sent: float, start: float, record: RequestRecord,
+                 output_len: int) -> None:
+    """Token times from the content deltas; counts from the usage chunk, which with `ignore_eos` must say
+    exactly the requested number of tokens (vLLM generates to the cap): a short or padded answer would
+    skew throughput and TPOT, so it counts as a failed request."""
     usage, last = None, None
-    chunks = 0
     for arrived, event in timed:
         data = event.removeprefix(b"data: ")
         if data == b"[DONE]" or not data:
             continue
         try:
             chunk = json.loads(data)
-        except ValueError:
+            usage = chunk.get("usage") or usage
+            if not (chunk.get("choices") and (chunk["choices"][0].get("delta") or {}).get("content")):
+                continue
+        except (ValueError, AttributeError, LookupError, TypeError):
             record.error = f"malformed stream event {data[:80]!r}"
             return
-        usage = chunk.get("usage") or usage
-        if not (chunk.get("choices") and (chunk["choices"][0].get("delta") or {}).get("content")):
-            continue
-        chunks += 1
         if last is None:
             record.ttft_s = arrived - sent
         else:
             record.itls_s.append(arrived - last)
         record.chunk_times_s.append(arrived - start)
         last = arrived
-    record.prompt_tokens = int((usage or {}).get("prompt_tokens", 0))
-    record.output_tokens = int((usage or {}).get("completion_tokens", chunks))
-    record.success = last is not None
-    if not record.success:
+    if last is None:
         record.error = "no generated text in the stream"
+        return
+    if not isinstance(usage, dict) or not all(isinstance(usage.get(k), int) for k in USAGE_COUNTS):
+        record.error = f"the stream's usage chunk (stream_options.include_usage) is missing or malformed: {usage!r}"
+        return
+    record.prompt_tokens, record.output_tokens = (usage[k] for k in USAGE_COUNTS)
+    if record.output_tokens != output_len:
+        record.error = (f"asked for {output_len} tokens with ignore_eos, the usage says {record.output_tokens} "
+                        f"were generated")
+        return
+    record.success = True
 
 
 async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
@@ -128,7 +141,7 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
         delay = start + offset - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        await _one_request(pool, request, start, record)
+        await _one_request(pool, request, start, record, shape.output_len)
 
     try:
         await asyncio.wait_for(asyncio.gather(*(scheduled(o, r, rec) for o, r, rec in

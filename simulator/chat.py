@@ -105,12 +105,13 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
         raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, max_tokens), "messages")
 
     pieces = split_into_tokens(model.answer(question, items, limits.serving(name, items, faults)))
-    if body.get("ignore_eos") is True:  # vLLM's extension: generate until the cap, as benchmarks ask
+    ignore_eos = body.get("ignore_eos") is True and not faults.ignore_eos_unsupported
+    if ignore_eos:  # vLLM's extension: generate until the cap, as benchmarks ask
         pieces = [pieces[i % len(pieces)] for i in range(max_tokens)]
     finish_reason = "stop"
     if len(pieces) > max_tokens and not faults.ignore_max_tokens:
         pieces, finish_reason = pieces[:max_tokens], "length"
-    elif body.get("ignore_eos") is True and not faults.ignore_max_tokens:
+    elif ignore_eos and not faults.ignore_max_tokens:
         finish_reason = "length"
     return ChatPlan(name, prompt_tokens, tuple(pieces), finish_reason, stream, include_usage)
 

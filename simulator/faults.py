@@ -30,6 +30,7 @@ class Faults:
     bad_request_as_500: bool = False
     wrong_max_model_len: int = 0
     wrong_answers_pct: int = 0
+    ignore_eos_unsupported: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Faults:
@@ -72,6 +73,8 @@ FAULT_DOCS: dict[str, str] = {
     "bad_request_as_500": "invalid requests are answered 500 instead of 400",
     "wrong_max_model_len": "N: /v1/models reports max_model_len N instead of the real limit",
     "wrong_answers_pct": "N: a fixed N% of answers (by question and media) are wrong: accuracy falls",
+    "ignore_eos_unsupported": "ignores vLLM's `ignore_eos`: answers end at their natural length, benchmark loads "
+                              "come up short",
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from phi4mm_acceptance.bench_metrics import RequestRecord, percentile, summarise
 from phi4mm_acceptance.budgets import budgets_from_profile
-from phi4mm_acceptance.loadgen import LoadShape, arrival_offsets
+from phi4mm_acceptance.loadgen import LoadShape, arrival_offsets, read_stream
 from phi4mm_acceptance.vllm_bench import METRIC_KEYS, BenchRun, VllmBenchError, bench_command, parse_result
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "vllm-bench"
@@ -18,6 +18,40 @@ def test_percentile_interpolates_like_numpy() -> None:
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert percentile([10, 20, 30, 40, 50], 90) == pytest.approx(46.0)
     assert percentile([7], 99) == 7 and percentile([], 50) == 0.0
+
+
+def sse(*events: object) -> list[tuple[float, bytes]]:
+    """Stream events 10 ms apart from t = 1 s, as the load generator's client hands them over."""
+    return [(1.0 + 0.01 * i, b"data: " + (e if isinstance(e, bytes) else json.dumps(e).encode()))
+            for i, e in enumerate(events)]
+
+
+def delta(text: str) -> dict[str, object]:
+    return {"choices": [{"index": 0, "delta": {"content": text}}]}
+
+
+def usage(completion: object) -> dict[str, object]:
+    return {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": completion}}
+
+
+@pytest.mark.parametrize(("events", "error"), [
+    ((delta("a"), delta("b"), delta("c"), usage(3), b"[DONE]"), ""),
+    ((delta("a"), delta("b"), usage(2), b"[DONE]"), "asked for 3 tokens with ignore_eos, the usage says 2"),
+    ((delta("a"), delta("b"), delta("c"), usage(5), b"[DONE]"), "asked for 3 tokens with ignore_eos, the usage says 5"),
+    ((delta("a"), delta("b"), delta("c"), b"[DONE]"), "usage chunk (stream_options.include_usage) is missing"),
+    ((delta("a"), delta("b"), delta("c"), usage("3")), "usage chunk (stream_options.include_usage) is missing or "
+                                                       "malformed"),
+    ((delta("a"), b"[]", usage(3)), "malformed stream event b'[]'"),
+    ((usage(3), b"[DONE]"), "no generated text in the stream"),
+], ids=["exact", "short", "padded", "no-usage", "usage-not-a-number", "not-an-object", "no-text"])
+def test_streams_must_carry_exactly_the_tokens_asked_for(events: tuple[object, ...], error: str) -> None:
+    record = RequestRecord(sent_s=0.0)
+    read_stream(sse(*events), sent=0.95, start=0.0, record=record, output_len=3)
+    assert error in record.error if error else record.error == ""
+    assert record.success == (not error)
+    if not error:
+        assert record.ttft_s == pytest.approx(0.05) and record.itls_s == pytest.approx([0.01, 0.01])
+        assert (record.prompt_tokens, record.output_tokens) == (7, 3)
 
 
 def test_metrics_follow_vllm_bench_definitions() -> None:
