@@ -59,7 +59,11 @@ def arrival_offsets(shape: LoadShape, rng: random.Random) -> list[float]:
 async def _one_request(pool: ConnectionPool, request: bytes, start: float, record: RequestRecord,
                        output_len: int) -> None:
     """Time the exchange; the chunks carry their arrival times, so all parsing happens afterwards."""
-    connection = await pool.take()
+    try:
+        connection = await pool.take()
+    except OSError as exc:
+        record.error = f"cannot connect: {type(exc).__name__}: {exc}"
+        return
     healthy = False
     sent = time.perf_counter()
     record.sent_s = sent - start

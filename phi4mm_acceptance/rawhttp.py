@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 CHUNKED_END = b"\r\n0\r\n\r\n"
 EVENT_END = b"\n\n"  # a server-sent event's terminator
 READ_SIZE = 1 << 18
+MAX_IDLE_S = 1.0  # reuse a keep-alive connection idle no longer: uvicorn under vLLM closes them after 5 s
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value; Python 3.11 does not name it
 TIMESPEC = struct.Struct("qq")
 
@@ -213,8 +214,10 @@ class RawConnection:
         self.headers = headers
         self._protocol: _Exchange | None = None
         self._link: _KernelStampedSocket | _TlsLink | None = None
+        self.idle_since = 0.0
 
     async def open(self) -> None:
+        self.idle_since = time.perf_counter()
         if self.tls is None:
             self._protocol = _Exchange()
             self._link = await _KernelStampedSocket.connect(self.host, self.port, self._protocol)
@@ -227,6 +230,15 @@ class RawConnection:
         if self._link is not None:
             self._link.close()
         self._protocol, self._link = None, None
+
+    async def ready(self, max_idle_s: float) -> None:
+        """Open, or reopen if closed or idle longer than max_idle_s, before a request's clock starts: a server
+        closes idle keep-alive connections, and a request sent as it does so fails; one sent after it did
+        would count the new connection's set-up in its time to first token."""
+        if self._protocol is None or self._protocol.lost is not None or \
+                time.perf_counter() - self.idle_since > max_idle_s:
+            self.close()
+            await self.open()
 
     def request_bytes(self, path: str, body: bytes, extra_headers: dict[str, str] | None = None) -> bytes:
         lines = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Content-Type: application/json",
@@ -244,6 +256,7 @@ class RawConnection:
         await link.send(request)
         assert protocol.done is not None
         await protocol.done
+        self.idle_since = time.perf_counter()
         response = protocol.response()
         if not response.keep_alive:
             self.close()
@@ -256,7 +269,7 @@ class ConnectionPool:
     """Connections opened ahead of the load, handed out one per request in flight."""
 
     def __init__(self, base_url: str, headers: dict[str, str], size: int) -> None:
-        self._idle: asyncio.Queue[RawConnection] = asyncio.Queue()
+        self._idle: asyncio.LifoQueue[RawConnection] = asyncio.LifoQueue()  # the most recently used first
         self._connections = [RawConnection(base_url, headers) for _ in range(size)]
 
     async def open(self) -> None:
@@ -268,7 +281,14 @@ class ConnectionPool:
         return self._connections[0].request_bytes(path, body, extra_headers)
 
     async def take(self) -> RawConnection:
-        return await self._idle.get()
+        """An idle connection, ready to send on (reopened if stale); raises OSError if it cannot connect."""
+        connection = await self._idle.get()
+        try:
+            await connection.ready(MAX_IDLE_S)
+        except OSError:
+            self._idle.put_nowait(connection)
+            raise
+        return connection
 
     def give_back(self, connection: RawConnection, healthy: bool) -> None:
         if not healthy:

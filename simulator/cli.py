@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         default_mm_loras=(args.default_mm_loras or {}) if args.enable_lora else {},
     )
     trace = TraceLog(os.environ["SIM_TRACE_FILE"]) if os.environ.get("SIM_TRACE_FILE") else None
-    state = SimState(model=model, limits=limits, timing=timing, faults=faults, trace=trace, api_key=args.api_key)
+    state = SimState(model=model, limits=limits, timing=timing, faults=faults, trace=trace, api_key=args.api_key,
+                     keep_alive_s=float(os.environ.get("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", "5")))
 
     vllm_log("INFO", "api_server.py:1896", f"vLLM API server version {VERSION}")
     vllm_log("INFO", "utils.py:328", f"non-default args: {_non_default_args(args)}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import struct
 import sys
@@ -83,6 +84,7 @@ class SimState:
     counters: Counters = field(default_factory=Counters)
     trace: TraceLog | None = None
     api_key: str | None = None  # --api-key: /v1 routes need `Authorization: Bearer <key>`
+    keep_alive_s: float = 5.0  # VLLM_HTTP_TIMEOUT_KEEP_ALIVE: uvicorn closes a connection idle this long
 
 
 class TraceLog:
@@ -192,8 +194,12 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
     def handle_one_request(self) -> None:
-        """With a trace, a request's receipt is the kernel's arrival time of its first bytes (peeked, not read),
-        so the trace's server time includes this Python server's own intake queue under bursts."""
+        """As uvicorn under vLLM, a keep-alive connection that stays idle for keep_alive_s is closed. With a
+        trace, a request's receipt is the kernel's arrival time of its first bytes (peeked, not read), so the
+        trace's server time includes this Python server's own intake queue under bursts."""
+        if not select.select([self.connection], [], [], self.state.keep_alive_s)[0]:
+            self.close_connection = True
+            return
         self._received = wire_arrival(self.connection) if self.state.trace is not None else None
         super().handle_one_request()
 

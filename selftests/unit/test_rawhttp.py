@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import ssl
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.rawhttp import HttpStatusError, RawConnection, event_ends
+from phi4mm_acceptance.rawhttp import ConnectionPool, HttpStatusError, RawConnection, event_ends
 
 GAP_S = 0.05
 
@@ -143,3 +144,36 @@ def test_a_busy_client_still_dates_a_chunk_by_its_arrival() -> None:
         listener.close()
     assert first - sent < BUSY_S / 2  # dated on arrival, not when the stuck loop got to it
     assert second - first > LATE_S * 0.8
+
+
+def test_a_connection_the_server_closed_for_idleness_is_reopened_before_the_clock_starts() -> None:
+    """The server hangs up on a connection idle for 0.1 s (as uvicorn does after VLLM_HTTP_TIMEOUT_KEEP_ALIVE):
+    taking it from the pool reconnects before the request is timed; a fresh one is not reopened."""
+    accepted = 0
+
+    async def idle_closing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        try:
+            await asyncio.wait_for(serve(reader, writer), 0.1)
+        except TimeoutError:
+            writer.close()
+
+    async def scenario() -> list[int]:
+        server = await asyncio.start_server(idle_closing, "127.0.0.1", 0)
+        pool = ConnectionPool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", {}, 1)
+        await pool.open()
+        seen = []
+        for pause in (0.0, 1.3):  # the second pause outlasts the server's patience and the pool's MAX_IDLE_S
+            await asyncio.sleep(pause)
+            connection = await pool.take()
+            await asyncio.sleep(0.05)  # the server's accept runs on this same loop
+            seen.append(accepted)  # connections the server has seen before the request is sent
+            with contextlib.suppress(HttpStatusError):  # a quick answer: 404
+                await connection.exchange(connection.request_bytes("/missing", b"{}"))
+            pool.give_back(connection, healthy=True)
+        pool.close()
+        server.close()
+        return seen
+
+    assert asyncio.run(scenario()) == [1, 2]

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import base64
+import socket
 import struct
+import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -12,6 +15,7 @@ from simulator.chat import ApiError, ServingLimits, plan_chat
 from simulator.faults import Faults, markdown_table
 from simulator.media import MediaError, decode_audio, decode_image, load_url_bytes
 from simulator.model import FakeModel, split_into_tokens
+from simulator.server import SimState, bind
 from simulator.timing import TimingModel
 
 MANIFEST = load_manifest()
@@ -213,3 +217,21 @@ def test_trace_stamps_receipt_by_the_kernel_and_every_token(tmp_path) -> None:
     assert row["id"] == "t-1" and before <= row["received"] <= row["first_token"] <= after
     assert row["first_token"] - row["received"] >= 0.029  # the modelled TTFT, counted from the wire
     assert len(row["tokens"]) == 2 and row["tokens"] == sorted(row["tokens"])  # "Paris" and "."
+
+
+def test_idle_keep_alive_connections_are_closed_like_uvicorn() -> None:
+    """VLLM_HTTP_TIMEOUT_KEEP_ALIVE: after a response, a connection with no new request is closed."""
+    state = SimState(model=MODEL, limits=LIMITS, timing=TimingModel.from_env({}), faults=Faults(), ready=True,
+                     keep_alive_s=0.2)
+    server = bind("127.0.0.1", 0, state)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(server.server_address[:2], timeout=3) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: sim\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            answered = time.monotonic()
+            assert sock.recv(65536) == b"", "the idle connection was not closed"
+            assert 0.15 < time.monotonic() - answered < 2
+    finally:
+        server.shutdown()
+        server.server_close()
