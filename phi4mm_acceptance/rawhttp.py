@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 CHUNKED_END = b"\r\n0\r\n\r\n"
 EVENT_END = b"\n\n"  # a server-sent event's terminator
 READ_SIZE = 1 << 18
-MAX_IDLE_S = 1.0  # reuse a keep-alive connection idle no longer: uvicorn under vLLM closes them after 5 s
+MAX_IDLE_S = 3.0  # reuse a keep-alive connection idle no longer: uvicorn under vLLM closes them after 5 s
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value; Python 3.11 does not name it
 TIMESPEC = struct.Struct("qq")
+AddressInfo = tuple[int, int, int, str, tuple]  # one getaddrinfo result
 
 
 class HttpStatusError(RuntimeError):
@@ -145,10 +146,10 @@ class _KernelStampedSocket:
         self.loop.add_reader(sock.fileno(), self._readable)
 
     @classmethod
-    async def connect(cls, host: str, port: int, exchange: _Exchange) -> _KernelStampedSocket:
+    async def connect(cls, addresses: list[AddressInfo], exchange: _Exchange) -> _KernelStampedSocket:
         loop = asyncio.get_running_loop()
-        failure: OSError = OSError(f"cannot resolve {host}")
-        for family, kind, proto, _, address in await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        failure: OSError = OSError("no address to connect to")
+        for family, kind, proto, _, address in addresses:
             sock = socket.socket(family, kind, proto)
             sock.setblocking(False)
             try:
@@ -215,12 +216,16 @@ class RawConnection:
         self._protocol: _Exchange | None = None
         self._link: _KernelStampedSocket | _TlsLink | None = None
         self.idle_since = 0.0
+        self._addresses: list[AddressInfo] = []  # resolved once: a lookup runs in a thread and takes ~1 ms
 
     async def open(self) -> None:
         self.idle_since = time.perf_counter()
         if self.tls is None:
+            if not self._addresses:
+                self._addresses = await asyncio.get_running_loop().getaddrinfo(self.host, self.port,
+                                                                               type=socket.SOCK_STREAM)
             self._protocol = _Exchange()
-            self._link = await _KernelStampedSocket.connect(self.host, self.port, self._protocol)
+            self._link = await _KernelStampedSocket.connect(self._addresses, self._protocol)
         else:
             transport, self._protocol = await asyncio.get_running_loop().create_connection(
                 _Exchange, self.host, self.port, ssl=self.tls)
@@ -269,7 +274,7 @@ class ConnectionPool:
     """Connections opened ahead of the load, handed out one per request in flight."""
 
     def __init__(self, base_url: str, headers: dict[str, str], size: int) -> None:
-        self._idle: asyncio.LifoQueue[RawConnection] = asyncio.LifoQueue()  # the most recently used first
+        self._idle: asyncio.Queue[RawConnection] = asyncio.Queue()
         self._connections = [RawConnection(base_url, headers) for _ in range(size)]
 
     async def open(self) -> None:

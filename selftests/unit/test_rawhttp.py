@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.rawhttp import ConnectionPool, HttpStatusError, RawConnection, event_ends
+from phi4mm_acceptance.rawhttp import MAX_IDLE_S, ConnectionPool, HttpStatusError, RawConnection, event_ends
 
 GAP_S = 0.05
 
@@ -164,7 +164,7 @@ def test_a_connection_the_server_closed_for_idleness_is_reopened_before_the_cloc
         pool = ConnectionPool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", {}, 1)
         await pool.open()
         seen = []
-        for pause in (0.0, 1.3):  # the second pause outlasts the server's patience and the pool's MAX_IDLE_S
+        for pause in (0.0, MAX_IDLE_S + 0.3):  # the second pause outlasts the server's patience and MAX_IDLE_S
             await asyncio.sleep(pause)
             connection = await pool.take()
             await asyncio.sleep(0.05)  # the server's accept runs on this same loop
