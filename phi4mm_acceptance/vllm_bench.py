@@ -91,10 +91,11 @@ def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_p
                    api_key: str | None = None, container: str | None = None) -> dict[str, Any]:
     """Run the tool in its own process group (killed whole on timeout, and inside `container` if it runs
     there) and parse the newest result file. The API key goes by environment (OPENAI_API_KEY, which vllm
-    bench reads), never on the command line."""
+    bench reads), never on the command line; without one, a key this shell happens to hold is not sent."""
     result_dir.mkdir(parents=True, exist_ok=True)
     before = set(result_dir.glob("*.json"))
-    env = {**os.environ, "NO_PROXY": "*", "no_proxy": "*", **({"OPENAI_API_KEY": api_key} if api_key else {})}
+    env = {name: value for name, value in os.environ.items() if name != "OPENAI_API_KEY"}
+    env |= {"NO_PROXY": "*", "no_proxy": "*", **({"OPENAI_API_KEY": api_key} if api_key else {})}
     code = run_in_group(command, log_path, timeout_s, env=env)
     if code is None and container:
         kill_in_container(container, "vllm bench")

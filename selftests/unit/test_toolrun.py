@@ -36,3 +36,13 @@ def test_exit_code_and_secret_free_tail(tmp_path: Path, monkeypatch: pytest.Monk
 def test_vllm_bench_timeout_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(VllmBenchError, match=r"vllm bench serve did not finish in 1 s; output ends: waiting"):
         run_vllm_bench(["sh", "-c", "echo waiting; sleep 30"], tmp_path / "out", 1, tmp_path / "bench.log")
+
+
+@pytest.mark.parametrize(("api_key", "seen"), [(None, "0"), ("sk-RunKey-0123", "14")], ids=["no-key", "run-key"])
+def test_vllm_bench_gets_the_run_s_api_key_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                api_key: str | None, seen: str) -> None:
+    """A key this shell holds for something else (OPENAI_API_KEY) is never sent to the server under test."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-UsersOwnOpenAiKey-0123456789")
+    with pytest.raises(VllmBenchError, match=rf"output ends: key length {seen}$"):
+        run_vllm_bench(["sh", "-c", "echo key length ${#OPENAI_API_KEY}; exit 1"], tmp_path / "out", 10,
+                       tmp_path / "bench.log", api_key)
