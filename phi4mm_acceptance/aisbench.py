@@ -21,12 +21,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.launch.container import kill_in_container, on_host
+from phi4mm_acceptance.launch.container import on_host
 from phi4mm_acceptance.logwatch import strip_ansi
 from phi4mm_acceptance.profile import AccuracySpec, AisbenchDataset
 from phi4mm_acceptance.secrets import scrub_file
 from phi4mm_acceptance.settings import RunSettings
-from phi4mm_acceptance.toolrun import output_tail, run_in_group
+from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
 
 MODEL_CONFIG = "phi4mm_server"  # the --models name; AISBench looks it up in <config-dir>/models/
 ABBR = "phi4mm"  # the model column and the folder name inside AISBench's output
@@ -156,9 +156,8 @@ def run_dataset(placement: AisbenchPlacement, dataset: AisbenchDataset, spec: Ac
         command = placement.command(dataset, placement.scratch_root_seen_by_tool / scratch.name, env)
         local = placement.container is None
         code = run_in_group(command, scratch / "console.log", spec.aisbench_timeout_s,
-                            env={**os.environ, **env} if local else None, cwd=scratch if local else None)
-        if code is None and placement.container:
-            kill_in_container(placement.container, "ais_bench")
+                            env={**os.environ, **env} if local else None, cwd=scratch if local else None,
+                            inside=InContainer(placement.container, "ais_bench") if placement.container else None)
         copy_scrubbed(scratch, out_dir, [api_key] if api_key else [])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -5,21 +5,41 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from phi4mm_acceptance.logwatch import last_lines
 from phi4mm_acceptance.secrets import redact
 
 
+@dataclass(frozen=True)
+class InContainer:
+    """A tool started by `docker exec`: killing that client does not end the tool, so it is killed inside."""
+
+    container: str
+    pattern: str  # matched against the tool's command line there (pkill -f)
+
+    def kill(self) -> None:
+        try:
+            subprocess.run(["docker", "exec", self.container, "pkill", "-KILL", "-f", self.pattern],
+                           capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # no docker client or no answer: the container's removal ends the tool
+
+
 def run_in_group(command: list[str], log_path: Path, timeout_s: float, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> int | None:
-    """The tool's exit code, or None when it did not finish in time; its whole process group is killed."""
+                 cwd: Path | None = None, inside: InContainer | None = None) -> int | None:
+    """The tool's exit code, or None when it did not finish in time; its whole process group is killed, and
+    the tool itself inside its container if it runs there (`inside`)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    finished = False
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, env=env, cwd=cwd)
         try:
-            return process.wait(timeout_s)
+            code = process.wait(timeout_s)
+            finished = True
+            return code
         except subprocess.TimeoutExpired:
             return None
         finally:  # also on Ctrl-C: the whole group goes (tools fork workers)
@@ -28,6 +48,8 @@ def run_in_group(command: list[str], log_path: Path, timeout_s: float, env: dict
             except ProcessLookupError:
                 pass
             process.wait()
+            if inside is not None and not finished:
+                inside.kill()
 
 
 def output_tail(log_path: Path, lines: int = 8) -> str:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.launch.container import kill_in_container, on_host
+from phi4mm_acceptance.launch.container import on_host
 from phi4mm_acceptance.settings import RunSettings
-from phi4mm_acceptance.toolrun import output_tail, run_in_group
+from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
 
 REQUIRED_KEYS = ("duration", "completed", "failed", "total_input_tokens", "total_output_tokens",
                  "request_throughput", "output_throughput", "total_token_throughput")
@@ -96,9 +96,8 @@ def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_p
     before = set(result_dir.glob("*.json"))
     env = {name: value for name, value in os.environ.items() if name != "OPENAI_API_KEY"}
     env |= {"NO_PROXY": "*", "no_proxy": "*", **({"OPENAI_API_KEY": api_key} if api_key else {})}
-    code = run_in_group(command, log_path, timeout_s, env=env)
-    if code is None and container:
-        kill_in_container(container, "vllm bench")
+    code = run_in_group(command, log_path, timeout_s, env=env,
+                        inside=InContainer(container, "vllm bench") if container else None)
     if code is None:
         raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{output_tail(log_path)}")
     new = sorted(set(result_dir.glob("*.json")) - before, key=lambda p: p.stat().st_mtime)

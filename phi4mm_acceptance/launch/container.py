@@ -5,7 +5,6 @@ Pure (no Docker calls), so what the suite would start can be checked and tested 
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,8 +88,3 @@ def plan_container(settings: RunSettings, port: int, run_id: str, model_dir: str
         environment=environment,
     )
 
-
-def kill_in_container(container: str, pattern: str) -> None:
-    """Killing `docker exec` ends only its client: a tool it started keeps running inside until killed there."""
-    subprocess.run(["docker", "exec", container, "pkill", "-KILL", "-f", pattern],
-                   capture_output=True, timeout=30, check=False)

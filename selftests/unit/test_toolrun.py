@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from phi4mm_acceptance.launch.process import pid_alive
-from phi4mm_acceptance.toolrun import output_tail, run_in_group
+from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
 from phi4mm_acceptance.vllm_bench import VllmBenchError, run_vllm_bench
 
 
@@ -46,3 +46,19 @@ def test_vllm_bench_gets_the_run_s_api_key_only(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(VllmBenchError, match=rf"output ends: key length {seen}$"):
         run_vllm_bench(["sh", "-c", "echo key length ${#OPENAI_API_KEY}; exit 1"], tmp_path / "out", 10,
                        tmp_path / "bench.log", api_key)
+
+
+@pytest.mark.parametrize(("script", "killed_inside"), [("sleep 30", True), ("exit 0", False)],
+                         ids=["timeout", "finished"])
+def test_a_tool_run_by_docker_exec_is_killed_inside_its_container_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, killed_inside: bool) -> None:
+    """Killing `docker exec` leaves the tool running in the container: on a timeout it is killed there."""
+    calls = tmp_path / "docker-calls"
+    fake_docker = tmp_path / "bin" / "docker"
+    fake_docker.parent.mkdir()
+    fake_docker.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake_docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_docker.parent}:{os.environ['PATH']}")
+    run_in_group(["sh", "-c", script], tmp_path / "tool.log", 1, inside=InContainer("serving-1", "vllm bench"))
+    expected = "exec serving-1 pkill -KILL -f vllm bench\n" if killed_inside else None
+    assert (calls.read_text() if calls.exists() else None) == expected
