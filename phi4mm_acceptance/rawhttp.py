@@ -240,10 +240,13 @@ class RawConnection:
         """Open, or reopen if closed or idle longer than max_idle_s, before a request's clock starts: a server
         closes idle keep-alive connections, and a request sent as it does so fails; one sent after it did
         would count the new connection's set-up in its time to first token."""
-        if self._protocol is None or self._protocol.lost is not None or \
-                time.perf_counter() - self.idle_since > max_idle_s:
+        if not self._usable() or time.perf_counter() - self.idle_since > max_idle_s:
             self.close()
             await self.open()
+
+    def _usable(self) -> bool:
+        """Open, and not closed by the server since."""
+        return self._protocol is not None and self._protocol.lost is None
 
     def request_bytes(self, path: str, body: bytes, extra_headers: dict[str, str] | None = None) -> bytes:
         lines = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Content-Type: application/json",
@@ -253,7 +256,7 @@ class RawConnection:
 
     async def exchange(self, request: bytes) -> TimedResponse:
         """Send a prepared request and wait for the whole response; raises HttpStatusError for non-200."""
-        if self._protocol is None or self._protocol.lost is not None:
+        if not self._usable():
             await self.open()
         protocol, link = self._protocol, self._link
         assert protocol is not None and link is not None
