@@ -110,6 +110,9 @@ def test_reads_are_split_after_each_event() -> None:
     assert event_ends(b"data: 1\n\n") == [9]
 
 
+LATE_S, BUSY_S = 0.3, 0.15
+
+
 def late_stream_server(listener: socket.socket) -> None:
     """One event at once, the next LATE_S later: the first lands while the client's loop is busy."""
     connection, _ = listener.accept()
@@ -118,9 +121,6 @@ def late_stream_server(listener: socket.socket) -> None:
         connection.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n")
         time.sleep(LATE_S)
         connection.sendall(b"9\r\ndata: 2\n\n\r\n0\r\n\r\n")
-
-
-LATE_S, BUSY_S = 0.3, 0.15
 
 
 def test_a_busy_client_still_dates_a_chunk_by_its_arrival() -> None:
