@@ -32,9 +32,11 @@ def image_messages(item: ImageItem, question: str) -> list[dict[str, Any]]:
 
 
 def audio_messages(clip: AudioItem) -> list[dict[str, Any]]:
-    """The clip inline as `input_audio` (base64 WAV), then the instruction, as Phi-4-multimodal's ASR prompt."""
+    """The clip inline as an `audio_url` (a base64 WAV data: URL), then the instruction, as Phi-4-multimodal's
+    ASR prompt. Not `input_audio`: vLLM (0.11-0.33) picks a --default-mm-loras adapter by the content part's
+    type up to its first "_", so `input_audio` ("input") never gets the speech LoRA (vllm_api.reply_model_name)."""
     return [{"role": "user", "content": [
-        {"type": "input_audio", "input_audio": {"data": clip.base64(), "format": "wav"}},
+        {"type": "audio_url", "audio_url": {"url": f"data:audio/wav;base64,{clip.base64()}"}},
         {"type": "text", "text": clip.question},
     ]}]
 

@@ -10,18 +10,20 @@ def describe_error(status: int, text: str) -> str:
     return f"HTTP {status}: {error.message if error else text[:300]!r}"
 
 
-def chat_reply_problems(reply: HttpReply, model: str, max_completion_tokens: int | None) -> list[str]:
+def chat_reply_problems(reply: HttpReply, max_completion_tokens: int | None) -> list[str]:
+    """A chat reply (ChatClient.chat) against vLLM's schema, the model name vLLM gives it, and the cap."""
     if reply.status != 200:
         return [describe_error(reply.status, reply.text)]
-    return chat_completion_problems(reply.json, model, max_completion_tokens)
+    return chat_completion_problems(reply.json, reply.expected_model or "", max_completion_tokens)
 
 
-def stream_reply_problems(reply: StreamReply, model: str, max_completion_tokens: int | None,
+def stream_reply_problems(reply: StreamReply, max_completion_tokens: int | None,
                           include_usage: bool = True) -> list[str]:
     if reply.status != 200:
         return [describe_error(reply.status, reply.error_text)]
     problems = [f"line outside SSE `data:` framing: {line[:120]!r}" for line in reply.stray_lines]
-    return problems + stream_problems(reply.events, reply.content_type, model, include_usage, max_completion_tokens)
+    return problems + stream_problems(reply.events, reply.content_type, reply.expected_model or "", include_usage,
+                                      max_completion_tokens)
 
 
 def answer_text(reply: HttpReply) -> str:

@@ -9,10 +9,12 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
+
+from phi4mm_acceptance.vllm_api import reply_model_name
 
 
 def parse_json(text: str) -> Any:
@@ -33,6 +35,7 @@ class HttpReply:
     content_type: str
     text: str
     elapsed_ms: float
+    expected_model: str | None = None  # for chat replies: the `model` vLLM names for this request
 
     @property
     def json(self) -> Any:
@@ -49,6 +52,7 @@ class StreamReply:
     arrivals_ms: list[float] = field(default_factory=list)
     stray_lines: list[str] = field(default_factory=list)
     error_text: str = ""
+    expected_model: str | None = None
 
     def chunks(self) -> list[dict[str, Any]]:
         parsed = []
@@ -96,11 +100,16 @@ def chat_payload(model: str, messages: list[dict[str, Any]], **params: Any) -> d
 
 
 class ChatClient:
-    def __init__(self, base_url: str, model: str, timeout_s: float, api_key: str | None = None) -> None:
+    """`lora_names`: the LoRA adapters the server lists (/v1/models), which decide the `model` of its replies."""
+
+    def __init__(self, base_url: str, model: str, timeout_s: float, api_key: str | None = None,
+                 lora_names: frozenset[str] = frozenset()) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers, trust_env=False)
+        self.lora_names = lora_names
+        self._client_args = {"base_url": self.base_url, "timeout": timeout_s, "trust_env": False,
+                             "headers": {"Authorization": f"Bearer {api_key}"} if api_key else {}}
+        self._http = httpx.Client(**self._client_args)
 
     def close(self) -> None:
         self._http.close()
@@ -112,6 +121,12 @@ class ChatClient:
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"{what} at {self.base_url}: server not answering "
                                     f"({type(exc).__name__}: {exc or 'no detail'})") from None
+
+    def _drop_connections(self) -> None:
+        """After a 5xx, open new connections: vLLM's uvicorn closes a connection whose request raised (its 500
+        comes from Starlette's error middleware), without saying so, and a reused one would then be reset."""
+        self._http.close()
+        self._http = httpx.Client(**self._client_args)
 
     def get(self, path: str) -> HttpReply:
         return self._request("GET", path)
@@ -127,11 +142,18 @@ class ChatClient:
         start = time.perf_counter()
         with self._transport(f"{method} {path}"):
             response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 500:
+            self._drop_connections()
         return HttpReply(response.status_code, response.headers.get("content-type", ""), response.text,
                          (time.perf_counter() - start) * 1000)
 
+    def expected_model(self, payload: dict[str, Any]) -> str:
+        return reply_model_name(payload, self.model, self.lora_names)
+
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> HttpReply:
-        return self.post_json("/v1/chat/completions", chat_payload(self.model, messages, **params))
+        payload = chat_payload(self.model, messages, **params)
+        reply = self.post_json("/v1/chat/completions", payload)
+        return replace(reply, expected_model=self.expected_model(payload))
 
     def stream_chat(self, messages: list[dict[str, Any]], include_usage: bool = True, **params: Any) -> StreamReply:
         payload = chat_payload(self.model, messages, stream=True, **params)
@@ -141,9 +163,12 @@ class ChatClient:
         with self._transport("POST /v1/chat/completions (stream)"), self._http.stream(
             "POST", "/v1/chat/completions", json=payload
         ) as response:
-            reply = StreamReply(response.status_code, response.headers.get("content-type", ""))
+            reply = StreamReply(response.status_code, response.headers.get("content-type", ""),
+                                expected_model=self.expected_model(payload))
             if response.status_code != 200:
                 reply.error_text = response.read().decode(errors="replace")
+                if response.status_code >= 500:
+                    self._drop_connections()
                 return reply
             for line in response.iter_lines():
                 arrived = (time.perf_counter() - start) * 1000

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
-HARDWARE_CLASSES = ("simulator", "atlas-800i-a2", "atlas-800-a3", "cuda", "any")
+HARDWARE_CLASSES = ("simulator", "atlas-800i-a2", "atlas-800-a3", "cuda", "cpu", "any")
 TARGETS = ("sim", "process", "docker", "external")
 
 

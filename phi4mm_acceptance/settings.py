@@ -109,6 +109,8 @@ class RunSettings:
     def hardware_label(self) -> str:
         if self.profile.is_simulator:
             return "SIMULATOR (not a hardware certification)"
+        if self.profile.hardware == "cpu":
+            return "cpu: real vLLM on a CPU (proves the protocol checks, certifies no accelerator)"
         if self.target == "external":
             return f"{self.profile.hardware} profile against an external endpoint"
         return self.profile.hardware
@@ -146,6 +148,10 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         raise UsageError(f"--target sim runs the simulator, but profile {profile.name!r} describes "
                          f"{profile.hardware} hardware; use --profile sim")
     base_url = _base_url(value("base-url"), target)
+    model = value("model") or profile.model.id
+    model_path = _existing_dir("--model-path", value("model-path"))
+    if model_path is None and Path(model).is_dir():  # vLLM's "model id or local path": a folder is served as is
+        model_path = Path(model).resolve()
     keep_server = is_true(value("keep-server"))
     if keep_server and target not in ("sim", "process"):
         raise UsageError(f"--keep-server works with --target sim or process, not {target!r}")
@@ -154,7 +160,7 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         profile=profile,
         base_url=base_url,
         served_model_name=value("served-model-name") or profile.model.served_name,
-        model=value("model") or profile.model.id,
+        model=model,
         host=profile.serve.host,
         port=_int_in_range("--port", value("port"), profile.serve.port, 0, 65535),
         startup_timeout_s=_positive("--startup-timeout", value("startup-timeout"), profile.serve.startup_timeout_s),
@@ -168,13 +174,13 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         devices=_devices(value("npus"), profile),
         no_pull=is_true(value("no-pull")),
         host_root=Path(value("host-root") or "/"),
-        model_path=_existing_dir("--model-path", value("model-path")),
+        model_path=model_path,
         hf_cache=Path(value("hf-cache")) if value("hf-cache") else None,
         vllm_bench=_tool_command("--vllm-bench", value("vllm-bench"), "vllm"),
         aisbench=_tool_command("--aisbench", value("aisbench"), "ais_bench"),
         aisbench_datasets=_existing_dir("--aisbench-datasets",
                                         value("aisbench-datasets") or os.environ.get("AIS_BENCH_DATASETS_CACHE")),
-        tokenizer=value("tokenizer") or _default_tokenizer(profile, value("model-path"), value("model")),
+        tokenizer=value("tokenizer") or _default_tokenizer(profile, str(model_path) if model_path else None, model),
         compare_to=_existing_file("--compare-to", value("compare-to")),
     )
 

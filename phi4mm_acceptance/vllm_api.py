@@ -32,6 +32,32 @@ def parse_error_body(body: Any) -> ApiErrorBody | None:
     return ApiErrorBody(message=message, type=error.get("type"), code=error.get("code"))
 
 
+def reply_model_name(payload: dict[str, Any], served_name: str, lora_names: frozenset[str]) -> str:
+    """The `model` vLLM names in a chat reply (and every stream chunk): the LoRA adapter it applied, else the
+    served name. It applies the LoRA a request names as its model; else, when exactly one LoRA is named like
+    a content part's type up to its first "_" (`image_url` -> image, `audio_url` -> audio, `input_audio` ->
+    input), that one: how `--default-mm-loras` adapters, which are named by modality, are chosen.
+    Source: vLLM 0.11 entrypoints/openai/serving_engine.py `_maybe_get_adapters` and
+    `_get_active_default_mm_loras`, the same in 0.32 entrypoints/serve/engine/serving.py (measured 0.32)."""
+    requested = payload.get("model")
+    if requested in lora_names:
+        return str(requested)
+    types = {str(part["type"]).split("_")[0]
+             for message in payload.get("messages") or [] if isinstance(message, dict)
+             and isinstance(message.get("content"), list)
+             for part in message["content"] if isinstance(part, dict) and "type" in part}
+    matched = types & lora_names
+    return matched.pop() if len(matched) == 1 else served_name
+
+
+def lora_names_listed(models_body: Any, served_name: str) -> frozenset[str]:
+    """The LoRA adapters /v1/models lists for the served model (entries whose parent is it)."""
+    if not isinstance(models_body, dict) or not isinstance(models_body.get("data"), list):
+        return frozenset()
+    return frozenset(str(m.get("id")) for m in models_body["data"]
+                     if isinstance(m, dict) and m.get("parent") == served_name and m.get("id"))
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -8,10 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.faults import Faults
-from simulator.media import Audio, Image, MediaError, decode_audio, decode_base64, load_image, load_url_bytes
+from simulator.media import (
+    Audio,
+    FetchError,
+    Image,
+    MediaError,
+    decode_audio,
+    decode_base64,
+    load_image,
+    load_url_bytes,
+)
 from simulator.model import MESSAGE_OVERHEAD_TOKENS, FakeModel, Serving, count_text_tokens, split_into_tokens
-
-ROLES = ("system", "user", "assistant", "tool", "developer")
 
 
 class ApiError(Exception):
@@ -25,7 +32,7 @@ class ApiError(Exception):
 
     @property
     def type(self) -> str:
-        return {400: "BadRequestError", 404: "NotFoundError"}.get(self.status, "InternalServerError")
+        return {400: "BadRequestError", 404: "NotFoundError"}.get(self.status, "Internal Server Error")  # 0.11's
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.status}}
@@ -37,19 +44,25 @@ class ServingLimits:
     max_model_len: int
     mm_limits: dict[str, int]
     fetch_timeout_s: float = 5.0
-    loras: dict[str, str] = field(default_factory=dict)  # --lora-modules: name -> adapter folder
-    default_mm_loras: dict[str, str] = field(default_factory=dict)  # --default-mm-loras: modality -> folder
+    loras: dict[str, str] = field(default_factory=dict)  # name -> adapter folder: --lora-modules, and each
+    # --default-mm-loras modality, which vLLM loads as a LoRA named by the modality (listed by /v1/models)
 
-    def serving(self, model: str, items: list[Image | Audio], faults: Faults) -> Serving:
-        """vLLM applies the LoRA a request names as its model, else the default LoRA of its media's modality;
-        an adapter counts as vision or speech by its folder name (the snapshot's vision-lora, speech-lora)."""
+    def applied_lora(self, model: str, messages: list[Any]) -> str | None:
+        """The LoRA vLLM applies (0.11-0.33 `_maybe_get_adapters`): the one the request names as its model, else
+        the only LoRA named like a content part's type up to its first "_" (how the modality-named
+        --default-mm-loras adapters are picked: image_url -> image, input_audio -> input, so none)."""
         if model in self.loras:
-            applied = [self.loras[model]]
-        else:
-            modalities = {"image" if isinstance(item, Image) else "audio" for item in items}
-            applied = [self.default_mm_loras[m] for m in modalities if m in self.default_mm_loras]
-        return Serving(vision_lora=any("vision" in path.rstrip("/").rsplit("/", 1)[-1] for path in applied),
-                       speech_lora=any("speech" in path.rstrip("/").rsplit("/", 1)[-1] for path in applied),
+            return model
+        types = {str(part["type"]).split("_")[0] for message in messages if isinstance(message, dict)
+                 and isinstance(message.get("content"), list)
+                 for part in message["content"] if isinstance(part, dict) and "type" in part}
+        matched = types & set(self.loras)
+        return matched.pop() if len(matched) == 1 else None
+
+    def serving(self, lora: str | None, faults: Faults) -> Serving:
+        """An adapter counts as vision or speech by its folder name (the snapshot's vision-lora, speech-lora)."""
+        folder = self.loras[lora].rstrip("/").rsplit("/", 1)[-1] if lora else ""
+        return Serving(vision_lora="vision" in folder, speech_lora="speech" in folder,
                        wrong_answers_pct=faults.wrong_answers_pct)
 
 
@@ -104,7 +117,8 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     elif prompt_tokens + max_tokens > limits.max_model_len:
         raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, max_tokens), "messages")
 
-    pieces = split_into_tokens(model.answer(question, items, limits.serving(name, items, faults)))
+    lora = limits.applied_lora(name, messages)
+    pieces = split_into_tokens(model.answer(question, items, limits.serving(lora, faults)))
     ignore_eos = body.get("ignore_eos") is True and not faults.ignore_eos_unsupported
     if ignore_eos:  # vLLM's extension: generate until the cap, as benchmarks ask
         pieces = [pieces[i % len(pieces)] for i in range(max_tokens)]
@@ -113,7 +127,7 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
         pieces, finish_reason = pieces[:max_tokens], "length"
     elif ignore_eos and not faults.ignore_max_tokens:
         finish_reason = "length"
-    return ChatPlan(name, prompt_tokens, tuple(pieces), finish_reason, stream, include_usage)
+    return ChatPlan(lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage)
 
 
 def _bool(body: dict[str, Any], key: str) -> bool:
@@ -130,8 +144,10 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
         value = body.get(key)
         if value is None:
             continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ApiError(400, f"{key} must be at least 1, got {value!r}.", key)
+        if value == 0:  # vLLM 0.11-0.15 takes 0 for unset (`max_completion_tokens or max_tokens`)
+            continue
         return value
     return None
 
@@ -144,8 +160,8 @@ def _temperature(body: dict[str, Any]) -> None:
 
 def _read_message(message: Any, index: int, limits: ServingLimits) -> tuple[str, list[Image | Audio], int]:
     where = f"messages[{index}]"
-    if not isinstance(message, dict) or message.get("role") not in ROLES:
-        raise ApiError(400, f"{where}: role must be one of {', '.join(ROLES)}.", where)
+    if not isinstance(message, dict) or not isinstance(message.get("role"), str):  # vLLM lets custom roles through
+        raise ApiError(400, f"{where}.role: Field required", where)
     content = message.get("content")
     if isinstance(content, str):
         return content, [], 0
@@ -176,6 +192,8 @@ def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Au
             return decode_audio(decode_base64(audio["data"], "input_audio"))
         if kind == "audio_url" and isinstance(part.get("audio_url"), dict) and isinstance(part["audio_url"].get("url"), str):
             return decode_audio(load_url_bytes(part["audio_url"]["url"], limits.fetch_timeout_s))
+    except FetchError as exc:
+        raise ApiError(500, str(exc)) from None
     except MediaError as exc:
         raise ApiError(400, f"{where}: {exc}", where) from None
     raise ApiError(

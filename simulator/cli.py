@@ -95,9 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     limits = ServingLimits(
         served_names=tuple(args.served_model_name or [args.model]),
         max_model_len=args.max_model_len or 131072,
-        mm_limits={"image": 1, "audio": 1, **args.limit_mm_per_prompt},
-        loras=loras,
-        default_mm_loras=(args.default_mm_loras or {}) if args.enable_lora else {},
+        mm_limits={"image": 999, "audio": 999, **args.limit_mm_per_prompt},  # vLLM's default limit
+        loras={**loras, **((args.default_mm_loras or {}) if args.enable_lora else {})},
     )
     trace = TraceLog(os.environ["SIM_TRACE_FILE"]) if os.environ.get("SIM_TRACE_FILE") else None
     state = SimState(model=model, limits=limits, timing=timing, faults=faults, trace=trace, api_key=args.api_key,

@@ -20,6 +20,11 @@ class MediaError(ValueError):
     """A request's media could not be used; becomes a 400 answer."""
 
 
+class FetchError(MediaError):
+    """A media URL could not be fetched: vLLM 0.11 answers 500 (aiohttp's errors are no ValueError), whether
+    nothing listens or the URL answers 404 (contract/vllm-requests.toml)."""
+
+
 @dataclass(frozen=True)
 class Image:
     data: bytes
@@ -91,7 +96,7 @@ def load_url_bytes(url: str, fetch_timeout_s: float) -> bytes:
             with urllib.request.urlopen(url, timeout=fetch_timeout_s) as response:  # noqa: S310
                 return response.read()
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise MediaError(f"Failed to fetch media from {url}: {exc}") from None
+            raise FetchError(f"Failed to fetch media from {url}: {exc}") from None
     raise MediaError(f"Unsupported media URL scheme in {url[:40]!r}: use data:, http:// or https://.")
 
 

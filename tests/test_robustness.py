@@ -1,4 +1,5 @@
-"""Bad requests are refused with vLLM's 4xx error body, and the server keeps serving afterwards."""
+"""Odd and bad requests get exactly the answer vLLM gives them in the server's version, and the server keeps
+serving afterwards. What vLLM answers, by version and with its source, is data: contract/vllm-requests.toml."""
 from __future__ import annotations
 
 import base64
@@ -10,6 +11,7 @@ import pytest
 
 from phi4mm_acceptance.checks import chat_reply_problems
 from phi4mm_acceptance.client import ChatClient, HttpReply
+from phi4mm_acceptance.contract import load_contract
 from phi4mm_acceptance.launch.ports import free_port
 from phi4mm_acceptance.media import AssetServer, load_manifest, user_message
 from phi4mm_acceptance.profile import Profile
@@ -30,10 +32,11 @@ class Context:
 
 
 @dataclass(frozen=True)
-class BadRequest:
+class OddRequest:
+    """A request vLLM refuses or serves in a way contract/vllm-requests.toml states, by version."""
+
     name: str
     send: Callable[[Context], HttpReply]
-    statuses: tuple[int, ...] = (400,)
 
 
 def too_many_images(ctx: Context) -> HttpReply:
@@ -47,43 +50,60 @@ def context_overflow(ctx: Context) -> HttpReply:
 
 
 CASES = (
-    BadRequest("bad-base64", lambda ctx: ctx.chat(user_message(QUESTION, "data:image/png;base64,@@not*base64@@"))),
-    BadRequest("not-an-image", lambda ctx: ctx.chat(user_message(
+    OddRequest("bad-base64", lambda ctx: ctx.chat(user_message(QUESTION, "data:image/png;base64,@@not*base64@@"))),
+    OddRequest("not-an-image", lambda ctx: ctx.chat(user_message(
         QUESTION, "data:image/png;base64," + base64.b64encode(b"this is plain text, not a picture").decode()))),
-    BadRequest("unreachable-image-url", lambda ctx: ctx.chat(user_message(
+    OddRequest("unreachable-image-url", lambda ctx: ctx.chat(user_message(
         QUESTION, f"http://127.0.0.1:{free_port('127.0.0.1')}/nothing-listens-here.png"))),
-    BadRequest("missing-image-url", lambda ctx: ctx.chat(user_message(QUESTION, ctx.assets.url("no-such-image.png")))),
-    BadRequest("unsupported-content-part", lambda ctx: ctx.chat([{"role": "user", "content": [
+    OddRequest("missing-image-url", lambda ctx: ctx.chat(user_message(QUESTION, ctx.assets.url("no-such-image.png")))),
+    OddRequest("unsupported-content-part", lambda ctx: ctx.chat([{"role": "user", "content": [
         {"type": "hologram", "hologram": {"url": "x"}}, {"type": "text", "text": QUESTION}]}])),
-    BadRequest("too-many-images", too_many_images),
-    BadRequest("context-overflow", context_overflow),
-    BadRequest("completion-exceeds-context", lambda ctx: ctx.chat(
+    OddRequest("too-many-images", too_many_images),
+    OddRequest("context-overflow", context_overflow),
+    OddRequest("completion-exceeds-context", lambda ctx: ctx.chat(
         [{"role": "user", "content": QUESTION}], max_completion_tokens=ctx.profile.model.max_model_len)),
-    BadRequest("zero-max-tokens", lambda ctx: ctx.chat([{"role": "user", "content": QUESTION}],
+    OddRequest("completion-over-max-model-len", lambda ctx: ctx.chat(
+        [{"role": "user", "content": QUESTION}], max_completion_tokens=ctx.profile.model.max_model_len + 1)),
+    OddRequest("zero-max-tokens", lambda ctx: ctx.chat([{"role": "user", "content": QUESTION}],
                                                        max_completion_tokens=0)),
-    BadRequest("unknown-role", lambda ctx: ctx.chat([{"role": "robot", "content": QUESTION}])),
-    BadRequest("missing-messages", lambda ctx: ctx.client.post_json("/v1/chat/completions",
+    OddRequest("negative-max-tokens", lambda ctx: ctx.chat([{"role": "user", "content": QUESTION}],
+                                                           max_completion_tokens=-1)),
+    OddRequest("unknown-role", lambda ctx: ctx.chat([{"role": "robot", "content": QUESTION}])),
+    OddRequest("missing-messages", lambda ctx: ctx.client.post_json("/v1/chat/completions",
                                                                     {"model": ctx.client.model})),
-    BadRequest("unknown-model", lambda ctx: ctx.client.post_json("/v1/chat/completions", {
-        "model": "no-such-model", "messages": [{"role": "user", "content": QUESTION}]}), (404,)),
-    BadRequest("malformed-json", lambda ctx: ctx.client.post_raw(
+    OddRequest("unknown-model", lambda ctx: ctx.client.post_json("/v1/chat/completions", {
+        "model": "no-such-model", "messages": [{"role": "user", "content": QUESTION}]})),
+    OddRequest("malformed-json", lambda ctx: ctx.client.post_raw(
         "/v1/chat/completions", b'{"model": "x", "messages": [{"role": "user", "content": ')),
 )
 
 
+CONTRACT = load_contract()
+
+
 @pytest.mark.smoke
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_bad_request_is_refused_and_server_recovers(client: ChatClient, profile: Profile, assets: AssetServer,
-                                                    case: BadRequest) -> None:
+def test_odd_request_gets_vllms_answer_and_server_recovers(client: ChatClient, profile: Profile, assets: AssetServer,
+                                                           server_version: str | None, case: OddRequest) -> None:
+    if case.name == "too-many-images" and "image" not in profile.model.limit_mm_per_prompt:
+        pytest.skip("the profile sets no image limit: vLLM then accepts up to 999 images (its default)")
+    expected, note = CONTRACT.answer(case.name, server_version)
+    promise = f"vLLM {server_version} answers {expected.status} ({expected.source}){'; ' + note if note else ''}"
     reply = case.send(Context(client, profile, assets))
-    error = parse_error_body(reply.json)
-    assert reply.status in case.statuses, (
-        f"{case.name}: HTTP {reply.status}, expected {' or '.join(map(str, case.statuses))}; "
-        f"body {reply.text[:300]!r}")
-    assert error is not None, f"{case.name}: HTTP {reply.status} without vLLM's error body: {reply.text[:300]!r}"
+    assert reply.status == expected.status, f"{case.name}: HTTP {reply.status}: {reply.text[:300]!r}; {promise}"
+    if expected.served:
+        problems = chat_reply_problems(reply, None)
+        usage = reply.json.get("usage") if not problems else None
+        if expected.clamp and usage and usage["total_tokens"] > profile.model.max_model_len:
+            problems.append(f"prompt + completion = {usage['total_tokens']} tokens, over max_model_len "
+                            f"{profile.model.max_model_len}")
+        assert not problems, f"{case.name}: served, but " + "; ".join(problems) + f"; {promise}"
+    else:
+        assert parse_error_body(reply.json) is not None, (
+            f"{case.name}: HTTP {reply.status} without vLLM's error body: {reply.text[:300]!r}")
 
     health = client.get("/health")
     assert health.status == 200, f"after {case.name}: GET /health answered {health.status}"
     follow_up = client.chat([{"role": "user", "content": QUESTION}], max_completion_tokens=profile.chat.length_cap_tokens)
-    problems = chat_reply_problems(follow_up, client.model, profile.chat.length_cap_tokens)
+    problems = chat_reply_problems(follow_up, profile.chat.length_cap_tokens)
     assert not problems, f"after {case.name}, a normal request failed: " + "; ".join(problems)

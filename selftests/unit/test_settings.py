@@ -63,3 +63,15 @@ def test_bad_values_are_usage_errors(cli: dict[str, object], message: str) -> No
     with pytest.raises(UsageError) as error:
         settings_for(cli)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_local_folder_as_model_is_served_from_disk_not_looked_up_on_a_hub(tmp_path) -> None:
+    """vLLM documents --model as "model id or local path": a folder is the snapshot to serve."""
+    settings = settings_for({"model": str(tmp_path), "target": "process", "profile": "vllm-cpu-tiny-image"})
+    assert settings.model_path == tmp_path.resolve() and settings.tokenizer == str(tmp_path.resolve())
+    assert settings_for({"model": "org/not-a-folder"}).model_path is None
+
+
+def test_a_cpu_profile_is_labelled_as_no_certification() -> None:
+    settings = settings_for({"target": "process", "profile": "vllm-cpu-tiny-image"})
+    assert "certifies no accelerator" in settings.hardware_label

@@ -21,8 +21,8 @@ from simulator.timing import TimingModel
 MANIFEST = load_manifest()
 MODEL = FakeModel.load("microsoft/Phi-4-multimodal-instruct")
 ADAPTERS = {"image": "/snap/vision-lora", "audio": "/snap/speech-lora"}
-LIMITS = ServingLimits(("phi4mm",), 4096, {"image": 2, "audio": 1}, default_mm_loras=ADAPTERS)
-NO_LORA = replace(LIMITS, default_mm_loras={})
+LIMITS = ServingLimits(("phi4mm",), 4096, {"image": 2, "audio": 1}, loras=ADAPTERS)  # as --default-mm-loras
+NO_LORA = replace(LIMITS, loras={})
 
 
 def wav(seconds: float, rate: int = 16000) -> bytes:
@@ -48,9 +48,11 @@ def canary_answers(**kwargs) -> list[bool]:
             for item in MANIFEST.images for ask in item.canary]
 
 
-def clip(name: str) -> dict:
+def clip(name: str, part: str = "audio_url") -> dict:
     data = next(c for c in MANIFEST.audio if c.name == name).base64()
-    return {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
+    if part == "input_audio":
+        return {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
+    return {"type": "audio_url", "audio_url": {"url": f"data:audio/wav;base64,{data}"}}
 
 
 def image(name: str) -> dict:
@@ -83,6 +85,21 @@ def test_quality_follows_the_lora_adapters_applied() -> None:
     no_speech = answer([clip("asr-fox"), {"type": "text", "text": "Transcribe the audio clip into text."}],
                        limits=NO_LORA)
     assert no_speech == MODEL.no_speech_lora_answer
+    # as vLLM picks the default adapter by the part's type up to "_": input_audio ("input") gets no speech LoRA
+    as_input_audio = answer([clip("asr-fox", "input_audio"), {"type": "text", "text": "Transcribe the audio clip."}])
+    assert as_input_audio == MODEL.no_speech_lora_answer
+
+
+@pytest.mark.parametrize(("content", "model", "reply_model"), [
+    ([image("red-circle"), {"type": "text", "text": "?"}], "phi4mm", "image"),
+    ([clip("asr-fox"), {"type": "text", "text": "?"}], "phi4mm", "audio"),
+    ([clip("asr-fox", "input_audio"), {"type": "text", "text": "?"}], "phi4mm", "phi4mm"),
+    ([image("red-circle"), clip("asr-fox"), {"type": "text", "text": "?"}], "phi4mm", "phi4mm"),  # two match: none
+    ("What is the capital of France?", "phi4mm", "phi4mm"),
+    ([image("red-circle"), {"type": "text", "text": "?"}], "audio", "audio"),  # a named LoRA wins
+])
+def test_replies_name_the_lora_applied_as_vllm_does(content, model, reply_model) -> None:
+    assert chat(content, model=model).model == reply_model
 
 
 def test_wrong_answers_fault_spoils_a_fixed_share() -> None:
@@ -102,7 +119,7 @@ def test_cap_gives_length_and_ignore_fault_does_not() -> None:
 @pytest.mark.parametrize(("content", "params", "status", "message"), [
     ([image("red-circle")] * 3, {}, 400, "At most 2 image(s) may be provided in one prompt."),
     ("hello " * 5000, {}, 400, "This model's maximum context length is 4096 tokens."),
-    ("hi", {"max_completion_tokens": 0}, 400, "max_completion_tokens must be at least 1"),
+    ("hi", {"max_completion_tokens": -1}, 400, "max_completion_tokens must be at least 1"),
     ([{"type": "video"}], {}, 400, "validation error"),
     ([{"type": "image_url", "image_url": {"url": "data:image/png;base64,%%%"}}], {}, 400, "Invalid base64"),
     ("hi", {"model": "other"}, 404, "The model `other` does not exist."),
@@ -113,6 +130,29 @@ def test_invalid_requests_get_vllm_errors(content, params, status, message) -> N
         chat(content, **params)
     assert error.value.status == status and message in error.value.message
     assert set(error.value.body()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_claimed_vllm_0_11_serves_what_it_serves() -> None:
+    """The simulator claims vLLM 0.11: custom roles render, max_completion_tokens 0 means unset."""
+    assert plan_chat({"model": "phi4mm", "messages": [{"role": "robot", "content": "hi"}]}, LIMITS, MODEL,
+                     Faults()).pieces
+    unset = chat("What is the capital of France?", max_completion_tokens=0)
+    assert unset.finish_reason == "stop" and unset.pieces
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/nothing-listens.png", "unused-404"])
+def test_image_fetch_failures_are_500_as_in_vllm_0_11(url, tmp_path) -> None:
+    import http.server
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    if url == "unused-404":
+        url = f"http://127.0.0.1:{server.server_address[1]}/no-such-image-here.png"
+    try:
+        with pytest.raises(ApiError) as error:
+            chat([{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "?"}])
+    finally:
+        server.shutdown()
+    assert error.value.status == 500 and error.value.type == "Internal Server Error"
 
 
 def test_audio_counts_one_token_per_80_ms() -> None:

@@ -9,8 +9,10 @@ import pytest
 
 from phi4mm_acceptance.vllm_api import (
     chat_completion_problems,
+    lora_names_listed,
     models_problems,
     parse_error_body,
+    reply_model_name,
     stream_problems,
 )
 
@@ -129,3 +131,25 @@ def test_models_list_must_name_the_model_and_its_length() -> None:
     assert models_problems(body, MODEL, 4096) == []
     assert models_problems(body, MODEL, 8192) == ["max_model_len is 4096, the profile expects 8192"]
     assert "does not list 'other'" in models_problems(body, "other", 4096)[0]
+
+
+@pytest.mark.parametrize(("parts", "model", "loras", "expected"), [
+    (["image_url", "text"], "served", {"image", "audio", "vision"}, "image"),
+    (["audio_url", "text"], "served", {"image", "audio"}, "audio"),
+    (["input_audio", "text"], "served", {"image", "audio"}, "served"),  # "input": no default LoRA matches
+    (["image_url", "audio_url"], "served", {"image", "audio"}, "served"),  # two match: vLLM applies none
+    (["image_url"], "served", set(), "served"),
+    (["image_url"], "vision", {"image", "vision"}, "vision"),  # the LoRA a request names wins
+    (None, "served", {"image"}, "served"),  # plain string content
+])
+def test_reply_model_name_is_the_lora_vllm_applies(parts, model, loras, expected) -> None:
+    content = "hi" if parts is None else [{"type": part} for part in parts]
+    payload = {"model": model, "messages": [{"role": "user", "content": content}]}
+    assert reply_model_name(payload, "served", frozenset(loras)) == expected
+
+
+def test_lora_names_are_those_whose_parent_is_the_served_model() -> None:
+    body = {"object": "list", "data": [{"id": "served", "parent": None}, {"id": "image", "parent": "served"},
+                                       {"id": "other", "parent": "another-model"}]}
+    assert lora_names_listed(body, "served") == {"image"}
+    assert lora_names_listed({"error": "x"}, "served") == frozenset()

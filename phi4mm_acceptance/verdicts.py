@@ -1,0 +1,16 @@
+"""Two kinds of failure a release engineer must tell apart at a glance: the serving is broken (a status, a
+schema, a stream, a limit vLLM promises) or the server served well and the answer's content is wrong (the
+model, its weights or adapters). Content checks raise WrongAnswer; every other failure is a serving failure.
+"""
+from __future__ import annotations
+
+SERVING_BROKEN = "serving broken"
+ANSWERS_WRONG = "answers wrong"
+
+
+class WrongAnswer(AssertionError):
+    """A well-formed reply whose content is wrong: the request was served, the answer is not right."""
+
+
+def failure_kind(exception: BaseException | None) -> str:
+    return ANSWERS_WRONG if isinstance(exception, WrongAnswer) else SERVING_BROKEN
