@@ -18,6 +18,7 @@ class CaseResult:
     name: str
     outcome: str  # passed, failed, error, skipped
     message: str
+    properties: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class SuiteRun:
                     outcome = {"failure": "failed"}.get(tag, tag)
                     message = f"{node.get('message', '')}\n{node.text or ''}"
                     break
-            results[case.get("name", "")] = CaseResult(case.get("name", ""), outcome, message)
+            properties = {prop.get("name", ""): prop.get("value", "") for prop in case.iter("property")}
+            results[case.get("name", "")] = CaseResult(case.get("name", ""), outcome, message, properties)
         return results
 
     def not_passed(self) -> dict[str, CaseResult]:
@@ -51,8 +53,10 @@ class SuiteRun:
         return f"exit code {self.exit_code}; output tail:\n{self.output[-3000:]}"
 
 
-def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 240) -> SuiteRun:
-    """`pytest` on the acceptance suite, started in workdir so reports/ and .phi4mm/ land there."""
+def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 240,
+              reports: str = "reports") -> SuiteRun:
+    """`pytest` on the acceptance suite, started in workdir so reports/ (or --reports-dir `reports`, which the
+    caller passes too) and .phi4mm/ land there."""
     workdir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **(env or {})}
     full_env.pop("PYTEST_ADDOPTS", None)
@@ -60,7 +64,7 @@ def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, time
     command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
                str(REPO / "tests"), "-p", "no:cacheprovider", *args]
     done = subprocess.run(command, cwd=workdir, env=full_env, capture_output=True, text=True, timeout=timeout_s)
-    return SuiteRun(done.returncode, done.stdout + done.stderr, workdir / "reports" / "junit.xml")
+    return SuiteRun(done.returncode, done.stdout + done.stderr, workdir / reports / "junit.xml")
 
 
 def selected_tests(workdir: Path, *args: str) -> set[str]:
