@@ -1,6 +1,6 @@
 """Regenerate the suite's test media, their manifest and the simulator's knowledge of them.
 
-Run `python images/generate.py` after changing an item here (needs Debian's `espeak-ng` for the audio).
+Run `python images/generate.py` after changing an item here (needs Debian's `espeak-ng` and `sox` for the audio).
 Images are synthetic Pillow renders (text to read, a colour to name, shapes to count, a chart to read) plus
 four public-domain / CC0 photographs in photos/ (licences in the manifest). Audio clips are spoken by
 espeak-ng: sentences to transcribe (the audio canary) and vocal sounds named the VocalSound way
@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ DESCRIBE = "What is in this image?"
 DESCRIBE_EACH = "Describe each image in one sentence."
 
 
+SAMPLE_RATE_HZ = 16000
 SYNTHETIC = "synthetic render by images/generate.py (no rights reserved)"
 
 
@@ -221,11 +223,18 @@ def save(image: Image.Image, path: Path) -> None:
 
 
 def speak(clip: Clip, path: Path) -> None:
-    """espeak-ng's output is byte-for-byte repeatable for one version and voice."""
-    if shutil.which("espeak-ng") is None:
-        raise SystemExit("images/generate.py: the audio needs Debian's espeak-ng (apt-get install -y espeak-ng)")
+    """espeak-ng's output (22,050 Hz) resampled by sox to 16 kHz mono 16-bit, the rate speech models take
+    (Phi-4-multimodal's and Whisper's feature extractors; vLLM resamples any other rate, and on a server
+    without torchaudio fails it). Both are byte-for-byte repeatable for one version and voice."""
+    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"images/generate.py: the audio needs Debian's {' and '.join(missing)} "
+                         f"(apt-get install -y {' '.join(missing)})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), clip.spoken], check=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        spoken = Path(scratch) / "espeak.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(spoken), clip.spoken], check=True)
+        subprocess.run(["sox", str(spoken), "-r", str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", str(path)], check=True)
 
 
 def sha256(path: Path) -> str:

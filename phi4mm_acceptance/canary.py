@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from phi4mm_acceptance.media import AudioItem, ImageItem, Manifest, user_message
+from phi4mm_acceptance.media import AudioItem, ImageItem, Manifest, audio_message, audio_url_part, user_message
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,7 @@ def audio_messages(clip: AudioItem) -> list[dict[str, Any]]:
     """The clip inline as an `audio_url` (a base64 WAV data: URL), then the instruction, as Phi-4-multimodal's
     ASR prompt. Not `input_audio`: vLLM (0.11-0.33) picks a --default-mm-loras adapter by the content part's
     type up to its first "_", so `input_audio` ("input") never gets the speech LoRA (vllm_api.reply_model_name)."""
-    return [{"role": "user", "content": [
-        {"type": "audio_url", "audio_url": {"url": f"data:audio/wav;base64,{clip.base64()}"}},
-        {"type": "text", "text": clip.question},
-    ]}]
+    return audio_message(clip.question, audio_url_part(clip.data_url()))
 
 
 def share_right(answers: list[CanaryAnswer]) -> float:

@@ -150,6 +150,13 @@ class ChatClient:
     def expected_model(self, payload: dict[str, Any]) -> str:
         return reply_model_name(payload, self.model, self.lora_names)
 
+    def prompt_tokens(self, messages: list[dict[str, Any]]) -> int | None:
+        """The prompt's length as the server counts it, media included (vLLM's POST /tokenize with chat
+        messages, counted as the chat endpoint counts them); None when the server cannot tell."""
+        reply = self.post_json("/tokenize", {"model": self.model, "messages": messages})
+        count = reply.json.get("count") if reply.status == 200 and isinstance(reply.json, dict) else None
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> HttpReply:
         payload = chat_payload(self.model, messages, **params)
         reply = self.post_json("/v1/chat/completions", payload)

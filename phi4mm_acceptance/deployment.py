@@ -57,7 +57,8 @@ class Deployment:
         settings = self.settings
         cache = host_hub_cache(settings)
         try:
-            snapshot = check_weights(settings.model, settings.model_path, cache, hub_offline())
+            snapshot = check_weights(settings.model, settings.model_path, cache, hub_offline(),
+                                     settings.profile.snapshot_adapters)
         except WeightsError as exc:
             return [str(exc)], "<weights not found>"  # pre-flight fails on the problem before this is used
         if settings.model_path:
@@ -80,7 +81,8 @@ class Deployment:
         model_dir = str(SIMULATOR_MODEL_DIR) if settings.profile.is_simulator else None
         if self.needs_weights:
             try:
-                model_dir = str(check_weights(settings.model, settings.model_path, settings.hf_cache, hub_offline()))
+                model_dir = str(check_weights(settings.model, settings.model_path, settings.hf_cache, hub_offline(),
+                                              settings.profile.snapshot_adapters))
             except WeightsError as exc:
                 raise ProvisioningError(str(exc)) from None
         env = server_env(settings)

@@ -56,6 +56,14 @@ class AudioItem:
     def base64(self) -> str:
         return base64.b64encode(self.path.read_bytes()).decode()
 
+    def data_url(self) -> str:
+        return f"data:audio/wav;base64,{self.base64()}"
+
+    @property
+    def file(self) -> str:
+        """Its path under images/, as the local asset server serves it."""
+        return self.path.relative_to(IMAGES_DIR).as_posix()
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -116,6 +124,19 @@ def missing_keywords(answer: str, expected: tuple[tuple[str, ...], ...]) -> list
 
 def image_part(url: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
+
+
+def input_audio_part(wav_base64: str) -> dict[str, Any]:
+    return {"type": "input_audio", "input_audio": {"data": wav_base64, "format": "wav"}}
+
+
+def audio_url_part(url: str) -> dict[str, Any]:
+    return {"type": "audio_url", "audio_url": {"url": url}}
+
+
+def audio_message(text: str, *parts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Audio parts first, then the instruction, as Phi-4-multimodal's speech prompts are written."""
+    return [{"role": "user", "content": [*parts, {"type": "text", "text": text}]}]
 
 
 def user_message(text: str, *image_urls: str) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ file, so a typo in a profile is a one-line error, not a KeyError deep inside a t
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,11 @@ class Profile:
     @property
     def is_simulator(self) -> bool:
         return self.hardware == "simulator"
+
+    @property
+    def snapshot_adapters(self) -> tuple[str, ...]:
+        """Adapter folders inside the model snapshot that the serve arguments load (`{model_dir}/NAME`)."""
+        return tuple(dict.fromkeys(re.findall(r"\{model_dir\}/([\w.-]+)", " ".join(self.serve.args))))
 
     @property
     def lora_modules(self) -> dict[str, str]:

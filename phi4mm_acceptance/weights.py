@@ -45,13 +45,14 @@ def resolve_snapshot(model_id: str, cache_dir: Path | None, offline: bool) -> Pa
     return Path(path)
 
 
-def missing_files(snapshot: Path) -> list[str]:
-    """What a complete Phi-4-multimodal snapshot has and this one lacks, as paths relative to it."""
+def missing_files(snapshot: Path, adapters: tuple[str, ...] = LORA_DIRS) -> list[str]:
+    """What a complete snapshot has and this one lacks, as paths relative to it: config, tokenizer, every
+    shard, and the LoRA adapter folders the serve arguments load from it (Phi-4-multimodal's two)."""
     missing = [name for name in ("config.json", "tokenizer_config.json") if not (snapshot / name).is_file()]
     if not any((snapshot / name).is_file() for name in ("tokenizer.json", "tokenizer.model")):
         missing.append("tokenizer.json")
     missing += _missing_shards(snapshot)
-    for lora in LORA_DIRS:
+    for lora in adapters:
         for name in ("adapter_config.json", "adapter_model.safetensors"):
             if not (snapshot / lora / name).is_file():
                 missing.append(f"{lora}/{name}")
@@ -69,12 +70,13 @@ def _missing_shards(snapshot: Path) -> list[str]:
     return [shard for shard in shards if not (snapshot / shard).is_file()]
 
 
-def check_weights(model_id: str, model_path: Path | None, cache_dir: Path | None, offline: bool) -> Path:
+def check_weights(model_id: str, model_path: Path | None, cache_dir: Path | None, offline: bool,
+                  adapters: tuple[str, ...] = LORA_DIRS) -> Path:
     """The complete snapshot to serve, or WeightsError naming what is missing."""
     snapshot = model_path if model_path is not None else resolve_snapshot(model_id, cache_dir, offline)
     if not snapshot.is_dir():
         raise WeightsError(f"--model-path {snapshot} is not a folder")
-    missing = missing_files(snapshot)
+    missing = missing_files(snapshot, adapters)
     if missing:
         raise WeightsError(f"weights at {snapshot} are incomplete: missing {', '.join(missing)}")
     return snapshot

@@ -85,8 +85,8 @@ FAULTS = (
     Fault("bad_usage", {"SIM_FAULT_BAD_USAGE": "1"}, "test_text_only[capital]", "usage does not add up"),
     Fault("bad_request_as_500", {"SIM_FAULT_BAD_REQUEST_AS_500": "1"},
           "test_odd_request_gets_vllms_answer_and_server_recovers[too-many-images]", "answers 400"),
-    Fault("wrong_max_model_len", {"SIM_FAULT_WRONG_MAX_MODEL_LEN": "8192"}, "test_models_lists_served_model",
-          "max_model_len is 8192"),
+    Fault("wrong_max_model_len", {"SIM_FAULT_WRONG_MAX_MODEL_LEN": "16384"}, "test_models_lists_served_model",
+          "max_model_len is 16384"),
     Fault("wrong_answers_pct", {"SIM_FAULT_WRONG_ANSWERS_PCT": "40"}, "test_image_canary",
           "is below the profile's 90%"),
 )

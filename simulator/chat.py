@@ -97,18 +97,7 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     max_tokens = _max_tokens(body)
     _temperature(body)
 
-    prompt_tokens = 1
-    question = ""
-    items: list[Image | Audio] = []
-    for index, message in enumerate(messages):
-        text, media, media_tokens = _read_message(message, index, limits)
-        prompt_tokens += MESSAGE_OVERHEAD_TOKENS + count_text_tokens(text)
-        if message.get("role") == "user":
-            question = text
-        if not faults.ignore_images:
-            items += media
-            prompt_tokens += media_tokens
-    _check_media_limits(items, limits)
+    prompt_tokens, question, items = read_prompt(messages, limits, faults)
 
     if max_tokens is None:
         if prompt_tokens >= limits.max_model_len:
@@ -128,6 +117,24 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     elif ignore_eos and not faults.ignore_max_tokens:
         finish_reason = "length"
     return ChatPlan(lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage)
+
+
+def read_prompt(messages: list[Any], limits: ServingLimits, faults: Faults) -> tuple[int, str, list[Image | Audio]]:
+    """The prompt's token count (text and media, as the model counts them), the last user text and the media;
+    shared by chat and POST /tokenize, which in vLLM count the same prompt the same way."""
+    prompt_tokens = 1
+    question = ""
+    items: list[Image | Audio] = []
+    for index, message in enumerate(messages):
+        text, media, media_tokens = _read_message(message, index, limits)
+        prompt_tokens += MESSAGE_OVERHEAD_TOKENS + count_text_tokens(text)
+        if message.get("role") == "user":
+            question = text
+        if not faults.ignore_images:
+            items += media
+            prompt_tokens += media_tokens
+    _check_media_limits(items, limits)
+    return prompt_tokens, question, items
 
 
 def _bool(body: dict[str, Any], key: str) -> bool:

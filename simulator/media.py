@@ -37,9 +37,40 @@ class Image:
         return hashlib.sha256(self.data).hexdigest()
 
     def token_count(self) -> int:
-        """Phi-4-multimodal-like count: a global 448 px view plus one per 448 px crop, 36 crops at most."""
-        crops = min(math.ceil(self.width / 448) * math.ceil(self.height / 448), 36)
-        return 64 + 64 * (1 + crops)
+        return phi4mm_image_tokens(self.width, self.height)
+
+
+def phi4mm_image_tokens(width: int, height: int, dynamic_hd: int = 36, crop: int = 448, patch: int = 14) -> int:
+    """What vLLM counts for a Phi-4-multimodal image (model_executor/models/phi4mm.py
+    `_compute_num_image_tokens`, 0.11-0.33; dynamic_hd 36 from the snapshot's preprocessor config): the image
+    fitted to a grid of 448 px crops, 2x2-compressed 14 px patches of the unpadded part plus a newline token
+    per row, and a 16x16 global view with its newlines and one separator. 448x448 -> 545, 2560x1440 -> 5511."""
+    columns, rows = math.ceil(width / crop), math.ceil(height / crop)
+    if columns * rows > dynamic_hd:
+        columns, rows = _closest_grid(width, height, crop, dynamic_hd)
+    target_w, target_h = columns * crop, rows * crop
+    if target_w / width < target_h / height:
+        pad_w, pad_h = 0, target_h - int(height * (target_w / width))
+    else:
+        pad_w, pad_h = target_w - int(width * (target_h / height)), 0
+    feat_w, feat_h = target_w // patch - pad_w // patch, target_h // patch - pad_h // patch
+    tokens_w, tokens_h = math.ceil(feat_w / 2), math.ceil(feat_h / 2)
+    glob = crop // patch // 2
+    return glob * glob + 1 + tokens_w * tokens_h + tokens_h + glob
+
+
+def _closest_grid(width: int, height: int, crop: int, most: int) -> tuple[int, int]:
+    """The crop grid with the aspect ratio closest to the image's (the HF processor's find_closest_aspect_ratio:
+    on a tie the larger grid wins while the image covers over half of it)."""
+    aspect, best, best_diff = width / height, (1, 1), float("inf")
+    for grid in sorted({(i, j) for i in range(1, most + 1) for j in range(1, most + 1) if i * j <= most},
+                       key=lambda g: g[0] * g[1]):
+        diff = abs(aspect - grid[0] / grid[1])
+        if diff < best_diff:
+            best, best_diff = grid, diff
+        elif diff == best_diff and width * height > 0.5 * crop * crop * grid[0] * grid[1]:
+            best = grid
+    return best
 
 
 @dataclass(frozen=True)

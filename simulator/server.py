@@ -21,7 +21,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from simulator.chat import ApiError, ChatPlan, ServingLimits, plan_chat
+from simulator.chat import ApiError, ChatPlan, ServingLimits, plan_chat, read_prompt
 from simulator.environment import describe_environment
 from simulator.faults import Faults
 from simulator.model import FakeModel, split_into_tokens
@@ -263,11 +263,15 @@ class Handler(BaseHTTPRequestHandler):
         return "\n".join(lines) + "\n"
 
     def _tokenize(self) -> None:
+        """vLLM's POST /tokenize: a `prompt`, or chat `messages` counted as the chat endpoint counts them."""
         body = self._read_json()
-        if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
-            raise ApiError(400, "Field required: prompt must be a string.", "prompt")
-        pieces = split_into_tokens(body["prompt"])
-        tokens = [zlib.crc32(piece.strip().encode()) % 200_000 for piece in pieces]
+        if isinstance(body, dict) and isinstance(body.get("messages"), list):
+            count = read_prompt(body["messages"], self.state.limits, self.state.faults)[0]
+            tokens = [number % 200_000 for number in range(count)]
+        elif isinstance(body, dict) and isinstance(body.get("prompt"), str):
+            tokens = [zlib.crc32(piece.strip().encode()) % 200_000 for piece in split_into_tokens(body["prompt"])]
+        else:
+            raise ApiError(400, "Field required: prompt (a string) or messages (a list).", "prompt")
         self._json(200, {"count": len(tokens), "max_model_len": self.state.limits.max_model_len,
                          "tokens": tokens, "token_strs": None})
 

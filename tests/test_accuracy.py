@@ -54,6 +54,7 @@ def answer(client: ChatClient, messages: list[dict[str, Any]]) -> str:
 
 
 @pytest.mark.smoke
+@pytest.mark.image
 def test_image_canary(client: ChatClient, manifest: Manifest, accuracy: AccuracySpec,
                       lora_hint: Callable[[str], str], record_property: RecordProperty) -> None:
     results = [CanaryAnswer(item.name, question, reply, vqa_correct(reply, accepted))
@@ -72,10 +73,8 @@ def test_image_canary(client: ChatClient, manifest: Manifest, accuracy: Accuracy
 
 @pytest.mark.smoke
 @pytest.mark.audio
-def test_audio_canary(client: ChatClient, manifest: Manifest, accuracy: AccuracySpec, settings: RunSettings,
+def test_audio_canary(client: ChatClient, manifest: Manifest, accuracy: AccuracySpec,
                       lora_hint: Callable[[str], str], record_property: RecordProperty) -> None:
-    if "audio" not in settings.profile.model.limit_mm_per_prompt:
-        pytest.skip(f"profile {settings.profile.name!r} serves no audio (no audio in limit_mm_per_prompt)")
     pairs = [(clip.transcript, answer(client, audio_messages(clip))) for clip in manifest.transcription_clips]
     wer = corpus_wer(pairs)
     record_property("canary_audio_wer", round(wer, 4))

@@ -43,6 +43,7 @@ def assert_keywords(answer: str, expected: tuple[tuple[str, ...], ...] | list[li
         raise WrongAnswer(f"{what}: answer lacks any of {missing}; answer was {answer[:300]!r}")
 
 
+@pytest.mark.image
 @pytest.mark.smoke
 @pytest.mark.network
 @pytest.mark.parametrize("remote", MANIFEST.remote_images, ids=lambda r: r["name"])
@@ -54,6 +55,7 @@ def test_seed_request(client: ChatClient, profile: Profile, remote: dict[str, An
     assert_keywords(answer, remote["expected"], remote["name"])
 
 
+@pytest.mark.image
 @pytest.mark.smoke
 @pytest.mark.parametrize(
     ("item", "delivery"),
@@ -62,12 +64,24 @@ def test_seed_request(client: ChatClient, profile: Profile, remote: dict[str, An
 )
 def test_image_question(client: ChatClient, assets: AssetServer, profile: Profile, item: ImageItem,
                         delivery: str, record_property: RecordProperty) -> None:
-    """Each shipped image (colours, counting, a chart, text in PNG/JPEG/WebP, 28 px and 2560 px) by each route."""
+    """Each shipped image (colours, counting, a chart, text in PNG/JPEG/WebP, 28 px and 2560 px) by each route.
+    An image whose prompt cannot fit the profile's max_model_len (vLLM's own count, from POST /tokenize) is
+    named as such: the server must refuse it, and the deployment cannot take images of that size."""
     messages = user_message(item.question, image_url(item, delivery, assets))
-    answer = ask(client, messages, profile.chat.max_completion_tokens, record_property)
+    max_tokens = profile.chat.max_completion_tokens
+    needed = client.prompt_tokens(messages)
+    if needed is not None:
+        record_property("prompt_tokens_tokenized", needed)
+        assert needed + max_tokens <= profile.model.max_model_len, (
+            f"{item.name} ({item.width}x{item.height}): its prompt is {needed} tokens by the server's own count "
+            f"(POST /tokenize) and the answer may take {max_tokens}: over the profile's max_model_len "
+            f"{profile.model.max_model_len}, so vLLM refuses it. This deployment cannot take a "
+            f"{item.width}x{item.height} image: serve with a larger --max-model-len")
+    answer = ask(client, messages, max_tokens, record_property)
     assert_keywords(answer, item.expected, f"{item.name} ({item.width}x{item.height} {item.format})")
 
 
+@pytest.mark.image
 @pytest.mark.nightly
 @pytest.mark.parametrize("count", [2, "limit"], ids=["2-images", "limit-images"])
 def test_several_images(client: ChatClient, profile: Profile, count: int | str,
@@ -92,9 +106,11 @@ def test_text_only(client: ChatClient, profile: Profile, prompt: dict[str, Any],
     assert_keywords(answer, prompt["expected"], prompt["name"])
 
 
+@pytest.mark.image
 @pytest.mark.smoke
 def test_image_tokens_counted(client: ChatClient, profile: Profile) -> None:
-    """The same question costs more prompt tokens with an image than without: the image reached the model."""
+    """The same question costs more prompt tokens with an image than without: the image reached the model.
+    usage.prompt_tokens is the prompt POST /tokenize counts for the same messages, where the server has it."""
     item = MANIFEST.image("red-circle")
     usage = {}
     for label, messages in (("text", [{"role": "user", "content": [{"type": "text", "text": item.question}]}]),
@@ -103,11 +119,15 @@ def test_image_tokens_counted(client: ChatClient, profile: Profile) -> None:
         problems = chat_reply_problems(reply, profile.chat.length_cap_tokens)
         assert not problems, f"{label}: " + "; ".join(problems)
         usage[label] = reply.json["usage"]["prompt_tokens"]
+        counted = client.prompt_tokens(messages)
+        assert counted in (None, usage[label]), (
+            f"{label}: usage.prompt_tokens is {usage[label]}, POST /tokenize counts {counted} for the same prompt")
     assert usage["image"] > usage["text"], (
         f"prompt_tokens with the image ({usage['image']}) is not above text only ({usage['text']}): "
         "the server did not feed the image to the model")
 
 
+@pytest.mark.image
 @pytest.mark.smoke
 @pytest.mark.parametrize("name", ["red-circle", "bar-chart"])
 def test_stream_matches_non_stream(client: ChatClient, profile: Profile, name: str,
@@ -136,6 +156,7 @@ def test_stream_matches_non_stream(client: ChatClient, profile: Profile, name: s
         f"time to first token {streamed.ttft_ms} ms exceeds the profile's max_ttft_ms {profile.chat.max_ttft_ms}")
 
 
+@pytest.mark.image
 @pytest.mark.smoke
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_finish_reason_length_when_capped(client: ChatClient, profile: Profile, stream: bool) -> None:

@@ -13,7 +13,7 @@ from phi4mm_acceptance.checks import chat_reply_problems
 from phi4mm_acceptance.client import ChatClient, HttpReply
 from phi4mm_acceptance.contract import load_contract
 from phi4mm_acceptance.launch.ports import free_port
-from phi4mm_acceptance.media import AssetServer, load_manifest, user_message
+from phi4mm_acceptance.media import AssetServer, audio_message, input_audio_part, load_manifest, user_message
 from phi4mm_acceptance.profile import Profile
 from phi4mm_acceptance.vllm_api import parse_error_body
 
@@ -37,6 +37,16 @@ class OddRequest:
 
     name: str
     send: Callable[[Context], HttpReply]
+    modality: str | None = None  # the media it sends: skipped where the profile serves none
+
+
+def audio_chat(*parts: dict[str, Any]) -> Callable[[Context], HttpReply]:
+    return lambda ctx: ctx.chat(audio_message("Transcribe the audio clip into text.", *parts))
+
+
+def too_many_clips(ctx: Context) -> HttpReply:
+    limit = ctx.profile.model.limit_mm_per_prompt.get("audio", 1)
+    return audio_chat(*[input_audio_part(MANIFEST.transcription_clips[0].base64())] * (limit + 1))(ctx)
 
 
 def too_many_images(ctx: Context) -> HttpReply:
@@ -50,15 +60,22 @@ def context_overflow(ctx: Context) -> HttpReply:
 
 
 CASES = (
-    OddRequest("bad-base64", lambda ctx: ctx.chat(user_message(QUESTION, "data:image/png;base64,@@not*base64@@"))),
+    OddRequest("bad-base64", lambda ctx: ctx.chat(user_message(QUESTION, "data:image/png;base64,@@not*base64@@")),
+               "image"),
     OddRequest("not-an-image", lambda ctx: ctx.chat(user_message(
-        QUESTION, "data:image/png;base64," + base64.b64encode(b"this is plain text, not a picture").decode()))),
+        QUESTION, "data:image/png;base64," + base64.b64encode(b"this is plain text, not a picture").decode())),
+               "image"),
     OddRequest("unreachable-image-url", lambda ctx: ctx.chat(user_message(
-        QUESTION, f"http://127.0.0.1:{free_port('127.0.0.1')}/nothing-listens-here.png"))),
-    OddRequest("missing-image-url", lambda ctx: ctx.chat(user_message(QUESTION, ctx.assets.url("no-such-image.png")))),
+        QUESTION, f"http://127.0.0.1:{free_port('127.0.0.1')}/nothing-listens-here.png")), "image"),
+    OddRequest("missing-image-url", lambda ctx: ctx.chat(user_message(QUESTION, ctx.assets.url("no-such-image.png"))),
+               "image"),
+    OddRequest("bad-audio-base64", audio_chat(input_audio_part("@@not*base64@@")), "audio"),
+    OddRequest("not-audio", audio_chat(input_audio_part(base64.b64encode(b"this is plain text, not a sound").decode())),
+               "audio"),
+    OddRequest("too-many-audio-clips", too_many_clips, "audio"),
     OddRequest("unsupported-content-part", lambda ctx: ctx.chat([{"role": "user", "content": [
         {"type": "hologram", "hologram": {"url": "x"}}, {"type": "text", "text": QUESTION}]}])),
-    OddRequest("too-many-images", too_many_images),
+    OddRequest("too-many-images", too_many_images, "image"),
     OddRequest("context-overflow", context_overflow),
     OddRequest("completion-exceeds-context", lambda ctx: ctx.chat(
         [{"role": "user", "content": QUESTION}], max_completion_tokens=ctx.profile.model.max_model_len)),
@@ -82,11 +99,12 @@ CONTRACT = load_contract()
 
 
 @pytest.mark.smoke
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, marks=[getattr(pytest.mark, case.modality)] if case.modality
+                                                else []) for case in CASES], ids=[case.name for case in CASES])
 def test_odd_request_gets_vllms_answer_and_server_recovers(client: ChatClient, profile: Profile, assets: AssetServer,
                                                            server_version: str | None, case: OddRequest) -> None:
-    if case.name == "too-many-images" and "image" not in profile.model.limit_mm_per_prompt:
-        pytest.skip("the profile sets no image limit: vLLM then accepts up to 999 images (its default)")
+    if case.name.startswith("too-many") and case.modality not in profile.model.limit_mm_per_prompt:
+        pytest.skip(f"the profile sets no {case.modality} limit: vLLM then accepts up to 999 (its default)")
     expected, note = CONTRACT.answer(case.name, server_version)
     promise = f"vLLM {server_version} answers {expected.status} ({expected.source}){'; ' + note if note else ''}"
     reply = case.send(Context(client, profile, assets))

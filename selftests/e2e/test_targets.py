@@ -33,7 +33,7 @@ def hand_started_server(tmp_path: Path, port: int) -> Iterator[tuple[str, Path]]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, str(VLLM_SHIM), "serve", MODEL, "--host", "127.0.0.1", "--port", str(port),
-             "--max-model-len", "4096", "--limit-mm-per-prompt", '{"image":3,"audio":1}', *LORA_ARGS],
+             "--max-model-len", "8192", "--limit-mm-per-prompt", '{"image":3,"audio":1}', *LORA_ARGS],
             stdout=out, stderr=subprocess.STDOUT, env={"SIM_LOAD_DELAY_S": "0.2", "PATH": "/usr/bin:/bin"})
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -152,10 +152,10 @@ def test_bad_option_is_a_one_line_error_with_junit(tmp_path: Path, case: str) ->
 
 def test_bad_profile_file_names_the_field(tmp_path: Path) -> None:
     profile = tmp_path / "typo.toml"
-    profile.write_text((REPO / "profiles" / "sim.toml").read_text().replace("max_model_len = 4096", 'max_model_len = "4k"'))
+    profile.write_text((REPO / "profiles" / "sim.toml").read_text().replace("max_model_len = 8192", 'max_model_len = "8k"'))
     run = run_suite(tmp_path, "-m", "smoke", "--profile", str(profile))
     assert run.exit_code == 4, run.describe()
-    assert "profile typo.toml: model.max_model_len must be a number, got '4k'" in run.output
+    assert "profile typo.toml: model.max_model_len must be a number, got '8k'" in run.output
 
 
 @pytest.mark.parametrize(("content", "message"), [(b"\xff\xfe\x00garbage", "cannot read profile"),

@@ -12,7 +12,7 @@ from phi4mm_acceptance.profile import PROFILES_DIR, ProfileError, available_prof
 def test_shipped_profiles_load(name: str) -> None:
     profile = load_profile(name)
     assert profile.name == name
-    assert profile.model.max_model_len == 4096
+    assert profile.model.max_model_len in (4096, 8192)  # the seed's, or room for a 2560 px image
 
 
 def test_shipped_profiles_cover_every_deployment() -> None:
@@ -30,8 +30,8 @@ def mutated(tmp_path: Path, old: str, new: str) -> Path:
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
-    ("max_model_len = 4096", 'max_model_len = "4k"', "model.max_model_len must be a number, got '4k'"),
-    ("max_model_len = 4096", "max_model_len = -1", "model.max_model_len must be positive"),
+    ("max_model_len = 8192", 'max_model_len = "8k"', "model.max_model_len must be a number, got '8k'"),
+    ("max_model_len = 8192", "max_model_len = -1", "model.max_model_len must be positive"),
     ('hardware = "simulator"', 'hardware = "tpu"', "deployment.hardware must be one of"),
     ('default_target = "sim"', 'default_target = "k8s"', "deployment.default_target must be one of"),
     ("port = 18000", "port = 70000", "serve.port must be 0..65535"),
@@ -103,3 +103,8 @@ def test_missing_shared_part_is_named(tmp_path: Path) -> None:
     (tmp_path / "x.toml").write_text('extends = ["sim", "parts/nope"]\n')
     with pytest.raises(ProfileError, match="extends 'parts/nope', but .*parts/nope.toml does not exist"):
         load_profile(str(tmp_path / "x.toml"))
+
+
+def test_snapshot_adapters_are_the_folders_the_serve_arguments_load() -> None:
+    assert load_profile("atlas-800i-a2-lora").snapshot_adapters == ("vision-lora", "speech-lora")
+    assert load_profile("atlas-800i-a2").snapshot_adapters == ()  # the seed's serving needs no adapter folder

@@ -21,7 +21,7 @@ from simulator.timing import TimingModel
 MANIFEST = load_manifest()
 MODEL = FakeModel.load("microsoft/Phi-4-multimodal-instruct")
 ADAPTERS = {"image": "/snap/vision-lora", "audio": "/snap/speech-lora"}
-LIMITS = ServingLimits(("phi4mm",), 4096, {"image": 2, "audio": 1}, loras=ADAPTERS)  # as --default-mm-loras
+LIMITS = ServingLimits(("phi4mm",), 8192, {"image": 2, "audio": 1}, loras=ADAPTERS)  # as --default-mm-loras
 NO_LORA = replace(LIMITS, loras={})
 
 
@@ -118,7 +118,7 @@ def test_cap_gives_length_and_ignore_fault_does_not() -> None:
 
 @pytest.mark.parametrize(("content", "params", "status", "message"), [
     ([image("red-circle")] * 3, {}, 400, "At most 2 image(s) may be provided in one prompt."),
-    ("hello " * 5000, {}, 400, "This model's maximum context length is 4096 tokens."),
+    ("hello " * 10000, {}, 400, "This model's maximum context length is 8192 tokens."),
     ("hi", {"max_completion_tokens": -1}, 400, "max_completion_tokens must be at least 1"),
     ([{"type": "video"}], {}, 400, "validation error"),
     ([{"type": "image_url", "image_url": {"url": "data:image/png;base64,%%%"}}], {}, 400, "Invalid base64"),
@@ -222,7 +222,7 @@ def test_tokenize_and_models_answer_like_vllm() -> None:
         request = urllib.request.Request(f"{base}/tokenize", data=json.dumps({"prompt": "the red circle"}).encode(),
                                          headers={"content-type": "application/json"})
         tokenized = json.loads(urllib.request.urlopen(request, timeout=5).read())
-        assert tokenized["count"] == 3 and len(tokenized["tokens"]) == 3 and tokenized["max_model_len"] == 4096
+        assert tokenized["count"] == 3 and len(tokenized["tokens"]) == 3 and tokenized["max_model_len"] == 8192
         models = json.loads(urllib.request.urlopen(f"{base}/v1/models", timeout=5).read())
         assert [(m["id"], m["parent"]) for m in models["data"]] == [("phi4mm", None), ("vision", "phi4mm")]
     finally:
@@ -275,3 +275,29 @@ def test_idle_keep_alive_connections_are_closed_like_uvicorn() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(("width", "height", "tokens"), [
+    (448, 448, 545), (640, 480, 1065), (2560, 1440, 5511), (2560, 1707, 6481), (2560, 1920, 7257), (28, 28, 545),
+])
+def test_image_tokens_follow_vllms_phi4mm_count(width, height, tokens) -> None:
+    """vLLM's phi4mm.py _compute_num_image_tokens (dynamic_hd 36): the figures in shared/reference."""
+    from simulator.media import phi4mm_image_tokens
+    assert phi4mm_image_tokens(width, height) == tokens
+
+
+def test_tokenize_counts_chat_messages_as_the_chat_endpoint_does() -> None:
+    import json
+    import urllib.request
+    state = SimState(model=MODEL, limits=LIMITS, timing=TimingModel(), faults=Faults(), ready=True)
+    server = bind("127.0.0.1", 0, state)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    content = [image("large-2560px"), {"type": "text", "text": "What is written?"}]
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{server.server_address[1]}/tokenize", headers={"content-type": "application/json"},
+            data=json.dumps({"model": "phi4mm", "messages": [{"role": "user", "content": content}]}).encode())
+        counted = json.loads(urllib.request.urlopen(request, timeout=5).read())["count"]
+    finally:
+        server.shutdown()
+    assert counted == chat(content).prompt_tokens > 5511

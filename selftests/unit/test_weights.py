@@ -59,3 +59,10 @@ def test_failed_download_never_shows_the_token(tmp_path: Path, monkeypatch: pyte
         check_weights(REPO_ID, None, tmp_path, offline=False)
     assert f"could not be downloaded from {mirror}" in str(error.value)
     assert token not in str(error.value) and "\n" not in str(error.value)
+
+
+def test_only_the_adapter_folders_the_profile_serves_are_required(tmp_path: Path) -> None:
+    files = {k: v for k, v in phi4mm_files().items() if "lora" not in k}
+    snapshot = make_fake_snapshot(tmp_path, files)
+    assert missing_files(snapshot, adapters=()) == []
+    assert "vision-lora/adapter_config.json" in missing_files(snapshot)
