@@ -15,7 +15,7 @@ def settings_for(**cli: str):
 
 def test_atlas_plan_maps_npus_driver_cache_and_env() -> None:
     plan = plan_container(settings_for(profile="atlas-800i-a2", npus="0,3", host_root="/stand/in"), 8123, "run1")
-    assert plan.image == "quay.io/ascend/vllm-ascend:v0.11.0" and plan.name == "phi4mm-acceptance-run1"
+    assert plan.image == "quay.io/ascend/vllm-ascend:v0.23.0" and plan.name == "phi4mm-acceptance-run1"
     assert plan.devices == ["/stand/in/dev/davinci0:/dev/davinci0:rwm", "/stand/in/dev/davinci3:/dev/davinci3:rwm",
                             "/stand/in/dev/davinci_manager:/dev/davinci_manager:rwm",
                             "/stand/in/dev/devmm_svm:/dev/devmm_svm:rwm", "/stand/in/dev/hisi_hdc:/dev/hisi_hdc:rwm"]

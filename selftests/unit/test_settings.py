@@ -31,7 +31,7 @@ def test_environment_is_read_and_command_line_wins() -> None:
 def test_hardware_profile_defaults_to_docker_with_its_image_and_npus() -> None:
     settings = settings_for({"profile": "atlas-800i-a2"})
     assert (settings.target, settings.image, settings.devices) == (
-        "docker", "quay.io/ascend/vllm-ascend:v0.11.0", (0, 1, 2, 3, 4, 5, 6, 7))
+        "docker", "quay.io/ascend/vllm-ascend:v0.23.0", (0, 1, 2, 3, 4, 5, 6, 7))
     assert settings_for({"profile": "atlas-800i-a2", "npus": "0-2,5", "image": "x:1"}).devices == (0, 1, 2, 5)
 
 
