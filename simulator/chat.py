@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.claimed import ClaimedVersion
 from simulator.faults import Faults
 from simulator.media import (
     Audio,
@@ -30,12 +31,13 @@ class ApiError(Exception):
         self.message = message
         self.param = param
 
-    @property
-    def type(self) -> str:
-        return {400: "BadRequestError", 404: "NotFoundError"}.get(self.status, "Internal Server Error")  # 0.11's
+    def type(self, claimed: ClaimedVersion) -> str:
+        named = {400: "BadRequestError", 404: "NotFoundError", 422: "UnprocessableEntityError"}
+        return named.get(self.status, claimed.internal_error_type)
 
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.status}}
+    def body(self, claimed: ClaimedVersion) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type(claimed), "param": self.param,
+                          "code": self.status}}
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class ServingLimits:
     max_model_len: int
     mm_limits: dict[str, int]
     fetch_timeout_s: float = 5.0
+    claimed: ClaimedVersion = ClaimedVersion()
     loras: dict[str, str] = field(default_factory=dict)  # name -> adapter folder: --lora-modules, and each
     # --default-mm-loras modality, which vLLM loads as a LoRA named by the modality (listed by /v1/models)
 
@@ -94,7 +97,7 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     if stream_options is not None and not stream:
         raise ApiError(400, "Stream options can only be defined when `stream=True`.", "stream_options")
     include_usage = bool(stream_options and stream_options.get("include_usage"))
-    max_tokens = _max_tokens(body)
+    max_tokens = _max_tokens(body, limits.claimed)
     _temperature(body)
 
     prompt_tokens, question, items = read_prompt(messages, limits, faults)
@@ -104,7 +107,10 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
             raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, 0), "messages")
         max_tokens = limits.max_model_len - prompt_tokens
     elif prompt_tokens + max_tokens > limits.max_model_len:
-        raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, max_tokens), "messages")
+        if not (limits.claimed.clamps_completion_to_context and max_tokens <= limits.max_model_len
+                and prompt_tokens < limits.max_model_len):
+            raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, max_tokens), "messages")
+        max_tokens = limits.max_model_len - prompt_tokens
 
     lora = limits.applied_lora(name, messages)
     pieces = split_into_tokens(model.answer(question, items, limits.serving(lora, faults)))
@@ -146,15 +152,17 @@ def _bool(body: dict[str, Any], key: str) -> bool:
     return value
 
 
-def _max_tokens(body: dict[str, Any]) -> int | None:
+def _max_tokens(body: dict[str, Any], claimed: ClaimedVersion) -> int | None:
     for key in ("max_completion_tokens", "max_tokens"):
         value = body.get(key)
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ApiError(400, f"{key} must be at least 1, got {value!r}.", key)
-        if value == 0:  # vLLM 0.11-0.15 takes 0 for unset (`max_completion_tokens or max_tokens`)
+        if value == 0 and claimed.zero_max_tokens_is_unset:  # `max_completion_tokens or max_tokens`
             continue
+        if value == 0:
+            raise ApiError(400, f"{key} must be at least 1, got 0.", key)
         return value
     return None
 
@@ -200,7 +208,10 @@ def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Au
         if kind == "audio_url" and isinstance(part.get("audio_url"), dict) and isinstance(part["audio_url"].get("url"), str):
             return decode_audio(load_url_bytes(part["audio_url"]["url"], limits.fetch_timeout_s))
     except FetchError as exc:
-        raise ApiError(500, str(exc)) from None
+        if exc.http_status is None:  # nothing answered: an aiohttp error, a 500 in every release
+            raise ApiError(500, str(exc)) from None
+        status = limits.claimed.missing_media_status
+        raise ApiError(status, str(exc), kind if status == 422 else None) from None
     except MediaError as exc:
         raise ApiError(400, f"{where}: {exc}", where) from None
     raise ApiError(

@@ -17,10 +17,11 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from simulator.chat import ServingLimits
+from simulator.claimed import ClaimedVersion
 from simulator.environment import describe_environment
 from simulator.faults import Faults
 from simulator.model import FakeModel, ModelNotFound
-from simulator.server import ROUTES, VERSION, SimState, TraceLog, bind, log, vllm_log
+from simulator.server import ROUTES, SimState, TraceLog, bind, log, vllm_log
 from simulator.timing import TimingModel
 
 UVICORN_LINES = (
@@ -30,9 +31,9 @@ UVICORN_LINES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(version: str = ClaimedVersion().text) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vllm", description="vLLM CLI (simulator)")
-    parser.add_argument("-v", "--version", action="version", version=VERSION)
+    parser.add_argument("-v", "--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="Start the OpenAI-compatible API server.")
     serve.add_argument("model")
@@ -76,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     client = os.environ.get("SIM_VLLM_CLIENT")
     if client and argv[:1] not in (["serve"], ["-v"], ["--version"]):
         os.execv(client, [client, *argv])
-    args = build_parser().parse_args(argv)
+    try:
+        claimed = ClaimedVersion.from_env()
+    except ValueError as exc:
+        log(f"vllm: error: {exc}")
+        return 2
+    args = build_parser(claimed.text).parse_args(argv)
     faults, timing = Faults.from_env(), TimingModel.from_env()
     try:
         model = FakeModel.load(args.model)
@@ -97,12 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         max_model_len=args.max_model_len or 131072,
         mm_limits={"image": 999, "audio": 999, **args.limit_mm_per_prompt},  # vLLM's default limit
         loras={**loras, **((args.default_mm_loras or {}) if args.enable_lora else {})},
+        claimed=claimed,
     )
     trace = TraceLog(os.environ["SIM_TRACE_FILE"]) if os.environ.get("SIM_TRACE_FILE") else None
     state = SimState(model=model, limits=limits, timing=timing, faults=faults, trace=trace, api_key=args.api_key,
                      keep_alive_s=float(os.environ.get("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", "5")))
 
-    vllm_log("INFO", "api_server.py:1896", f"vLLM API server version {VERSION}")
+    vllm_log("INFO", "api_server.py:1896", f"vLLM API server version {claimed.text}")
     vllm_log("INFO", "utils.py:328", f"non-default args: {_non_default_args(args)}")
     vllm_log("INFO", "simulator", f"environment: {json.dumps(describe_environment(), sort_keys=True)}")
     if faults.active():

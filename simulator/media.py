@@ -21,8 +21,12 @@ class MediaError(ValueError):
 
 
 class FetchError(MediaError):
-    """A media URL could not be fetched: vLLM 0.11 answers 500 (aiohttp's errors are no ValueError), whether
-    nothing listens or the URL answers 404 (contract/vllm-requests.toml)."""
+    """A media URL could not be fetched: nothing answered (http_status None), or it answered an error status.
+    vLLM answers 500 for both up to 0.24, and 422 for an error status from 0.25 (simulator/claimed.py)."""
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,8 @@ def load_url_bytes(url: str, fetch_timeout_s: float) -> bytes:
         try:
             with urllib.request.urlopen(url, timeout=fetch_timeout_s) as response:  # noqa: S310
                 return response.read()
+        except urllib.error.HTTPError as exc:
+            raise FetchError(f"Failed to fetch media from URL: HTTP {exc.code} error ({url})", exc.code) from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise FetchError(f"Failed to fetch media from {url}: {exc}") from None
     raise MediaError(f"Unsupported media URL scheme in {url[:40]!r}: use data:, http:// or https://.")

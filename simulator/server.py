@@ -27,7 +27,6 @@ from simulator.faults import Faults
 from simulator.model import FakeModel, split_into_tokens
 from simulator.timing import RunningRequests, TimingModel, sleep_until
 
-VERSION = "0.11.0+simulator"
 ROUTES = (
     ("/health", "GET"),
     ("/version", "GET"),
@@ -145,7 +144,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode())
 
     def _error(self, error: ApiError) -> None:
-        self._json(error.status, error.body())
+        self._json(error.status, error.body(self.state.limits.claimed))
 
     def _read_json_quietly(self) -> None:
         """Consume a refused request's body so the connection stays usable."""
@@ -178,7 +177,7 @@ class Handler(BaseHTTPRequestHandler):
         elif not self.state.ready:
             self._error(ApiError(503, "The server is starting up."))
         elif path == "/version":
-            self._json(200, {"version": VERSION})
+            self._json(200, {"version": self.state.limits.claimed.text})
         elif path == "/v1/models":
             self._json(200, self._models())
         elif path == "/metrics":

@@ -31,6 +31,18 @@ def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: in
     assert processes_on_port(port) == []
 
 
+@pytest.mark.parametrize("version", ["0.11.0", "0.16.0", "0.25.0", "0.32.0"])
+def test_smoke_passes_on_each_claimed_vllm_release(tmp_path: Path, port: int, version: str) -> None:
+    """The simulator claiming each release where vLLM's answers change (contract/vllm-requests.toml): the suite
+    asks /version and expects that release's answers, so each passes; one judged by another's would not."""
+    run = run_suite(tmp_path, "-m", "smoke", "--target", "sim", "--port", str(port),
+                    env={"SIM_VLLM_VERSION": version})
+    assert run.exit_code == 0, run.describe()
+    assert f"version {version}+simulator" in run.output
+    robustness = [case for name, case in run.cases().items() if name.startswith("test_odd_request")]
+    assert len(robustness) >= 15 and all(case.outcome == "passed" for case in robustness)
+
+
 def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int) -> None:
     run = run_suite(tmp_path, "-n", "2", "--target", "sim", "--port", str(port))
     assert run.exit_code == 0, run.describe()

@@ -12,6 +12,7 @@ import pytest
 
 from phi4mm_acceptance.media import load_manifest
 from simulator.chat import ApiError, ServingLimits, plan_chat
+from simulator.claimed import ClaimedVersion
 from simulator.faults import Faults, markdown_table
 from simulator.media import MediaError, decode_audio, decode_image, load_url_bytes
 from simulator.model import FakeModel, split_into_tokens
@@ -129,7 +130,7 @@ def test_invalid_requests_get_vllm_errors(content, params, status, message) -> N
     with pytest.raises(ApiError) as error:
         chat(content, **params)
     assert error.value.status == status and message in error.value.message
-    assert set(error.value.body()["error"]) == {"message", "type", "param", "code"}
+    assert set(error.value.body(ClaimedVersion())["error"]) == {"message", "type", "param", "code"}
 
 
 def test_claimed_vllm_0_11_serves_what_it_serves() -> None:
@@ -140,19 +141,45 @@ def test_claimed_vllm_0_11_serves_what_it_serves() -> None:
     assert unset.finish_reason == "stop" and unset.pieces
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/nothing-listens.png", "unused-404"])
-def test_image_fetch_failures_are_500_as_in_vllm_0_11(url, tmp_path) -> None:
+@pytest.mark.parametrize(("url", "version", "status", "kind"), [
+    ("http://127.0.0.1:9/nothing-listens.png", "0.11.0", 500, "Internal Server Error"),
+    ("http://127.0.0.1:9/nothing-listens.png", "0.32.0", 500, "InternalServerError"),
+    ("404", "0.11.0", 500, "Internal Server Error"),
+    ("404", "0.24.0", 500, "InternalServerError"),
+    ("404", "0.25.0", 422, "UnprocessableEntityError"),
+])
+def test_image_fetch_failures_answer_as_the_claimed_vllm(url, version, status, kind) -> None:
     import http.server
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    if url == "unused-404":
+    if url == "404":
         url = f"http://127.0.0.1:{server.server_address[1]}/no-such-image-here.png"
+    claimed = ClaimedVersion.from_env({"SIM_VLLM_VERSION": version})
     try:
         with pytest.raises(ApiError) as error:
-            chat([{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "?"}])
+            chat([{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "?"}],
+                 limits=replace(LIMITS, claimed=claimed))
     finally:
         server.shutdown()
-    assert error.value.status == 500 and error.value.type == "Internal Server Error"
+    assert error.value.status == status and error.value.type(claimed) == kind
+
+
+@pytest.mark.parametrize(("version", "zero", "clamped"), [("0.11.0", 200, 400), ("0.16.0", 400, 400),
+                                                          ("0.32.0", 400, 200)])
+def test_caps_answer_as_the_claimed_vllm(version, zero, clamped) -> None:
+    limits = replace(LIMITS, claimed=ClaimedVersion.from_env({"SIM_VLLM_VERSION": version}))
+    for cap, expected in ((0, zero), (limits.max_model_len, clamped)):
+        try:
+            plan = chat("What is the capital of France?", limits=limits, max_completion_tokens=cap)
+        except ApiError as error:
+            assert error.status == expected == 400, (cap, version)
+        else:
+            assert expected == 200 and plan.prompt_tokens + plan.completion_tokens <= limits.max_model_len
+
+
+def test_a_bad_claimed_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="SIM_VLLM_VERSION"):
+        ClaimedVersion.from_env({"SIM_VLLM_VERSION": "latest"})
 
 
 def test_audio_counts_one_token_per_80_ms() -> None:

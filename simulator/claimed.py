@@ -1,0 +1,48 @@
+"""The vLLM release the simulator claims to be (`SIM_VLLM_VERSION`, default 0.11.0) and what it then does
+differently, as that release of vLLM does (its source; contract/vllm-requests.toml holds the same facts for
+the suite, so the simulator can exercise every row of it, not only 0.11's).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+DEFAULT_VERSION = "0.11.0"
+
+
+@dataclass(frozen=True)
+class ClaimedVersion:
+    release: tuple[int, int, int] = (0, 11, 0)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ClaimedVersion:
+        raw = (os.environ if env is None else env).get("SIM_VLLM_VERSION", "").strip() or DEFAULT_VERSION
+        match = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?", raw)
+        if not match:
+            raise ValueError(f"SIM_VLLM_VERSION {raw!r} is not a release like 0.25.0")
+        return cls((int(match[1]), int(match[2]), int(match[3] or 0)))
+
+    @property
+    def text(self) -> str:
+        """What GET /version answers: the release, marked as the simulator's."""
+        return ".".join(map(str, self.release)) + "+simulator"
+
+    @property
+    def missing_media_status(self) -> int:
+        """A media URL answering 404: 500 up to 0.24, 422 UnprocessableEntityError from 0.25."""
+        return 422 if self.release >= (0, 25, 0) else 500
+
+    @property
+    def zero_max_tokens_is_unset(self) -> bool:
+        """max_completion_tokens 0 counts as unset up to 0.15 (`max_completion_tokens or max_tokens`)."""
+        return self.release < (0, 16, 0)
+
+    @property
+    def clamps_completion_to_context(self) -> bool:
+        """From 0.32 a cap that does not fit what the context has left is cut to it; before, it is a 400."""
+        return self.release >= (0, 32, 0)
+
+    @property
+    def internal_error_type(self) -> str:
+        return "InternalServerError" if self.release >= (0, 17, 0) else "Internal Server Error"
