@@ -1,7 +1,11 @@
 """Verdicts on replies, as lists of problems, so tests assert one thing and show every deviation."""
 from __future__ import annotations
 
-from phi4mm_acceptance.client import HttpReply, StreamReply, parse_json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from phi4mm_acceptance.client import ChatClient, HttpReply, StreamReply, parse_json
 from phi4mm_acceptance.vllm_api import chat_completion_problems, parse_error_body, stream_problems
 
 
@@ -29,3 +33,53 @@ def stream_reply_problems(reply: StreamReply, max_completion_tokens: int | None,
 def answer_text(reply: HttpReply) -> str:
     return reply.json["choices"][0]["message"]["content"]
 
+
+
+@dataclass
+class StreamedAndPlain:
+    plain: HttpReply
+    streamed: StreamReply | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def stream_and_plain(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int) -> StreamedAndPlain:
+    """The same chat plain and streamed at temperature 0: each well formed, the same text and usage. Each has
+    its own cache_salt: vLLM promises no identical output when the second request reuses the first one's
+    prefix cache (shared/reference/vllm-behaviour.md), only when both compute the prompt afresh."""
+    plain = client.chat(messages, max_completion_tokens=max_tokens, cache_salt=uuid.uuid4().hex)
+    result = StreamedAndPlain(plain, problems=["non-streamed: " + p for p in chat_reply_problems(plain, max_tokens)])
+    if result.problems:
+        return result
+    streamed = client.stream_chat(messages, max_completion_tokens=max_tokens, cache_salt=uuid.uuid4().hex)
+    result.streamed, result.problems = streamed, ["streamed: " + p for p in stream_reply_problems(streamed, max_tokens)]
+    if result.problems:
+        return result
+    if streamed.content != answer_text(plain):
+        result.problems.append(f"streamed answer differs from the non-streamed one at temperature 0:\n"
+                               f"  streamed: {streamed.content[:200]!r}\n  plain:    {answer_text(plain)[:200]!r}")
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    if [streamed.usage[k] for k in keys] != [plain.json["usage"][k] for k in keys]:
+        result.problems.append(f"streamed usage {streamed.usage} differs from non-streamed usage "
+                               f"{plain.json['usage']}")
+    return result
+
+
+def media_token_problems(client: ChatClient, without: list[dict[str, Any]], with_media: list[dict[str, Any]],
+                         cap: int, what: str) -> tuple[dict[str, int], list[str]]:
+    """The prompt tokens of the same request without and with its media: the media must add tokens, and each
+    count must be what POST /tokenize says for that prompt, where the server has it."""
+    usage: dict[str, int] = {}
+    for label, messages in (("without", without), ("with", with_media)):
+        reply = client.chat(messages, max_completion_tokens=cap)
+        problems = chat_reply_problems(reply, cap)
+        if problems:
+            return usage, [f"{label} the {what}: " + p for p in problems]
+        usage[label] = reply.json["usage"]["prompt_tokens"]
+        counted = client.prompt_tokens(messages)
+        if counted not in (None, usage[label]):
+            return usage, [f"{label} the {what}: usage.prompt_tokens is {usage[label]}, POST /tokenize counts "
+                           f"{counted} for the same prompt"]
+    if usage["with"] <= usage["without"]:
+        return usage, [f"prompt_tokens with the {what} ({usage['with']}) is not above without it "
+                       f"({usage['without']}): the server did not feed the {what} to the model"]
+    return usage, []

@@ -6,13 +6,12 @@ and `audio_url` with an http URL from the local asset server. Clips are 16 kHz m
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from phi4mm_acceptance.checks import answer_text, chat_reply_problems, stream_reply_problems
+from phi4mm_acceptance.checks import media_token_problems, stream_and_plain
 from phi4mm_acceptance.client import ChatClient
 from phi4mm_acceptance.media import (
     AssetServer,
@@ -40,21 +39,11 @@ def test_audio_chat(client: ChatClient, assets: AssetServer, profile: Profile, c
                     record_property: Callable[[str, object], None]) -> None:
     """Served with vLLM's schema; the clip's tokens are in usage: more than the instruction alone, and what
     POST /tokenize counts for the same prompt where the server has it."""
-    cap = profile.chat.length_cap_tokens
-    usage = {}
-    for label, messages in (("text", audio_message(clip.question)),
-                            ("audio", audio_message(clip.question, DELIVERIES[delivery](clip, assets)))):
-        reply = client.chat(messages, max_completion_tokens=cap)
-        problems = chat_reply_problems(reply, cap)
-        assert not problems, f"{label}: " + "; ".join(problems)
-        usage[label] = reply.json["usage"]["prompt_tokens"]
-        counted = client.prompt_tokens(messages)
-        assert counted in (None, usage[label]), (
-            f"{label}: usage.prompt_tokens is {usage[label]}, POST /tokenize counts {counted} for the same prompt")
-    record_property("audio_prompt_tokens", usage["audio"])
-    assert usage["audio"] > usage["text"], (
-        f"prompt_tokens with the clip ({usage['audio']}) is not above the instruction alone ({usage['text']}): "
-        "the server did not feed the audio to the model")
+    usage, problems = media_token_problems(client, audio_message(clip.question),
+                                           audio_message(clip.question, DELIVERIES[delivery](clip, assets)),
+                                           profile.chat.length_cap_tokens, "clip")
+    assert not problems, "; ".join(problems)
+    record_property("audio_prompt_tokens", usage["with"])
 
 
 @pytest.mark.parametrize("delivery", ["input_audio", "audio_url-data"])
@@ -63,17 +52,6 @@ def test_audio_stream_matches_non_stream(client: ChatClient, assets: AssetServer
     """At temperature 0, with a cache_salt each (no shared prefix cache), the streamed answer and usage equal
     the plain ones, and the stream is framed as vLLM frames it."""
     clip = CLIPS[0]
-    messages = audio_message(clip.question, DELIVERIES[delivery](clip, assets))
-    max_tokens = profile.chat.max_completion_tokens
-    plain = client.chat(messages, max_completion_tokens=max_tokens, cache_salt=uuid.uuid4().hex)
-    problems = chat_reply_problems(plain, max_tokens)
-    assert not problems, "non-streamed: " + "; ".join(problems)
-    streamed = client.stream_chat(messages, max_completion_tokens=max_tokens, cache_salt=uuid.uuid4().hex)
-    problems = stream_reply_problems(streamed, max_tokens)
-    assert not problems, "streamed: " + "; ".join(problems)
-    assert streamed.content == answer_text(plain), (
-        f"streamed answer differs from the non-streamed one at temperature 0:\n"
-        f"  streamed: {streamed.content[:200]!r}\n  plain:    {answer_text(plain)[:200]!r}")
-    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
-    assert [streamed.usage[k] for k in keys] == [plain.json["usage"][k] for k in keys], (
-        f"streamed usage {streamed.usage} differs from non-streamed usage {plain.json['usage']}")
+    compared = stream_and_plain(client, audio_message(clip.question, DELIVERIES[delivery](clip, assets)),
+                                profile.chat.max_completion_tokens)
+    assert not compared.problems, "; ".join(compared.problems)

@@ -5,13 +5,18 @@ question and the keywords a right answer contains (images/manifest.json).
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from phi4mm_acceptance.checks import answer_text, chat_reply_problems, stream_reply_problems
+from phi4mm_acceptance.checks import (
+    answer_text,
+    chat_reply_problems,
+    media_token_problems,
+    stream_and_plain,
+    stream_reply_problems,
+)
 from phi4mm_acceptance.client import ChatClient
 from phi4mm_acceptance.media import AssetServer, ImageItem, load_manifest, missing_keywords, user_message
 from phi4mm_acceptance.profile import Profile
@@ -112,19 +117,10 @@ def test_image_tokens_counted(client: ChatClient, profile: Profile) -> None:
     """The same question costs more prompt tokens with an image than without: the image reached the model.
     usage.prompt_tokens is the prompt POST /tokenize counts for the same messages, where the server has it."""
     item = MANIFEST.image("red-circle")
-    usage = {}
-    for label, messages in (("text", [{"role": "user", "content": [{"type": "text", "text": item.question}]}]),
-                            ("image", user_message(item.question, item.data_url()))):
-        reply = client.chat(messages, max_completion_tokens=profile.chat.length_cap_tokens)
-        problems = chat_reply_problems(reply, profile.chat.length_cap_tokens)
-        assert not problems, f"{label}: " + "; ".join(problems)
-        usage[label] = reply.json["usage"]["prompt_tokens"]
-        counted = client.prompt_tokens(messages)
-        assert counted in (None, usage[label]), (
-            f"{label}: usage.prompt_tokens is {usage[label]}, POST /tokenize counts {counted} for the same prompt")
-    assert usage["image"] > usage["text"], (
-        f"prompt_tokens with the image ({usage['image']}) is not above text only ({usage['text']}): "
-        "the server did not feed the image to the model")
+    _, problems = media_token_problems(client, [{"role": "user", "content": [{"type": "text", "text": item.question}]}],
+                                       user_message(item.question, item.data_url()), profile.chat.length_cap_tokens,
+                                       "image")
+    assert not problems, "; ".join(problems)
 
 
 @pytest.mark.image
@@ -132,26 +128,16 @@ def test_image_tokens_counted(client: ChatClient, profile: Profile) -> None:
 @pytest.mark.parametrize("name", ["red-circle", "bar-chart"])
 def test_stream_matches_non_stream(client: ChatClient, profile: Profile, name: str,
                                    record_property: RecordProperty) -> None:
-    """At temperature 0 the streamed answer equals the plain one, with well-framed SSE and the same usage.
-    Each request has its own cache_salt: vLLM promises no identical output when the second request reuses the
-    first one's prefix cache (shared/reference/vllm-behaviour.md), only when both compute the prompt afresh."""
+    """At temperature 0 the streamed answer equals the plain one, with well-framed SSE and the same usage
+    (checks.stream_and_plain: a cache_salt each)."""
     item = MANIFEST.image(name)
-    messages = user_message(MANIFEST.describe_question, item.data_url())
-    max_tokens = profile.chat.max_completion_tokens
-    plain = client.chat(messages, max_completion_tokens=max_tokens, cache_salt=uuid.uuid4().hex)
-    problems = chat_reply_problems(plain, max_tokens)
-    assert not problems, "non-streamed: " + "; ".join(problems)
-    streamed = client.stream_chat(messages, max_completion_tokens=max_tokens, cache_salt=uuid.uuid4().hex)
-    problems = stream_reply_problems(streamed, max_tokens)
-    assert not problems, "streamed: " + "; ".join(problems)
+    compared = stream_and_plain(client, user_message(MANIFEST.describe_question, item.data_url()),
+                                profile.chat.max_completion_tokens)
+    assert not compared.problems, "; ".join(compared.problems)
+    streamed = compared.streamed
+    assert streamed is not None
     record_property("ttft_ms", round(streamed.ttft_ms or -1, 2))
     record_property("completion_tokens", streamed.usage["completion_tokens"])
-    assert streamed.content == answer_text(plain), (
-        f"streamed answer differs from the non-streamed one at temperature 0:\n"
-        f"  streamed: {streamed.content[:200]!r}\n  plain:    {answer_text(plain)[:200]!r}")
-    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
-    assert [streamed.usage[k] for k in keys] == [plain.json["usage"][k] for k in keys], (
-        f"streamed usage {streamed.usage} differs from non-streamed usage {plain.json['usage']}")
     assert streamed.ttft_ms is not None and streamed.ttft_ms <= profile.chat.max_ttft_ms, (
         f"time to first token {streamed.ttft_ms} ms exceeds the profile's max_ttft_ms {profile.chat.max_ttft_ms}")
 
