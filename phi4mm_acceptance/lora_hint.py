@@ -46,5 +46,7 @@ def missing_lora_hint(modality: str, models_body: Any, served_model_name: str,
     if modality not in default_mm_loras(serve_args):
         return (f"the {kind} LoRA is loaded but not applied to requests for the base model: the serve command "
                 f"has no --default-mm-loras entry for {modality!r}; {fix}")
-    return (f"the {kind} LoRA is loaded and applied by default, so look past it: weights, the {modality} "
+    caveat = (" (vLLM applies it to `audio_url` parts only: an `input_audio` part's type reads as \"input\", "
+              "so such requests get the base model)") if modality == "audio" else ""
+    return (f"the {kind} LoRA is loaded and applied by default{caveat}, so look past it: weights, the {modality} "
             "processor or the kernels")

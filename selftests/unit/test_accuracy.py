@@ -114,6 +114,8 @@ MODELS_WITH_ADAPTERS = {"data": [{"id": "phi4mm", "root": "/snap", "parent": Non
     ("image", MODELS_WITH_ADAPTERS, ("--enable-lora",), "loaded but not applied to requests for the base model"),
     ("image", MODELS_WITH_ADAPTERS, ("--default-mm-loras", '{"image": "/snap/vision-lora"}'), "look past it"),
     ("image", MODELS_WITH_ADAPTERS, None, "lists the vision adapter (vision)"),
+    ("audio", {"data": [*MODELS_WITH_ADAPTERS["data"], {"id": "audio", "root": "/snap/speech-lora", "parent": "phi4mm"}]},
+     ("--default-mm-loras", '{"audio": "/snap/speech-lora"}'), "an `input_audio` part's type reads as \"input\""),
 ])
 def test_lora_hint_reads_models_and_serve_command(modality: str, body: dict, args: tuple[str, ...] | None,
                                                   says: str) -> None:
