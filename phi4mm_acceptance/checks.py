@@ -34,7 +34,6 @@ def answer_text(reply: HttpReply) -> str:
     return reply.json["choices"][0]["message"]["content"]
 
 
-
 @dataclass
 class StreamedAndPlain:
     plain: HttpReply
