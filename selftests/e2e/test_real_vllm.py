@@ -45,9 +45,9 @@ class TinyModel:
 
 MODELS = {model.kind: model for model in (
     TinyModel("image", "vllm-cpu-tiny-image", ("test_image_question[", "test_text_only[", "test_image_canary"),
-              ("test_image_canary", "image canary: 0/28 right"), "audio"),
+              ("test_image_canary", "image canary: "), "audio"),
     TinyModel("audio", "vllm-cpu-tiny-audio", ("test_text_only[", "test_audio_canary"),
-              ("test_audio_canary", "audio canary: word error rate 100.0%"), "image",
+              ("test_audio_canary", "audio canary: word error rate "), "image",
               (("test_lora_adapters_listed", "serves no LoRA adapters"),)),
 )}
 
