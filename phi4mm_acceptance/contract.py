@@ -1,7 +1,8 @@
 """What vLLM promises for odd and bad requests, by version, read from contract/vllm-requests.toml.
 
 The data holds each case's answer per vLLM version range with its source; this module only picks the answer
-for the version the server reports (GET /version). Standard library only: the simulator reads it too.
+for the version the server reports (GET /version). The simulator keeps its own account of the same facts
+(simulator/claimed.py), so a wrong row here is not satisfied by construction.
 """
 from __future__ import annotations
 

@@ -157,12 +157,10 @@ def _max_tokens(body: dict[str, Any], claimed: ClaimedVersion) -> int | None:
         value = body.get(key)
         if value is None:
             continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if value == 0 and not isinstance(value, bool) and claimed.zero_max_tokens_is_unset:
+            continue  # `max_completion_tokens or max_tokens` up to 0.15
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ApiError(400, f"{key} must be at least 1, got {value!r}.", key)
-        if value == 0 and claimed.zero_max_tokens_is_unset:  # `max_completion_tokens or max_tokens`
-            continue
-        if value == 0:
-            raise ApiError(400, f"{key} must be at least 1, got 0.", key)
         return value
     return None
 
