@@ -27,6 +27,7 @@ WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 READ_WORD = "What word is written in large letters in this image? Answer with the word only."
 DESCRIBE = "What is in this image?"
 DESCRIBE_EACH = "Describe each image in one sentence."
+DESCRIBE_NTH = "Describe the {ordinal} of these {count} images in one sentence."  # one answer per image
 
 
 SAMPLE_RATE_HZ = 16000
@@ -286,7 +287,8 @@ def main() -> None:
     arithmetic = [{"question": q, "solution": f"{working}\n#### {result}"} for q, working, result in ARITHMETIC]
     manifest = {"images": images, "audio": clips, "remote_images": list(REMOTE_IMAGES),
                 "text_prompts": [{k: v for k, v in p.items() if k != "answer"} for p in TEXT_PROMPTS],
-                "arithmetic": arithmetic, "describe_question": DESCRIBE, "describe_each_question": DESCRIBE_EACH}
+                "arithmetic": arithmetic, "describe_question": DESCRIBE, "describe_each_question": DESCRIBE_EACH,
+                "describe_nth_question": DESCRIBE_NTH}
     text = {p["question"]: p["answer"] for p in TEXT_PROMPTS}
     text |= {q: f"{working}. The answer is {result}.\nanswer: {result}" for q, working, result in ARITHMETIC}
     knowledge = {"media": image_knowledge | clip_knowledge, "text": text,

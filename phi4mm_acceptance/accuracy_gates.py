@@ -1,7 +1,9 @@
 """Accuracy gates for a benchmark score: vllm-ascend's band and a floor on the Wilson lower bound.
 
 The band (`baseline - band <= score <= baseline + band`, points) is what vllm-ascend's AISBench harness
-checks. The floor is one-sided and judged on the 95% Wilson score interval's lower bound at the run's sample
+checks. Its upper edge gates only a baseline from an accepted AISBench run of the same config
+(`baseline_accepted`): a published figure is measured another way (GSM8K's 88.6 is 8-shot, our config is
+0-shot CoT), so a model scoring above it is no defect; until then only the lower edge gates. The floor is one-sided and judged on the 95% Wilson score interval's lower bound at the run's sample
 count, so a subset of a few dozen samples cannot pass by luck; every message says the bound and n.
 """
 from __future__ import annotations
@@ -28,9 +30,12 @@ def gate_failures(dataset: AisbenchDataset, score: float, n: int) -> list[str]:
     failures = []
     if dataset.baseline is not None and dataset.band is not None:
         low, high = dataset.baseline - dataset.band, dataset.baseline + dataset.band
-        if not low <= score <= high:
+        if score < low or (dataset.baseline_accepted and score > high):
+            edges = f"[{low:.2f}, {high:.2f}]" if dataset.baseline_accepted else (
+                f"[{low:.2f}, -] (only the lower edge gates: the baseline is not from an accepted AISBench run "
+                "of this config)")
             failures.append(f"{dataset.name}: score {score:.2f} (n={n}) is outside the band {dataset.baseline:g} "
-                            f"+- {dataset.band:g} = [{low:.2f}, {high:.2f}] ({dataset.origin})")
+                            f"+- {dataset.band:g} = {edges} ({dataset.origin})")
     if dataset.floor is not None:
         bound = 100 * wilson_lower_bound(score / 100, n)
         if bound < dataset.floor:

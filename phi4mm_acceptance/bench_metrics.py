@@ -54,15 +54,21 @@ def _label(p: float) -> str:
     return str(int(p)) if float(p).is_integer() else str(p)
 
 
-def summarise(records: list[RequestRecord], duration_s: float,
-              percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
+def latency_samples(records: list[RequestRecord]) -> dict[str, list[float]]:
+    """Each metric's samples in ms, by its name without the unit (ttft, tpot, itl, e2el)."""
     ok = [r for r in records if r.success]
-    samples = {
+    return {
         "ttft": [r.ttft_s * 1000 for r in ok],
         "tpot": [(r.latency_s - r.ttft_s) / (r.output_tokens - 1) * 1000 for r in ok if r.output_tokens > 1],
         "itl": [gap * 1000 for r in ok for gap in r.itls_s],
         "e2el": [r.latency_s * 1000 for r in ok],
     }
+
+
+def summarise(records: list[RequestRecord], duration_s: float,
+              percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
+    ok = [r for r in records if r.success]
+    samples = latency_samples(records)
     input_tokens = sum(r.prompt_tokens for r in ok)
     output_tokens = sum(r.output_tokens for r in ok)
     result: dict[str, Any] = {

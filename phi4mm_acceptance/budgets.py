@@ -47,6 +47,22 @@ class Verdict:
         return f"{b.metric} = {self.measured:.2f}, budget {sign} {b.limit:.2f} ({b.origin}): {state}"
 
 
+LATENCY_CEILINGS = tuple(key for key in CEILINGS if key != "max_failed")
+
+
+def missing_gates(table: dict[str, Any]) -> list[str]:
+    """What a load's budget table leaves ungated: failed requests, latency, throughput."""
+    missing = []
+    if "max_failed" not in table:
+        missing.append("max_failed, so failed requests are not gated")
+    if not any(key in table for key in LATENCY_CEILINGS):
+        missing.append(f"latency budget (none of {', '.join(LATENCY_CEILINGS)}), so latency is not gated")
+    if "baseline_output_throughput" not in table:
+        missing.append("throughput baseline, so output_throughput is not gated: set baseline_output_throughput "
+                       "from an accepted run")
+    return missing
+
+
 def budgets_from_profile(table: dict[str, Any], origin: str) -> list[Budget]:
     """Ceilings by name, and the throughput floor as ratio x baseline (the vllm-ascend gate)."""
     budgets = [Budget(metric, float(table[key]), True, origin) for key, metric in CEILINGS.items() if key in table]

@@ -45,22 +45,33 @@ def stream_and_plain(client: ChatClient, messages: list[dict[str, Any]], max_tok
     """The same chat plain and streamed at temperature 0: each well formed, the same text and usage. Each has
     its own cache_salt: vLLM promises no identical output when the second request reuses the first one's
     prefix cache (shared/reference/vllm-behaviour.md), only when both compute the prompt afresh."""
-    plain = client.chat(messages, max_completion_tokens=max_tokens, cache_salt=uuid.uuid4().hex)
+    salts = {"plain": uuid.uuid4().hex, "streamed": uuid.uuid4().hex}
+    plain = client.chat(messages, max_completion_tokens=max_tokens, cache_salt=salts["plain"])
     result = StreamedAndPlain(plain, problems=["non-streamed: " + p for p in chat_reply_problems(plain, max_tokens)])
     if result.problems:
         return result
-    streamed = client.stream_chat(messages, max_completion_tokens=max_tokens, cache_salt=uuid.uuid4().hex)
+    streamed = client.stream_chat(messages, max_completion_tokens=max_tokens, cache_salt=salts["streamed"])
     result.streamed, result.problems = streamed, ["streamed: " + p for p in stream_reply_problems(streamed, max_tokens)]
     if result.problems:
         return result
     if streamed.content != answer_text(plain):
-        result.problems.append(f"streamed answer differs from the non-streamed one at temperature 0:\n"
-                               f"  streamed: {streamed.content[:200]!r}\n  plain:    {answer_text(plain)[:200]!r}")
+        result.problems.append(text_difference(streamed.content, answer_text(plain), salts))
     keys = ("prompt_tokens", "completion_tokens", "total_tokens")
     if [streamed.usage[k] for k in keys] != [plain.json["usage"][k] for k in keys]:
         result.problems.append(f"streamed usage {streamed.usage} differs from non-streamed usage "
                                f"{plain.json['usage']}")
     return result
+
+
+def text_difference(streamed: str, plain: str, salts: dict[str, str]) -> str:
+    """Where the streamed text leaves the plain one, and that neither reused the other's prefix cache."""
+    at = next((i for i, (a, b) in enumerate(zip(streamed, plain)) if a != b), min(len(streamed), len(plain)))
+    start = max(0, at - 40)
+    return (f"streamed answer differs from the non-streamed one at temperature 0 from character {at}, though "
+            f"both were computed afresh (cache_salt {salts['plain'][:8]}... plain, {salts['streamed'][:8]}... "
+            f"streamed: no prefix-cache reuse, so no cache hit explains it):\n"
+            f"  streamed: {streamed[start:at + 80]!r} ({len(streamed)} characters)\n"
+            f"  plain:    {plain[start:at + 80]!r} ({len(plain)} characters)")
 
 
 def media_token_problems(client: ChatClient, without: list[dict[str, Any]], with_media: list[dict[str, Any]],

@@ -65,6 +65,9 @@ class AudioItem:
         return self.path.relative_to(IMAGES_DIR).as_posix()
 
 
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
 @dataclass(frozen=True)
 class Manifest:
     images: tuple[ImageItem, ...]
@@ -74,6 +77,10 @@ class Manifest:
     arithmetic: tuple[dict[str, str], ...]  # GSM8K-shaped: question, solution ending "#### <number>"
     describe_question: str
     describe_each_question: str
+    describe_nth_question: str  # {ordinal} ("second") of {count}: a question each image answers differently
+
+    def describe_nth(self, index: int, count: int) -> str:
+        return self.describe_nth_question.format(ordinal=ORDINALS[index], count=count)
 
     def image(self, name: str) -> ImageItem:
         return next(item for item in self.images if item.name == name)
@@ -102,7 +109,8 @@ def load_manifest(directory: Path = IMAGES_DIR) -> Manifest:
                             transcript=a.get("transcript", ""), label=a.get("label", ""))
                   for a in data["audio"])
     return Manifest(images, audio, tuple(data["remote_images"]), tuple(data["text_prompts"]),
-                    tuple(data["arithmetic"]), data["describe_question"], data["describe_each_question"])
+                    tuple(data["arithmetic"]), data["describe_question"], data["describe_each_question"],
+                    data["describe_nth_question"])
 
 
 def missing_media(directory: Path = IMAGES_DIR) -> list[str]:

@@ -81,11 +81,15 @@ class PerformanceSpec:
 
 @dataclass(frozen=True)
 class RegressionSpec:
-    """--compare-to: a figure regresses when it is worse by more than `tolerance` (relative) and, for
-    latencies, by more than `min_change_ms` (a noise floor: tail latencies of a few ms swing run to run)."""
+    """--compare-to: a figure with at least `min_samples` behind it on both sides regresses when it is worse
+    by more than `tolerance` (relative) and, for latencies, by more than the noise floor `min_change_ms`, with
+    its samples' distribution shifted (Mann-Whitney U, p < `alpha`). `origin` says where the numbers come from."""
 
     tolerance: float = 0.10
     min_change_ms: float = 0.0
+    min_samples: int = 5
+    alpha: float = 0.01
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,11 @@ class AisbenchDataset:
     config: str  # AISBench's dataset config name, e.g. textvqa_gen_base64
     path: str  # the data, relative to the datasets root, as that config names it
     modality: str  # image, audio or text: which LoRA a low score points at
-    baseline: float | None  # points; with band: baseline - band <= score <= baseline + band
+    baseline: float | None  # points; with band: baseline - band <= score (<= baseline + band if accepted)
     band: float | None
     floor: float | None  # points; the 95% Wilson lower bound of the score must reach it
     origin: str
+    baseline_accepted: bool = False  # from an accepted AISBench run of this config, not a published figure
 
 
 @dataclass(frozen=True)
@@ -384,7 +389,12 @@ def _regression(root: _Fields) -> RegressionSpec:
     floor = float(table.get("min_change_ms", (int, float), 0))
     if floor < 0:
         raise ProfileError(f"profile {root.path.name}: regression.min_change_ms must be >= 0, got {floor:g}")
-    return RegressionSpec(tolerance=table.positive("tolerance"), min_change_ms=floor)
+    alpha = table.positive("alpha", 0.01)
+    if alpha >= 1:
+        raise ProfileError(f"profile {root.path.name}: regression.alpha is a p-value below 1, got {alpha:g}")
+    return RegressionSpec(tolerance=table.positive("tolerance"), min_change_ms=floor,
+                          min_samples=int(table.positive("min_samples", 5)), alpha=alpha,
+                          origin=table.get("origin", str, ""))
 
 
 MODALITIES = ("image", "audio", "text")
@@ -405,7 +415,8 @@ def _accuracy(root: _Fields) -> AccuracySpec:
                                "together, or a floor, or all three")
         datasets.append(AisbenchDataset(name=name, config=entry.get("config", str), path=entry.get("path", str),
                                         modality=entry.choice("modality", MODALITIES),
-                                        origin=entry.get("origin", str, table.get("origin", str)), **gates))
+                                        origin=entry.get("origin", str, table.get("origin", str)),
+                                        baseline_accepted=entry.get("baseline_accepted", bool, False), **gates))
     unknown = sorted(key for key, value in aisbench.data.items()
                      if not isinstance(value, dict) and key not in AISBENCH_KEYS)
     if unknown:

@@ -1,5 +1,6 @@
 """The release report a person would rather look at than read: reports/report.html (and report.md) with
-the run's identity and verdict, the pass/fail table, and plots of latency distributions and throughput.
+the run's identity and verdict, every gate as pass / fail / not run with the reason, and plots of latency
+distributions and throughput.
 """
 from __future__ import annotations
 
@@ -14,8 +15,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from phi4mm_acceptance.report import RunIdentity  # noqa: E402
+from phi4mm_acceptance.verdicts import GATE_NOT_RUN  # noqa: E402
 
-OUTCOME_COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#cf222e", "skipped": "#9a6700"}
+OUTCOME_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "not run": "#9a6700"}
+GATE_STATE = {"passed": "pass", "failed": "fail", "error": "fail", "skipped": "not run", "deselected": "not run"}
+
+
+def gate_state(entry: dict[str, Any]) -> str:
+    """pass, fail or not run; a gate release sign-off needed and did not run is "not run" (and fails the run)."""
+    if entry["figures"].get("failure_kind") == GATE_NOT_RUN:
+        return "not run"
+    return GATE_STATE.get(entry["outcome"], entry["outcome"])
 
 
 def latency_plot(name: str, perf: dict[str, Any], out: Path) -> Path:
@@ -53,8 +63,8 @@ def throughput_plot(perfs: dict[str, dict[str, Any]], out: Path) -> Path:
 
 def clear_previous_report(reports: Path) -> None:
     """A new run must not show an earlier run's loads: remove what this module and the loads wrote."""
-    for path in [*reports.glob("perf-*.json"), *reports.glob("plots/*.png"), reports / "report.html",
-                 reports / "report.md"]:
+    for path in [*reports.glob("perf-*.json"), *reports.glob("plots/*.png"), *reports.glob("samples/*.json"),
+                 reports / "report.html", reports / "report.md"]:
         path.unlink(missing_ok=True)
 
 
@@ -67,10 +77,11 @@ def write_release_report(reports: Path, identity: RunIdentity, tests: dict[str, 
         plots.mkdir(parents=True, exist_ok=True)
         images = [latency_plot(name, perf, plots) for name, perf in perfs.items()] + [throughput_plot(perfs, plots)]
     rows = "".join(
-        f"<tr><td>{html.escape(test)}</td><td style='color:{OUTCOME_COLOURS.get(e['outcome'], '#000')}'>"
-        f"{e['outcome']}</td><td>{html.escape(_figures(e['figures']))}</td></tr>"
+        f"<tr><td>{html.escape(test)}</td><td style='color:{OUTCOME_COLOURS.get(gate_state(e), '#000')}'>"
+        f"{gate_state(e)}</td><td>{html.escape(e.get('reason', ''))}</td>"
+        f"<td>{html.escape(_figures(e['figures']))}</td></tr>"
         for test, e in tests.items())
-    counts = {o: sum(e["outcome"] == o for e in tests.values()) for o in ("passed", "failed", "error", "skipped")}
+    counts = {state: sum(gate_state(e) == state for e in tests.values()) for state in OUTCOME_COLOURS}
     identity_lines = "".join(f"<li>{html.escape(line)}</li>" for line in identity.summary_lines())
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(identity.suite_name)}</title>"
             "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 8px;border-bottom:1px solid #ddd;"
@@ -78,14 +89,20 @@ def write_release_report(reports: Path, identity: RunIdentity, tests: dict[str, 
             f"<h1>{html.escape(identity.suite_name)}</h1><ul>{identity_lines}</ul>"
             f"<h2>verdict: {html.escape(verdict.upper())}</h2><p>{counts}</p>"
             + "".join(f"<img src='plots/{p.name}' alt='{p.stem}'>" for p in images)
-            + f"<table><tr><th>test</th><th>outcome</th><th>figures</th></tr>{rows}</table></body></html>")
+            + f"<table><tr><th>gate</th><th>state</th><th>why</th><th>figures</th></tr>{rows}</table>"
+            "</body></html>")
     (reports / "report.html").write_text(page)
     markdown = [f"# {identity.suite_name}", "", *[f"- {line}" for line in identity.summary_lines()], "",
                 f"**verdict: {verdict.upper()}** {counts}", "", *[f"![{p.stem}](plots/{p.name})" for p in images],
-                "", "| test | outcome | figures |", "|---|---|---|",
-                *[f"| {t} | {e['outcome']} | {_figures(e['figures'])} |" for t, e in tests.items()]]
+                "", "| gate | state | why | figures |", "|---|---|---|---|",
+                *[f"| {t} | {gate_state(e)} | {_cell(e.get('reason', ''))} | {_figures(e['figures'])} |"
+                  for t, e in tests.items()]]
     (reports / "report.md").write_text("\n".join(markdown) + "\n")
     return reports / "report.html"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def _figures(figures: dict[str, Any]) -> str:

@@ -71,11 +71,14 @@ class MetricsReport:
     started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def add(self, nodeid: str, when: str, outcome: str, duration_s: float, properties: list[tuple[str, Any]]) -> None:
+    def add(self, nodeid: str, when: str, outcome: str, duration_s: float, properties: list[tuple[str, Any]],
+            reason: str = "") -> None:
+        """outcome: passed, failed (error outside the call), skipped, or deselected; reason: why not passed."""
         entry = self.tests.setdefault(nodeid, {"outcome": "passed", "duration_s": 0.0, "figures": {}})
         entry["duration_s"] = round(entry["duration_s"] + duration_s, 4)
         if outcome != "passed" and entry["outcome"] == "passed":
             entry["outcome"] = "error" if when != "call" and outcome == "failed" else outcome
+            entry["reason"] = reason
         identity_keys = {key for key, _ in self.identity.test_properties()}
         entry["figures"].update({k: v for k, v in properties if k not in identity_keys})
 

@@ -28,11 +28,12 @@ CATEGORY = {
     'bad_request_as_500': 'robustness',
     'wrong_max_model_len': 'startup',
     'wrong_answers_pct': 'accuracy',
+    'images_out_of_order': 'chat',
 }
 
 
 FUNCTIONAL = ("-m", "not performance")
-LOADS = ("-m", "performance", "-k", "load_meets_budgets")
+LOADS = ("-m", "performance or smoke", "-k", "load_meets_budgets or test_health")  # test_health: unaffected
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Fault:
     message: str
     extra_args: tuple[str, ...] = ()
     selection: tuple[str, ...] = FUNCTIONAL  # the tests to run: the functional ones, or the loads
+    phase: str = "call"  # where the catching test fails: "call", or "setup" (the server never came up)
+    unaffected: tuple[str, ...] = ("test_health",)  # must still pass when the fault is in the call phase
 
     @property
     def category(self) -> str:
@@ -54,11 +57,12 @@ class Fault:
 
 
 FAULTS = (
-    Fault("crash_on_start", {"SIM_FAULT_CRASH_ON_START": "1"}, "test_health", "exited with code 1"),
+    Fault("crash_on_start", {"SIM_FAULT_CRASH_ON_START": "1"}, "test_health", "exited with code 1",
+          phase="setup"),
     Fault("hang_on_start", {"SIM_FAULT_HANG_ON_START": "1"}, "test_health", "not ready after 3 s",
-          ("--startup-timeout", "3")),
+          ("--startup-timeout", "3"), phase="setup"),
     Fault("drop_startup_line", {"SIM_FAULT_DROP_STARTUP_LINE": "2"}, "test_health",
-          "'Waiting for application startup.' is missing"),
+          "'Waiting for application startup.' is missing", phase="setup"),
     Fault("error_in_startup_log", {"SIM_FAULT_ERROR_IN_STARTUP_LOG": "1"}, "test_startup_log_has_no_errors",
           "error line(s) in the start-up log"),
     Fault("http500_every", {"SIM_FAULT_HTTP500_EVERY": "5"}, "test_image_question", "HTTP 500"),
@@ -71,7 +75,8 @@ FAULTS = (
     Fault("stream_no_role", {"SIM_FAULT_STREAM_NO_ROLE": "1"}, "test_stream_matches_non_stream[red-circle]",
           "the first delta has role None"),
     Fault("die_after", {"SIM_FAULT_DIE_AFTER": "3"}, "test_image_question[", "server not answering"),
-    Fault("die_after", {"SIM_FAULT_DIE_AFTER": "3"}, "test_image_canary", "server died: "),
+    Fault("die_after", {"SIM_FAULT_DIE_AFTER": "3"}, "test_image_canary", "server died: ",
+          phase="setup"),  # every test after the death fails at once, before its call
     Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"},
           "test_stream_matches_non_stream[red-circle]", "time to first token"),
     Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"}, "test_load_meets_budgets[image]",
@@ -89,6 +94,8 @@ FAULTS = (
           "max_model_len is 16384"),
     Fault("wrong_answers_pct", {"SIM_FAULT_WRONG_ANSWERS_PCT": "40"}, "test_image_canary",
           "is below the profile's 90%"),
+    Fault("images_out_of_order", {"SIM_FAULT_IMAGES_OUT_OF_ORDER": "1"}, "test_several_images[2-images]",
+          "the first of 2 images (red-circle): answer lacks any of [('red',)]"),
 )
 
 
@@ -120,9 +127,37 @@ SCENARIOS = (
     Scenario("dataset not on disk", "accuracy", "test_aisbench[*]",
              "skip on nightly / `release sign-off needs it: dataset ... is not on disk: PATH`",
              "e2e/test_aisbench.py::test_missing_dataset_skips_nightly_and_fails_release"),
-    Scenario("a load has no throughput baseline at release sign-off", "performance", "test_load_meets_budgets[*]",
-             "release sign-off needs it: profile P has no throughput baseline for load L (a warning on nightly)",
-             "e2e/test_reports.py::test_a_load_without_throughput_baseline_warns_nightly_and_fails_sign_off"),
+    Scenario("a load lacks a budget (throughput baseline, max_failed, latency) at release sign-off", "sign-off",
+             "test_load_meets_budgets[*]",
+             "release sign-off needs it: profile P has no throughput baseline / max_failed / latency budget ... "
+             "[performance.L] (a warning on nightly)",
+             "e2e/test_reports.py::test_a_load_missing_a_budget_warns_nightly_and_fails_sign_off[no-max-failed]"),
+    Scenario("release sign-off under xdist (`-n 2`)", "sign-off", "every performance test, test_no_regression...",
+             "gate not run: ...: release sign-off needs it: performance is measured without xdist",
+             "e2e/test_sign_off.py::test_sign_off_with_a_gate_removed_fails_and_names_it[quiet-machine]"),
+    Scenario("no `vllm` for `vllm bench serve` at release sign-off", "sign-off",
+             "test_vllm_bench_serve_meets_budgets[text]", "release sign-off needs it: no `vllm` command",
+             "e2e/test_sign_off.py::test_sign_off_with_a_gate_removed_fails_and_names_it[vllm-bench]"),
+    Scenario("no --compare-to at release sign-off", "sign-off", "test_no_regression_against_previous_run",
+             "release sign-off needs it: no previous run to compare with",
+             "e2e/test_sign_off.py::test_sign_off_with_a_gate_removed_fails_and_names_it[compare-to]"),
+    Scenario("no `ais_bench` at release sign-off", "sign-off", "test_aisbench[*]",
+             "release sign-off needs it: no `ais_bench` command",
+             "e2e/test_sign_off.py::test_sign_off_with_a_gate_removed_fails_and_names_it[aisbench]"),
+    Scenario("a profile without [accuracy] at release sign-off", "sign-off",
+             "test_aisbench[no-datasets], test_image_canary, test_audio_canary",
+             "release sign-off needs it: profile P has no AISBench datasets / no [accuracy] table",
+             "e2e/test_sign_off.py::test_sign_off_with_a_gate_removed_fails_and_names_it[accuracy-table]"),
+    Scenario("an NPU's health changes during a load", "performance", "test_load_meets_budgets[text]",
+             "accelerator health changed during the load: device 3: OK -> Warning",
+             "e2e/test_docker.py::test_an_npu_health_change_during_a_load_fails_it"),
+    Scenario("a server 20% slower than the previous nightly (hardware regression gate)", "performance",
+             "test_no_regression_against_previous_run",
+             "N of M judged figures regressed beyond 3% and 5 ms with the samples' distribution shifted",
+             "e2e/test_reports.py::test_repeated_healthy_runs_raise_no_regression_and_a_20_percent_slowdown_is_caught"),
+    Scenario("an AISBench dataset runs longer than pytest's default timeout", "abort", "test_aisbench[*]",
+             "passes: its timeout is the profile's timeout_s + 120 s, not the default",
+             "e2e/test_aisbench.py::test_a_gate_longer_than_the_default_timeout_is_not_cut"),
     Scenario("a device file is missing", "container", "every test (provisioning)",
              "missing on the host: /dev/davinci3, /dev/hisi_hdc",
              "e2e/test_docker.py::test_provisioning_problem_is_named_and_creates_no_container[missing-device]"),

@@ -17,8 +17,11 @@ DRIVER_FILES = ("usr/local/Ascend/driver/version.info", "etc/ascend_install.info
 
 
 def make_standin_host(root: Path, npus: int = 8, npu_smi_sample: str = "a2-idle.txt",
-                      skip_devices: tuple[str, ...] = (), weights: dict[str, bytes] | None = None) -> Path:
-    """`weights`: the files of the cached snapshot (default: a complete fake Phi-4-multimodal; {} for none)."""
+                      skip_devices: tuple[str, ...] = (), weights: dict[str, bytes] | None = None,
+                      npu_smi_later: tuple[int, str] | None = None) -> Path:
+    """`weights`: the files of the cached snapshot (default: a complete fake Phi-4-multimodal; {} for none).
+    `npu_smi_later`: (calls, sample): after that many calls `npu-smi info` prints the other sample (an NPU
+    whose health changes mid-run)."""
     (root / "dev").mkdir(parents=True, exist_ok=True)
     for name in [f"davinci{n}" for n in range(npus)] + ["davinci_manager", "devmm_svm", "hisi_hdc"]:
         if name not in skip_devices:
@@ -34,6 +37,12 @@ def make_standin_host(root: Path, npus: int = 8, npu_smi_sample: str = "a2-idle.
     npu_smi = root / "usr/local/bin/npu-smi"
     npu_smi.parent.mkdir(parents=True, exist_ok=True)
     sample = (SAMPLES / npu_smi_sample).read_text()
-    npu_smi.write_text(f"#!/bin/sh\ncat <<'SAMPLE'\n{sample}SAMPLE\n")
+    script = f"#!/bin/sh\ncat <<'SAMPLE'\n{sample}SAMPLE\n"
+    if npu_smi_later is not None:
+        calls, later = npu_smi_later[0], (SAMPLES / npu_smi_later[1]).read_text()
+        counter = root / "npu-smi.calls"
+        script = (f"#!/bin/sh\nn=$(($(cat {counter} 2>/dev/null || echo 0) + 1)); echo $n > {counter}\n"
+                  f"if [ $n -le {calls} ]; then\ncat <<'SAMPLE'\n{sample}SAMPLE\nelse\ncat <<'LATER'\n{later}LATER\nfi\n")
+    npu_smi.write_text(script)
     npu_smi.chmod(0o755)
     return root

@@ -66,7 +66,7 @@ class ServingLimits:
         """An adapter counts as vision or speech by its folder name (the snapshot's vision-lora, speech-lora)."""
         folder = self.loras[lora].rstrip("/").rsplit("/", 1)[-1] if lora else ""
         return Serving(vision_lora="vision" in folder, speech_lora="speech" in folder,
-                       wrong_answers_pct=faults.wrong_answers_pct)
+                       wrong_answers_pct=faults.wrong_answers_pct, images_out_of_order=faults.images_out_of_order)
 
 
 @dataclass(frozen=True)

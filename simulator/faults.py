@@ -31,6 +31,7 @@ class Faults:
     wrong_max_model_len: int = 0
     wrong_answers_pct: int = 0
     ignore_eos_unsupported: bool = False
+    images_out_of_order: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Faults:
@@ -75,6 +76,8 @@ FAULT_DOCS: dict[str, str] = {
     "wrong_answers_pct": "N: a fixed N% of answers (by question and media) are wrong: accuracy falls",
     "ignore_eos_unsupported": "ignores vLLM's `ignore_eos`: answers end at their natural length, benchmark loads "
                               "come up short",
+    "images_out_of_order": "a question about the N-th of several images is answered about the next one (images "
+                           "taken out of order, vllm#12740)",
 }
 
 

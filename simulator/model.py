@@ -40,6 +40,16 @@ def normalise_question(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+ASKED_ITEM = re.compile(rf"\bthe ({'|'.join(ORDINALS)}) (?:of these|image|picture|clip)\b")
+
+
+def asked_item(question: str) -> int | None:
+    """Which item a question is about ("the second of these images"), as a model reads it; None for all."""
+    match = ASKED_ITEM.search(question.lower())
+    return ORDINALS.index(match[1]) if match else None
+
+
 def lookup(answers: dict[str, str], question: str) -> str | None:
     """The answer to the question, or to the longest known question the prompt contains."""
     asked = normalise_question(question)
@@ -62,6 +72,7 @@ class Serving:
     vision_lora: bool = True
     speech_lora: bool = True
     wrong_answers_pct: int = 0
+    images_out_of_order: bool = False  # a question about the N-th item gets the next item's answer
 
 
 class ModelNotFound(OSError):
@@ -145,6 +156,9 @@ class FakeModel:
         if not serving.vision_lora and any(isinstance(item, Image) for item in items) \
                 and unlucky(NO_VISION_LORA_WRONG_PCT, question, items):
             return self.generic_media_answer
+        asked = asked_item(question)
+        if asked is not None and asked < len(items):
+            items = [items[(asked + serving.images_out_of_order) % len(items)]]
         parts = []
         for item in items:
             known = self.media.get(item.sha256)

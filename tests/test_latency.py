@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.selection import not_applicable
 from phi4mm_acceptance.checks import chat_reply_problems
 from phi4mm_acceptance.client import ChatClient
 from phi4mm_acceptance.media import load_manifest, user_message
@@ -27,13 +28,15 @@ REQUESTS = {
 
 @pytest.mark.parametrize("kind", REQUESTS)
 def test_single_request_latency(benchmark: Any, client: ChatClient, profile: Profile, kind: str,
-                                record_property: Callable[[str, object], None]) -> None:
+                                record_property: Callable[[str, object], None],
+                                record_samples: Callable[[dict[str, list[float]]], None]) -> None:
     messages = REQUESTS[kind]
     if kind == "several-images" and profile.model.limit_mm_per_prompt.get("image", 1) < 3:
-        pytest.skip("the profile allows fewer than 3 images per prompt")
+        not_applicable("the profile allows fewer than 3 images per prompt")
     reply = benchmark.pedantic(client.chat, args=(messages,), kwargs={"max_completion_tokens": 32},
                                rounds=5, iterations=1, warmup_rounds=1)
     problems = chat_reply_problems(reply, 32)
     assert not problems, "; ".join(problems)
     record_property("mean_latency_ms", round(benchmark.stats.stats.mean * 1000, 3))
     record_property("median_latency_ms", round(benchmark.stats.stats.median * 1000, 3))
+    record_samples({"latency_ms": [seconds * 1000 for seconds in benchmark.stats.stats.data]})

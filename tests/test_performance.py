@@ -13,7 +13,9 @@ from contextlib import nullcontext
 
 import pytest
 
-from phi4mm_acceptance.budgets import budgets_from_profile
+from fixtures.selection import not_applicable
+from phi4mm_acceptance.bench_metrics import latency_samples
+from phi4mm_acceptance.budgets import budgets_from_profile, missing_gates
 from phi4mm_acceptance.launch.base import Server
 from phi4mm_acceptance.loadgen import LoadShape, run_load
 from phi4mm_acceptance.media import load_manifest
@@ -35,23 +37,26 @@ def record_figures(results: dict[str, object], record_property: Callable[[str, o
 
 
 def budget_failures(results: dict[str, object], load: PerformanceSpec) -> list[str]:
+    """Over budget, or nothing to judge: a load none of whose requests completed fails whatever its budgets."""
     verdicts = [budget.judge(results) for budget in budgets_from_profile(load.budgets, load.origin)]
-    return [v.message for v in verdicts if not v.passed]
+    empty = [f"no request of load {load.name} completed ({results.get('failed', 0)} failed)"]
+    return empty * (not results.get("completed")) + [v.message for v in verdicts if not v.passed]
 
 
-def require_throughput_gate(results: dict[str, object], load: PerformanceSpec, profile: str,
-                            missing_prerequisite: Callable[..., None]) -> None:
-    """Without a baseline there is no throughput gate: a warning on nightly runs, a failure at sign-off."""
-    if "baseline_output_throughput" not in load.budgets:
-        missing_prerequisite(f"profile {profile} has no throughput baseline for load {load.name}, so "
-                             f"output_throughput ({results.get('output_throughput', 0):.1f} tokens/s here) is not "
-                             f"gated: set [performance.{load.name}] baseline_output_throughput from an accepted run",
-                             warnings.warn)
+def require_every_gate(results: dict[str, object], load: PerformanceSpec, profile: str,
+                       missing_prerequisite: Callable[..., None]) -> None:
+    """A budget the profile lacks is a gate not run: a warning on nightly runs, a failure at sign-off."""
+    missing = missing_gates(load.budgets)
+    if missing:
+        missing_prerequisite(f"profile {profile} has no {'; no '.join(missing)} [performance.{load.name}] "
+                             f"(measured here: {results.get('failed', 0)} failed, output_throughput "
+                             f"{results.get('output_throughput', 0):.1f} tokens/s)", warnings.warn)
 
 
 def test_load_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
                             missing_prerequisite: Callable[..., None],
-                            record_property: Callable[[str, object], None]) -> None:
+                            record_property: Callable[[str, object], None],
+                            record_samples: Callable[[dict[str, list[float]]], None]) -> None:
     image = load_manifest().image("red-circle").data_url()
     shape = LoadShape(num_prompts=load.num_prompts, input_len=load.input_len, output_len=load.output_len,
                       request_rate=load.request_rate, max_concurrency=load.max_concurrency,
@@ -67,12 +72,15 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
     (settings.reports_dir / f"perf-{load.name}.json").write_text(
         json.dumps({**results, **telemetry, **detail}, indent=2) + "\n")
     record_figures(results, record_property)
+    record_samples({f"{metric}_ms": values for metric, values in latency_samples(records).items()})
     for key, value in telemetry.items():
         record_property(key, value)
     errors = sorted({r.error for r in records if r.error})
-    failures = budget_failures(results, load)
+    changes = telemetry.get("health_changes")
+    health = [f"accelerator health changed during the load: {changes}"] if changes else []
+    failures = budget_failures(results, load) + health
     assert not failures, "\n".join(failures + [f"request errors: {errors[:3]}"] * bool(errors))
-    require_throughput_gate(results, load, settings.profile.name, missing_prerequisite)
+    require_every_gate(results, load, settings.profile.name, missing_prerequisite)
 
 
 def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
@@ -80,7 +88,7 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
                                         record_property: Callable[[str, object], None]) -> None:
     """The users' reference tool on the same load and budgets (text only: its random dataset has no images)."""
     if load.images:
-        pytest.skip("vllm bench serve's random dataset sends no images")
+        not_applicable("vllm bench serve's random dataset sends no images")
     placement = bench_placement(settings, server, load.name)
     if placement is None:
         pytest.skip("no `vllm` command for `vllm bench serve`: install vLLM here or pass --vllm-bench CMD")
@@ -94,4 +102,4 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
     record_figures(results, record_property)
     failures = budget_failures(results, load)
     assert not failures, "\n".join(failures)
-    require_throughput_gate(results, load, settings.profile.name, missing_prerequisite)
+    require_every_gate(results, load, settings.profile.name, missing_prerequisite)

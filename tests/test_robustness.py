@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.selection import not_applicable
 from phi4mm_acceptance.checks import chat_reply_problems
 from phi4mm_acceptance.client import ChatClient, HttpReply
 from phi4mm_acceptance.contract import load_contract
@@ -104,7 +105,7 @@ CONTRACT = load_contract()
 def test_odd_request_gets_vllms_answer_and_server_recovers(client: ChatClient, profile: Profile, assets: AssetServer,
                                                            server_version: str | None, case: OddRequest) -> None:
     if case.name.startswith("too-many") and case.modality not in profile.model.limit_mm_per_prompt:
-        pytest.skip(f"the profile sets no {case.modality} limit: vLLM then accepts up to 999 (its default)")
+        not_applicable(f"the profile sets no {case.modality} limit: vLLM then accepts up to 999 (its default)")
     expected, note = CONTRACT.answer(case.name, server_version)
     promise = f"vLLM {server_version} answers {expected.status} ({expected.source}){'; ' + note if note else ''}"
     reply = case.send(Context(client, profile, assets))

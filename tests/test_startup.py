@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
+from fixtures.selection import not_applicable
 from phi4mm_acceptance.checks import describe_error
 from phi4mm_acceptance.client import ChatClient
 from phi4mm_acceptance.launch.base import Server
@@ -47,7 +48,7 @@ def test_models_lists_served_model(client: ChatClient, server: Server, profile: 
 def test_lora_adapters_listed(client: ChatClient, server: Server, profile: Profile) -> None:
     """When the profile serves the vision/speech LoRA adapters, the server must have loaded them."""
     if not profile.lora_modules:
-        pytest.skip(f"profile {profile.name!r} serves no LoRA adapters")
+        not_applicable(f"profile {profile.name!r} serves no LoRA adapters")
     reply = client.get("/v1/models")
     assert reply.status == 200, describe_error(reply.status, reply.text)
     problems = lora_problems(reply.json, server.served_model_name, list(profile.lora_modules))

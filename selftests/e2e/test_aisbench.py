@@ -95,6 +95,18 @@ def test_missing_dataset_skips_nightly_and_fails_release(tmp_path: Path, port: i
                for case in release.cases().values()), release.describe()
 
 
+def test_a_gate_longer_than_the_default_timeout_is_not_cut(tmp_path: Path, port: int, tool: Path,
+                                                             datasets: Path) -> None:
+    """pytest's default timeout (here 5 s; pytest.ini's 600 s on hardware) does not cut an AISBench dataset
+    that runs longer: its timeout is the profile's timeout_s plus a margin."""
+    run = accuracy_run(tmp_path, port, tool, datasets, "-m", "accuracy", "-k", "aisbench and gsm8k", "--timeout", "5")
+    case = run.cases()["test_aisbench[gsm8k]"]
+    assert case.outcome == "passed", run.describe()
+    duration = json.loads((tmp_path / "reports" / "metrics.json").read_text())["tests"][
+        "tests/test_accuracy.py::test_aisbench[gsm8k]"]["duration_s"]
+    assert duration > 5, f"the dataset ran {duration:.1f} s: too short to prove anything"
+
+
 def test_aisbench_timeout_kills_the_tool(tmp_path: Path, port: int, tool: Path, datasets: Path) -> None:
     profile = tmp_path / "quick.toml"
     profile.write_text(f'extends = "{REPO}/profiles/sim.toml"\n\n[accuracy.aisbench]\ntimeout_s = 3\n')

@@ -83,6 +83,20 @@ def test_load_in_a_container_samples_npu_telemetry(tmp_path: Path, port: int, en
     assert "peak_memory_mb_dev1" not in figures
 
 
+def test_an_npu_health_change_during_a_load_fails_it(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
+    """NPU 3 turns Warning after the pre-flight and the first telemetry sample: the load fails, naming it."""
+    host = make_standin_host(tmp_path / "host", npu_smi_later=(2, "a2-two-busy-two-unhealthy.txt"))
+    profile = tmp_path / "quick-load.toml"
+    profile.write_text(f'extends = "{PROFILE}"\n[performance.text]\nnum_prompts = 8\nrequest_rate = "inf"\n'
+                       'input_len = 32\noutput_len = 8\n')
+    args = [a if a != PROFILE else str(profile) for a in docker_args(host, port, "--npus", "0,3")]
+    run = run_suite(tmp_path, "-m", "performance", "-k", "load_meets_budgets and text", *args)
+    case = run.cases()["test_load_meets_budgets[text]"]
+    assert case.outcome == "failed", run.describe()
+    assert "accelerator health changed during the load: device 3: OK -> Warning" in case.message
+    assert suite_containers(engine) == []
+
+
 def test_npus_option_maps_only_those(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
     host = make_standin_host(tmp_path / "host")
     run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port, "--npus", "2,5"))

@@ -20,10 +20,18 @@ def test_fault_is_caught(tmp_path: Path, port: int, fault: Fault) -> None:
     run = run_suite(tmp_path, *fault.selection, "--target", "sim", "--port", str(port), *fault.extra_args,
                     env=fault.env)
     assert run.exit_code == 1, run.describe()
-    caught = {name: case.message for name, case in run.not_passed().items() if name.startswith(fault.caught_by)}
-    assert caught, f"no {fault.caught_by} test failed; failing tests: {sorted(run.not_passed())}\n{run.describe()}"
+    cases = run.cases()
+    outcome = {"call": "failed", "setup": "error"}[fault.phase]  # a call-phase failure, not a fixture error
+    caught = {name: case.message for name, case in cases.items()
+              if name.startswith(fault.caught_by) and case.outcome == outcome}
+    assert caught, (f"no {fault.caught_by} test {outcome}; not passed: "
+                    f"{ {n: c.outcome for n, c in run.not_passed().items()} }\n{run.describe()}")
     assert any(fault.message in message for message in caught.values()), (
-        f"no failing {fault.caught_by} message names the cause {fault.message!r}: {caught}")
+        f"no {outcome} {fault.caught_by} message names the cause {fault.message!r}: {caught}")
+    if fault.phase == "call":
+        broken = {name: cases[name].outcome if name in cases else "not run" for name in fault.unaffected
+                  if cases.get(name) is None or cases[name].outcome != "passed"}
+        assert broken == {}, f"tests the fault should not touch did not pass: {broken}"
     assert processes_on_port(port) == []
 
 

@@ -7,10 +7,24 @@ from xml.etree import ElementTree
 
 import pytest
 
-from selftests.suite_run import processes_on_port, run_suite
+from selftests.suite_run import SuiteRun, processes_on_port, run_suite
 
 pytestmark = pytest.mark.e2e
 IDENTITY_PROPERTIES = {"target", "profile", "hardware", "model", "server_version"}
+NETWORK_SKIP = {"test_seed_request[boardwalk]": "needs the server to reach the internet; run with --network"}
+XDIST_SKIP = "performance is measured without xdist"
+
+
+def skipped(run: SuiteRun) -> dict[str, str]:
+    return {name: case.message for name, case in run.cases().items() if case.outcome == "skipped"}
+
+
+def assert_skips(run: SuiteRun, expected: dict[str, str]) -> None:
+    """Exactly these tests skipped, each for its reason: a gate that starts skipping turns this red."""
+    found = skipped(run)
+    assert set(found) == set(expected), f"skipped {sorted(found)}, expected {sorted(expected)}"
+    wrong = {name: found[name][:200] for name, reason in expected.items() if reason not in found[name]}
+    assert wrong == {}, f"skipped for another reason: {wrong}"
 
 
 def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: int) -> None:
@@ -18,6 +32,7 @@ def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: in
     assert run.exit_code == 0, run.describe()
     assert "verdict: PASSED (simulator run: proves the suite, certifies no hardware)" in run.output
     assert "hardware=SIMULATOR" in run.suite_name()
+    assert_skips(run, NETWORK_SKIP)
     cases = ElementTree.parse(run.junit).getroot().findall(".//testcase")
     assert len(cases) >= 30
     for case in cases:
@@ -47,6 +62,12 @@ def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int
     run = run_suite(tmp_path, "-n", "2", "--target", "sim", "--port", str(port))
     assert run.exit_code == 0, run.describe()
     assert "2 workers" in run.output
+    measured = {name for name in run.cases() if name.startswith(("test_single_request_latency", "test_load_meets",
+                                                                   "test_vllm_bench_serve"))}
+    assert len(measured) == 7, sorted(measured)  # 3 latencies, 2 loads, 2 vllm bench loads
+    assert_skips(run, NETWORK_SKIP | dict.fromkeys(measured, XDIST_SKIP) | {
+        "test_no_regression_against_previous_run": "this run's figures are collected on the controller"} | {
+        f"test_aisbench[{name}]": "no AISBench datasets root" for name in ("textvqa", "gsm8k", "vocalsound")})
     log = (tmp_path / "reports" / "server.log").read_text()
     assert log.count("Started server process") == 1, "each xdist worker started its own server"
     assert log.count("Shutting down") == 1

@@ -153,3 +153,12 @@ def test_lora_names_are_those_whose_parent_is_the_served_model() -> None:
                                        {"id": "other", "parent": "another-model"}]}
     assert lora_names_listed(body, "served") == {"image"}
     assert lora_names_listed({"error": "x"}, "served") == frozenset()
+
+
+def test_a_stream_plain_difference_says_where_and_that_no_cache_was_shared() -> None:
+    from phi4mm_acceptance.checks import text_difference
+
+    message = text_difference("Un café ☕☕ chaud", "Un café ☕ chaud", {"plain": "a" * 32, "streamed": "b" * 32})
+    assert "from character 9, though both were computed afresh" in message
+    assert "cache_salt aaaaaaaa... plain, bbbbbbbb... streamed: no prefix-cache reuse, so no cache hit explains it" in message
+    assert "'Un café ☕☕ chaud' (16 characters)" in message and "'Un café ☕ chaud' (15 characters)" in message

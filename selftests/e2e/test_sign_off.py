@@ -1,0 +1,108 @@
+"""Release sign-off (`-m release`) cannot pass by accident: a complete sign-off on the simulator passes and its
+report lists every gate; the same sign-off with any one gate removed says FAILED and names the gate.
+
+A gate removed is a tool, a baseline, a profile table or the quiet machine the gate needs: on a nightly run
+it is a skip (or a warning), at sign-off a failure of kind "gate not run". Skips of what the deployment does
+not offer (no internet for the server, no images in vllm bench's random dataset) stay skips, listed.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from selftests.aisbench_data import write_tiny_datasets
+from selftests.suite_run import REPO, SuiteRun, real_tool, run_suite
+
+pytestmark = pytest.mark.e2e
+AISBENCH = REPO / ".venv-aisbench" / "bin" / "ais_bench"
+VLLM_BENCH = REPO / ".venv-vllm-bench" / "bin" / "vllm"
+NOT_APPLICABLE = {  # the only tests a complete sign-off on the simulator leaves out, and why
+    "test_seed_request[boardwalk]": "needs the server to reach the internet; run with --network",
+    "test_vllm_bench_serve_meets_budgets[image]": "vllm bench serve's random dataset sends no images",
+}
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_datasets(tmp_path_factory.mktemp("aisbench-datasets"))
+
+
+def tools(datasets: Path) -> tuple[str, ...]:
+    return (f"--aisbench={real_tool(AISBENCH)}", f"--aisbench-datasets={datasets}",
+            f"--vllm-bench={real_tool(VLLM_BENCH)}")
+
+
+def profile_without_accuracy(tmp_path: Path) -> Path:
+    text = (REPO / "profiles" / "sim.toml").read_text()
+    path = tmp_path / "sim-no-accuracy.toml"
+    path.write_text(re.sub(r"\n\[accuracy\].*?(?=\n\[regression\])", "\n", text, flags=re.S))
+    return path
+
+
+def test_complete_sign_off_passes_and_the_report_lists_every_gate(tmp_path: Path, port: int,
+                                                                  datasets: Path) -> None:
+    target = ("--target", "sim", "--port", str(port))
+    previous = run_suite(tmp_path / "previous", "-m", "performance", *target)
+    assert previous.exit_code == 0, previous.describe()
+    run = run_suite(tmp_path / "sign-off", "-m", "release", *target, *tools(datasets),
+                    f"--compare-to={tmp_path / 'previous' / 'reports' / 'metrics.json'}", timeout_s=900)
+    assert run.exit_code == 0, run.describe()
+    assert "verdict: PASSED (simulator run" in run.output
+    cases = run.cases()
+    skipped = {name: case.message for name, case in cases.items() if case.outcome == "skipped"}
+    assert set(skipped) == set(NOT_APPLICABLE), skipped
+    for name, reason in NOT_APPLICABLE.items():
+        assert reason in skipped[name]
+    report = (tmp_path / "sign-off" / "reports" / "report.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| tests/")]
+    assert len(rows) == len(cases) and all(f"::{name} |" in report for name in cases)
+    assert sum("| pass |" in row for row in rows) == len(cases) - len(NOT_APPLICABLE)
+    metrics = json.loads((tmp_path / "sign-off" / "reports" / "metrics.json").read_text())
+    assert metrics["tests"]["tests/test_chat.py::test_seed_request[boardwalk]"]["reason"] == NOT_APPLICABLE[
+        "test_seed_request[boardwalk]"]
+
+
+def assert_gates_not_run(run: SuiteRun, expected: dict[str, str]) -> None:
+    assert run.exit_code == 1, run.describe()
+    assert "verdict: FAILED" in run.output
+    cases = run.cases()
+    for name, words in expected.items():
+        case = cases[name]
+        assert case.outcome in ("failed", "error") and case.properties.get("failure_kind") == "gate not run", (
+            f"{name}: {case.outcome} {case.properties.get('failure_kind')}: {case.message[:300]}")
+        assert f"release sign-off needs it: {words}" in case.message, case.message
+        assert f"gate not run: {name}: release sign-off needs it: {words}" in run.output
+
+
+PERFORMANCE = ("test_single_request_latency[text]", "test_single_request_latency[one-image]",
+               "test_single_request_latency[several-images]", "test_load_meets_budgets[text]",
+               "test_load_meets_budgets[image]", "test_vllm_bench_serve_meets_budgets[text]",
+               "test_vllm_bench_serve_meets_budgets[image]")
+
+
+@pytest.mark.parametrize(("removed", "args", "expected"), [
+    ("quiet-machine", ("-m", "release and performance", "-n", "2"),
+     dict.fromkeys(PERFORMANCE, "performance is measured without xdist") | {
+         "test_no_regression_against_previous_run": "this run's figures are collected on the controller"}),
+    ("vllm-bench", ("-m", "release", "-k", "vllm_bench_serve and text", "--vllm-bench="),
+     {"test_vllm_bench_serve_meets_budgets[text]": "no `vllm` command for `vllm bench serve`"}),
+    ("compare-to", ("-m", "release", "-k", "regression"),
+     {"test_no_regression_against_previous_run": "no previous run to compare with: pass --compare-to"}),
+    ("aisbench", ("-m", "release", "-k", "aisbench and gsm8k", "--aisbench="),
+     {"test_aisbench[gsm8k]": "no `ais_bench` command"}),
+    ("accuracy-table", ("-m", "release", "-k", "aisbench or canary", "--profile=NO-ACCURACY"),
+     {"test_aisbench[no-datasets]": "profile 'sim-no-accuracy' has no AISBench datasets",
+      "test_image_canary": "profile 'sim-no-accuracy' has no [accuracy] table",
+      "test_audio_canary": "profile 'sim-no-accuracy' has no [accuracy] table"}),
+], ids=["quiet-machine", "vllm-bench", "compare-to", "aisbench", "accuracy-table"])
+def test_sign_off_with_a_gate_removed_fails_and_names_it(tmp_path: Path, port: int, datasets: Path, removed: str,
+                                                         args: tuple[str, ...], expected: dict[str, str]) -> None:
+    every_tool = [a for a in tools(datasets) if not any(a.startswith(b) and b.endswith("=") for b in args)]
+    args = tuple(f"--profile={profile_without_accuracy(tmp_path)}" if a == "--profile=NO-ACCURACY" else a
+                 for a in args if not a.endswith("="))
+    run = run_suite(tmp_path / removed, *args, *every_tool, "--target", "sim", "--port", str(port), timeout_s=600)
+    assert_gates_not_run(run, expected)
+    assert set(run.not_passed()) == set(expected), sorted(run.not_passed())
