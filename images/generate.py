@@ -194,6 +194,16 @@ TEXT_PROMPTS = (
     {"name": "capital", "question": "What is the capital of France? Answer with one word.", "answer": "Paris.",
      "expected": [["paris"]]},
 )
+# Text whose stream must tell the same as the plain answer (tests/test_known_defects.py): English, and CJK with
+# emoji, whose multi-byte characters streams have split into U+FFFD (vllm#8627).
+STREAM_PROMPTS = (
+    {"name": "english", "question": "Describe a quiet harbour at dawn in two sentences.",
+     "answer": "Fishing boats rest on still water while gulls circle over the pier. The first light turns the fog "
+               "above the harbour a pale gold."},
+    {"name": "cjk-emoji", "question": "Write the word cat in Chinese characters and in Japanese kana, then two cat "
+                                      "emoji, then say in one English sentence what you wrote.",
+     "answer": "猫, ねこ 🐱🐈 I wrote the word cat in Chinese and in Japanese kana, followed by two cat emoji."},
+)
 # Grade-school arithmetic in GSM8K's shape (`solution #### number`), for AISBench's gsm8k in the self-tests.
 ARITHMETIC = (
     ("Tom has 3 apples and buys 4 more. How many apples does he have?", "3 + 4 = 7", 7),
@@ -288,8 +298,9 @@ def main() -> None:
     manifest = {"images": images, "audio": clips, "remote_images": list(REMOTE_IMAGES),
                 "text_prompts": [{k: v for k, v in p.items() if k != "answer"} for p in TEXT_PROMPTS],
                 "arithmetic": arithmetic, "describe_question": DESCRIBE, "describe_each_question": DESCRIBE_EACH,
-                "describe_nth_question": DESCRIBE_NTH}
-    text = {p["question"]: p["answer"] for p in TEXT_PROMPTS}
+                "describe_nth_question": DESCRIBE_NTH,
+                "stream_prompts": [{k: v for k, v in p.items() if k != "answer"} for p in STREAM_PROMPTS]}
+    text = {p["question"]: p["answer"] for p in (*TEXT_PROMPTS, *STREAM_PROMPTS)}
     text |= {q: f"{working}. The answer is {result}.\nanswer: {result}" for q, working, result in ARITHMETIC}
     knowledge = {"media": image_knowledge | clip_knowledge, "text": text,
                  "generic_media_answer": GENERIC_MEDIA_ANSWER, "generic_text_answer": GENERIC_TEXT_ANSWER,

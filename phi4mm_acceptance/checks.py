@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from phi4mm_acceptance.client import ChatClient, HttpReply, StreamReply, parse_json
+from phi4mm_acceptance.client import ChatClient, HttpReply, ServerUnreachable, StreamReply, parse_json
 from phi4mm_acceptance.vllm_api import chat_completion_problems, parse_error_body, stream_problems
 
 
@@ -41,16 +41,17 @@ class StreamedAndPlain:
     problems: list[str] = field(default_factory=list)
 
 
-def stream_and_plain(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int) -> StreamedAndPlain:
+def stream_and_plain(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int,
+                     **params: Any) -> StreamedAndPlain:
     """The same chat plain and streamed at temperature 0: each well formed, the same text and usage. Each has
     its own cache_salt: vLLM promises no identical output when the second request reuses the first one's
     prefix cache (shared/reference/vllm-behaviour.md), only when both compute the prompt afresh."""
     salts = {"plain": uuid.uuid4().hex, "streamed": uuid.uuid4().hex}
-    plain = client.chat(messages, max_completion_tokens=max_tokens, cache_salt=salts["plain"])
+    plain = client.chat(messages, max_completion_tokens=max_tokens, cache_salt=salts["plain"], **params)
     result = StreamedAndPlain(plain, problems=["non-streamed: " + p for p in chat_reply_problems(plain, max_tokens)])
     if result.problems:
         return result
-    streamed = client.stream_chat(messages, max_completion_tokens=max_tokens, cache_salt=salts["streamed"])
+    streamed = client.stream_chat(messages, max_completion_tokens=max_tokens, cache_salt=salts["streamed"], **params)
     result.streamed, result.problems = streamed, ["streamed: " + p for p in stream_reply_problems(streamed, max_tokens)]
     if result.problems:
         return result
@@ -65,7 +66,7 @@ def stream_and_plain(client: ChatClient, messages: list[dict[str, Any]], max_tok
 
 def text_difference(streamed: str, plain: str, salts: dict[str, str]) -> str:
     """Where the streamed text leaves the plain one, and that neither reused the other's prefix cache."""
-    at = next((i for i, (a, b) in enumerate(zip(streamed, plain)) if a != b), min(len(streamed), len(plain)))
+    at = common_prefix(streamed, plain)
     start = max(0, at - 40)
     return (f"streamed answer differs from the non-streamed one at temperature 0 from character {at}, though "
             f"both were computed afresh (cache_salt {salts['plain'][:8]}... plain, {salts['streamed'][:8]}... "
@@ -93,3 +94,39 @@ def media_token_problems(client: ChatClient, without: list[dict[str, Any]], with
         return usage, [f"prompt_tokens with the {what} ({usage['with']}) is not above without it "
                        f"({usage['without']}): the server did not feed the {what} to the model"]
     return usage, []
+
+
+def common_prefix(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def mixup_problems(first: str, other: str, again: str, names: tuple[str, str]) -> list[str]:
+    """Answers to one question about image A, then B, then A again: B's must not be A's, and A's two must
+    agree on their leading half (vLLM promises no bit-identical output across batches: judge a span)."""
+    a, b = names
+    problems = [f"image {b} got image {a}'s answer {answer[:120]!r}" for answer in dict.fromkeys((first, again))
+                if answer == other]
+    if not problems and common_prefix(first, again) < min(len(first), len(again)) // 2:
+        problems.append(f"image {a} answered twice parts within its first half (at character "
+                        f"{common_prefix(first, again)}), as if another request's cache answered: "
+                        f"{first[:120]!r} then {again[:120]!r}")
+    return problems
+
+
+def stop_string_for(answer: str, length: int = 3) -> str | None:
+    """A stop string from the second half of an unstopped answer, preferably one whose first occurrence leaves
+    text before it (a repetitive random-weight answer may offer none: then the answer stops empty)."""
+    candidates = [answer[start:start + length] for start in range(len(answer) // 2, len(answer) - length + 1)]
+    candidates = [c for c in candidates if c.strip()]
+    return next((c for c in candidates if answer.index(c) > 0), candidates[0] if candidates else None)
+
+
+def probe_statuses(client: ChatClient) -> str:
+    """What the health probes answer, to show they say healthy while chat is stuck."""
+    answers = []
+    for path in ("/health", "/version", "/v1/models"):
+        try:
+            answers.append(f"{path} {client.get(path).status}")
+        except ServerUnreachable:
+            answers.append(f"{path} not answering")
+    return ", ".join(answers)

@@ -25,6 +25,10 @@ def parse_json(text: str) -> Any:
         return None
 
 
+class TokenStall(TimeoutError):
+    """A stream that sent nothing for longer than its token deadline: the engine is stuck."""
+
+
 class ServerUnreachable(ConnectionError):
     """The server did not answer at all (refused, reset, timed out)."""
 
@@ -79,6 +83,10 @@ class StreamReply:
         return next((c["choices"][0]["finish_reason"] for c in self.chunks()
                      if c.get("choices") and c["choices"][0].get("finish_reason")), None)
 
+    def gaps_ms(self) -> list[float]:
+        """Time between successive events, the first measured from the request."""
+        return [b - a for a, b in zip([0.0, *self.arrivals_ms], self.arrivals_ms)]
+
     @property
     def ttft_ms(self) -> float | None:
         """Time to the first chunk that carries generated text (the role-only chunk does not count)."""
@@ -103,10 +111,12 @@ class ChatClient:
     """`lora_names`: the LoRA adapters the server lists (/v1/models), which decide the `model` of its replies."""
 
     def __init__(self, base_url: str, model: str, timeout_s: float, api_key: str | None = None,
-                 lora_names: frozenset[str] = frozenset()) -> None:
+                 lora_names: frozenset[str] = frozenset(), token_gap_s: float | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.lora_names = lora_names
+        self.token_gap_s = token_gap_s
+        self._api_key = api_key
         self._client_args = {"base_url": self.base_url, "timeout": timeout_s, "trust_env": False,
                              "headers": {"Authorization": f"Bearer {api_key}"} if api_key else {}}
         self._http = httpx.Client(**self._client_args)
@@ -114,10 +124,21 @@ class ChatClient:
     def close(self) -> None:
         self._http.close()
 
+    def naming(self, model: str) -> ChatClient:
+        """A client of its own (its own connections, so it may run in another thread) whose requests name
+        `model`: the served model, or one of its LoRA adapters."""
+        return ChatClient(self.base_url, model, self._client_args["timeout"], self._api_key, self.lora_names,
+                          self.token_gap_s)
+
     @contextmanager
-    def _transport(self, what: str) -> Iterator[None]:
+    def _transport(self, what: str, stall_after_s: float | None = None) -> Iterator[None]:
         try:
             yield
+        except httpx.ReadTimeout:
+            if stall_after_s is None:
+                raise ServerUnreachable(f"{what} at {self.base_url}: server not answering (ReadTimeout)") from None
+            self._drop_connections()
+            raise TokenStall(f"{what} at {self.base_url}: no token for {stall_after_s:g} s") from None
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"{what} at {self.base_url}: server not answering "
                                     f"({type(exc).__name__}: {exc or 'no detail'})") from None
@@ -163,12 +184,15 @@ class ChatClient:
         return replace(reply, expected_model=self.expected_model(payload))
 
     def stream_chat(self, messages: list[dict[str, Any]], include_usage: bool = True, **params: Any) -> StreamReply:
+        """A streamed chat; no chunk for `token_gap_s` (the client's default, else the request timeout) raises
+        TokenStall, so a stuck engine fails in seconds."""
         payload = chat_payload(self.model, messages, stream=True, **params)
         if include_usage:
             payload["stream_options"] = {"include_usage": True}
+        gap = self.token_gap_s or self._client_args["timeout"]
         start = time.perf_counter()
-        with self._transport("POST /v1/chat/completions (stream)"), self._http.stream(
-            "POST", "/v1/chat/completions", json=payload
+        with self._transport("POST /v1/chat/completions (stream)", stall_after_s=gap), self._http.stream(
+            "POST", "/v1/chat/completions", json=payload, timeout=httpx.Timeout(self._client_args["timeout"], read=gap)
         ) as response:
             reply = StreamReply(response.status_code, response.headers.get("content-type", ""),
                                 expected_model=self.expected_model(payload))

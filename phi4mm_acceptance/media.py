@@ -78,6 +78,7 @@ class Manifest:
     describe_question: str
     describe_each_question: str
     describe_nth_question: str  # {ordinal} ("second") of {count}: a question each image answers differently
+    stream_prompts: tuple[dict[str, str], ...]  # name, question: text whose stream must tell what plain does
 
     def describe_nth(self, index: int, count: int) -> str:
         return self.describe_nth_question.format(ordinal=ORDINALS[index], count=count)
@@ -110,7 +111,7 @@ def load_manifest(directory: Path = IMAGES_DIR) -> Manifest:
                   for a in data["audio"])
     return Manifest(images, audio, tuple(data["remote_images"]), tuple(data["text_prompts"]),
                     tuple(data["arithmetic"]), data["describe_question"], data["describe_each_question"],
-                    data["describe_nth_question"])
+                    data["describe_nth_question"], tuple(data["stream_prompts"]))
 
 
 def missing_media(directory: Path = IMAGES_DIR) -> list[str]:

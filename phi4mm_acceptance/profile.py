@@ -45,6 +45,7 @@ class ChatSpec:
     max_completion_tokens: int
     length_cap_tokens: int
     max_ttft_ms: float
+    max_token_gap_s: float = 60.0  # a streamed request with no token for this long is stuck (vllm#39863)
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,7 @@ def _build(path: Path, root: _Fields) -> Profile:
             max_completion_tokens=int(chat.positive("max_completion_tokens")),
             length_cap_tokens=int(chat.positive("length_cap_tokens")),
             max_ttft_ms=chat.positive("max_ttft_ms"),
+            max_token_gap_s=chat.positive("max_token_gap_s", 60.0),
         ),
         container=_container(root) if "container" in root.data else None,
         performance=_performance(root) if "performance" in root.data else (),

@@ -29,11 +29,18 @@ CATEGORY = {
     'wrong_max_model_len': 'startup',
     'wrong_answers_pct': 'accuracy',
     'images_out_of_order': 'chat',
+    'mm_cache_collision': 'vLLM bug history',
+    'engine_stall_after': 'vLLM bug history',
+    'stream_only_done': 'stream',
+    'stream_stop_leak': 'vLLM bug history',
+    'stream_broken_multibyte': 'vLLM bug history',
+    'crash_on_tiny_image': 'vLLM bug history',
 }
 
 
 FUNCTIONAL = ("-m", "not performance")
 LOADS = ("-m", "performance or smoke", "-k", "load_meets_budgets or test_health")  # test_health: unaffected
+KNOWN_DEFECTS = ("-m", "smoke", "-k", "known_defects or test_health or test_version")  # smoke's vLLM-history checks
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Fault:
     selection: tuple[str, ...] = FUNCTIONAL  # the tests to run: the functional ones, or the loads
     phase: str = "call"  # where the catching test fails: "call", or "setup" (the server never came up)
     unaffected: tuple[str, ...] = ("test_health",)  # must still pass when the fault is in the call phase
+    seen_in: str = ""  # the vLLM (or vllm-ascend) issue threads where this defect reached users
 
     @property
     def category(self) -> str:
@@ -95,7 +103,33 @@ FAULTS = (
     Fault("wrong_answers_pct", {"SIM_FAULT_WRONG_ANSWERS_PCT": "40"}, "test_image_canary",
           "is below the profile's 90%"),
     Fault("images_out_of_order", {"SIM_FAULT_IMAGES_OUT_OF_ORDER": "1"}, "test_several_images[2-images]",
-          "the first of 2 images (red-circle): answer lacks any of [('red',)]"),
+          "the first of 2 images (red-circle): answer lacks any of [('red',)]",
+          seen_in="vllm#12740, #15125"),
+    Fault("mm_cache_collision", {"SIM_FAULT_MM_CACHE_COLLISION": "1"},
+          "test_each_image_gets_its_own_answer[prefix-cache-shared]", "image bar-chart got image red-circle's answer",
+          selection=KNOWN_DEFECTS, unaffected=("test_health", "test_each_image_gets_its_own_answer[cache-salt-each]"),
+          seen_in="vllm#12603, #36708; LMCache#4086"),
+    Fault("engine_stall_after", {"SIM_FAULT_ENGINE_STALL_AFTER": "1"},
+          "test_engine_answers_within_the_token_deadline_after_multimodal_warmup",
+          "no token for 5 s; meanwhile /health 200, /version 200, /v1/models 200: the probes say healthy",
+          selection=("-m", "smoke", "-k", "token_deadline or test_health or test_version"),
+          unaffected=("test_health", "test_version"),
+          seen_in="vllm#39863, #17972"),
+    Fault("stream_only_done", {"SIM_FAULT_STREAM_ONLY_DONE": "1"}, "test_stream_matches_non_stream[red-circle]",
+          "the stream carried no chunks",
+          seen_in="vllm#40986"),
+    Fault("stream_stop_leak", {"SIM_FAULT_STREAM_STOP_LEAK": "1"}, "test_stream_tells_the_same_text_as_plain[english-stop]",
+          "streamed answer differs from the non-streamed one", selection=KNOWN_DEFECTS,
+          unaffected=("test_health", "test_stream_tells_the_same_text_as_plain[english]"),
+          seen_in="vllm#8468"),
+    Fault("stream_broken_multibyte", {"SIM_FAULT_STREAM_BROKEN_MULTIBYTE": "1"},
+          "test_stream_tells_the_same_text_as_plain[cjk-emoji]", "streamed answer differs from the non-streamed one",
+          selection=KNOWN_DEFECTS, unaffected=("test_health", "test_stream_tells_the_same_text_as_plain[english]"),
+          seen_in="vllm#8627, vllm-ascend#12030"),
+    Fault("crash_on_tiny_image", {"SIM_FAULT_CRASH_ON_TINY_IMAGE": "1"},
+          "test_odd_media_fail_alone_and_the_server_keeps_serving", "server not answering",
+          selection=KNOWN_DEFECTS,
+          seen_in="vllm#55546, #15404"),
 )
 
 
@@ -201,11 +235,12 @@ SCENARIOS = (
 
 def markdown_table() -> str:
     """Fault -> caught by, for the README."""
-    rows = ["| fault | kind | injected by | caught by | the message says |", "|---|---|---|---|---|"]
+    rows = ["| fault | kind | injected by | caught by | the message says | seen in |", "|---|---|---|---|---|---|"]
     for fault in FAULTS:
         switch = " ".join(f"`{key}={value}`" for key, value in fault.env.items())
-        rows.append(f"| {fault.name} | {fault.category} | {switch} | `{fault.caught_by}` | {fault.message} |")
+        rows.append(f"| {fault.name} | {fault.category} | {switch} | `{fault.caught_by}` | {fault.message} | "
+                    f"{fault.seen_in} |")
     for scenario in SCENARIOS:
         rows.append(f"| {scenario.fault} | {scenario.category} | `{scenario.proven_by.split('::')[1]}` | "
-                    f"`{scenario.caught_by}` | {scenario.message} |")
+                    f"`{scenario.caught_by}` | {scenario.message} | |")
     return "\n".join(rows)

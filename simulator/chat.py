@@ -65,8 +65,14 @@ class ServingLimits:
     def serving(self, lora: str | None, faults: Faults) -> Serving:
         """An adapter counts as vision or speech by its folder name (the snapshot's vision-lora, speech-lora)."""
         folder = self.loras[lora].rstrip("/").rsplit("/", 1)[-1] if lora else ""
+        if faults.lora_not_applied:
+            folder = ""
         return Serving(vision_lora="vision" in folder, speech_lora="speech" in folder,
                        wrong_answers_pct=faults.wrong_answers_pct, images_out_of_order=faults.images_out_of_order)
+
+
+class EngineCrash(RuntimeError):
+    """The engine dies with this request: the server logs it and exits, as vLLM's process does."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class ChatPlan:
     finish_reason: str
     stream: bool
     include_usage: bool
+    stop_reason: str | None = None  # the stop string that ended the answer, as vLLM reports it
 
     @property
     def completion_tokens(self) -> int:
@@ -113,7 +120,15 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
         max_tokens = limits.max_model_len - prompt_tokens
 
     lora = limits.applied_lora(name, messages)
-    pieces = split_into_tokens(model.answer(question, items, limits.serving(lora, faults)))
+    if faults.crash_on_tiny_image and any(isinstance(i, Image) and min(i.width, i.height) <= 2 for i in items):
+        raise EngineCrash("EngineCore hit a fatal error in the image processor (simulated fault: crash_on_tiny_image).")
+    answer = model.answer(question, items, limits.serving(lora, faults))
+    if faults.mm_cache_collision and body.get("cache_salt") is None:
+        answer = _COLLIDING_CACHE.setdefault((question, len(items)), answer)
+    pieces = split_into_tokens(answer)
+    if faults.gibberish_past_tokens:
+        pieces = [piece if prompt_tokens + index < faults.gibberish_past_tokens else "zq"
+                  for index, piece in enumerate(pieces)]
     ignore_eos = body.get("ignore_eos") is True and not faults.ignore_eos_unsupported
     if ignore_eos:  # vLLM's extension: generate until the cap, as benchmarks ask
         pieces = [pieces[i % len(pieces)] for i in range(max_tokens)]
@@ -122,7 +137,42 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
         pieces, finish_reason = pieces[:max_tokens], "length"
     elif ignore_eos and not faults.ignore_max_tokens:
         finish_reason = "length"
-    return ChatPlan(lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage)
+    pieces, stop_reason = _apply_stop(pieces, _stop_strings(body))
+    if stop_reason is not None:
+        finish_reason = "stop"
+    return ChatPlan(lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage,
+                    stop_reason)
+
+
+_COLLIDING_CACHE: dict[tuple[str, int], str] = {}  # the mm_cache_collision fault: keyed without the media
+
+
+def _stop_strings(body: dict[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise ApiError(400, "stop must be a string or a list of strings.", "stop")
+    return [s for s in stop if s]
+
+
+def _apply_stop(pieces: list[str], stops: list[str]) -> tuple[list[str], str | None]:
+    """vLLM's stop strings: generation ends with the token that completes the first stop string to appear;
+    the text ends right before it (the tokens spent on it still count as generated)."""
+    text = "".join(pieces)
+    found = [(text.find(stop), stop) for stop in stops if stop in text]
+    if not found:
+        return pieces, None
+    at, stop = min(found)
+    kept, length = [], 0
+    for piece in pieces:
+        kept.append(piece[:max(0, at - length)])
+        length += len(piece)
+        if length >= at + len(stop):
+            break
+    return kept, stop
 
 
 def read_prompt(messages: list[Any], limits: ServingLimits, faults: Faults) -> tuple[int, str, list[Image | Audio]]:

@@ -32,6 +32,14 @@ class Faults:
     wrong_answers_pct: int = 0
     ignore_eos_unsupported: bool = False
     images_out_of_order: bool = False
+    mm_cache_collision: bool = False
+    engine_stall_after: int = 0
+    stream_only_done: bool = False
+    stream_stop_leak: bool = False
+    stream_broken_multibyte: bool = False
+    crash_on_tiny_image: bool = False
+    gibberish_past_tokens: int = 0
+    lora_not_applied: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Faults:
@@ -78,6 +86,18 @@ FAULT_DOCS: dict[str, str] = {
                               "come up short",
     "images_out_of_order": "a question about the N-th of several images is answered about the next one (images "
                            "taken out of order, vllm#12740)",
+    "mm_cache_collision": "without a cache_salt, a request gets the answer of the last one with the same text and "
+                          "as many media, whatever the media (a cache keyed without the image, vllm#12603)",
+    "engine_stall_after": "N: after N chat requests the engine hangs: chat never answers, /health, /version and "
+                          "/v1/models still answer 200 (vllm#39863)",
+    "stream_only_done": "streams hold only `data: [DONE]` (vllm#40986)",
+    "stream_stop_leak": "a stream ended by a stop string leaks the stop string's first character (vllm#8468)",
+    "stream_broken_multibyte": "streams carry U+FFFD for every CJK character and emoji (vllm#8627)",
+    "gibberish_past_tokens": "N: every token past position N of the sequence is gibberish (LongRoPE's switch "
+                             "at 4096 gone wrong, vllm#19489)",
+    "lora_not_applied": "LoRA adapters are listed in /v1/models but never applied (vllm#16424)",
+    "crash_on_tiny_image": "the process dies on an image of 2 pixels or fewer a side (one bad item takes the "
+                           "server down, vllm#15404)",
 }
 
 

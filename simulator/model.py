@@ -44,6 +44,15 @@ ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 ASKED_ITEM = re.compile(rf"\bthe ({'|'.join(ORDINALS)}) (?:of these|image|picture|clip)\b")
 
 
+COUNT_TO = re.compile(r"\bcount from 1 to (\d+)\b")
+
+
+def counting(question: str) -> str | None:
+    """"Count from 1 to N, one number per line": the model can count."""
+    match = COUNT_TO.search(question.lower())
+    return "\n".join(str(n) for n in range(1, int(match[1]) + 1)) if match else None
+
+
 def asked_item(question: str) -> int | None:
     """Which item a question is about ("the second of these images"), as a model reads it; None for all."""
     match = ASKED_ITEM.search(question.lower())
@@ -150,7 +159,7 @@ class FakeModel:
         if unlucky(serving.wrong_answers_pct, question, items):
             return self.generic_media_answer if items else self.generic_text_answer
         if not items:
-            return lookup(self.text_answers, question) or self.generic_text_answer
+            return lookup(self.text_answers, question) or counting(question) or self.generic_text_answer
         if not serving.speech_lora and any(isinstance(item, Audio) for item in items):
             return self.no_speech_lora_answer
         if not serving.vision_lora and any(isinstance(item, Image) for item in items) \

@@ -21,7 +21,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from simulator.chat import ApiError, ChatPlan, ServingLimits, plan_chat, read_prompt
+from simulator.chat import ApiError, ChatPlan, EngineCrash, ServingLimits, plan_chat, read_prompt
 from simulator.environment import describe_environment
 from simulator.faults import Faults
 from simulator.model import FakeModel, split_into_tokens
@@ -280,7 +280,13 @@ class Handler(BaseHTTPRequestHandler):
         number = state.counters.next_chat_number()
         if state.faults.http500_every and number % state.faults.http500_every == 0:
             raise ApiError(500, "EngineCore encountered an issue while processing the request (simulated fault).")
-        plan = plan_chat(body, state.limits, state.model, state.faults)
+        try:
+            plan = plan_chat(body, state.limits, state.model, state.faults)
+        except EngineCrash as crash:
+            vllm_log("ERROR", "core.py:712", str(crash))
+            os._exit(1)
+        if state.faults.engine_stall_after and number > state.faults.engine_stall_after:
+            threading.Event().wait()  # the engine hangs; the API server's probes keep answering
         with state.serial if state.faults.serialize_requests else nullcontext(), state.running as running:
             start = time.perf_counter()
             ttft = state.timing.ttft_s(plan.prompt_tokens, running, state.faults.slow_first_token_ms)
@@ -313,24 +319,36 @@ class Handler(BaseHTTPRequestHandler):
         def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
             return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
 
+        faults = self.state.faults
+        if faults.stream_only_done:
+            self._write_chunk(b"data: [DONE]\n\n")
+            self._write_chunk(b"")
+            return
         if deadlines:
             sleep_until(deadlines[0])
-        role = {} if self.state.faults.stream_no_role else {"role": "assistant"}
+        role = {} if faults.stream_no_role else {"role": "assistant"}
         self._event(chunk(choice({**role, "content": ""})))
-        last = len(plan.pieces) - 1
+        pieces = list(plan.pieces)
+        if faults.stream_stop_leak and plan.stop_reason and pieces:
+            pieces[-1] += plan.stop_reason[0]
+        if faults.stream_broken_multibyte:
+            pieces = ["".join("\ufffd" if ord(c) >= 0x2E80 else c for c in piece) for piece in pieces]
+        last = len(pieces) - 1
         token_times = []
-        for index, piece in enumerate(plan.pieces):
+        for index, piece in enumerate(pieces):
             sleep_until(deadlines[index])
+            if not piece and index != last:
+                continue  # vLLM sends no delta for a token whose text is held back (a stop string's start)
             token_times.append(self._event(chunk(choice({"content": piece},
                                                         plan.finish_reason if index == last else None))))
         if token_times and self.state.trace is not None:
             self.state.trace.write({"id": self.headers.get("x-request-id"), "received": self._received,
                                     "first_token": token_times[0][1], "tokens": token_times})
-        if not plan.pieces:
+        if not pieces:
             self._event(chunk(choice({"content": ""}, plan.finish_reason)))
         if plan.include_usage:
-            self._event(chunk([], usage=_usage(plan, self.state.faults)))
-        if not self.state.faults.stream_no_done:
+            self._event(chunk([], usage=_usage(plan, faults)))
+        if not faults.stream_no_done:
             self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")
 
@@ -367,7 +385,7 @@ def _completion(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
     message = {"role": "assistant", "content": "".join(plan.pieces), "reasoning_content": None, "tool_calls": []}
     return {"id": _ident(), "object": "chat.completion", "created": int(time.time()), "model": plan.model,
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish_reason,
-                         "stop_reason": None}],
+                         "stop_reason": plan.stop_reason}],
             "usage": _usage(plan, faults), "prompt_logprobs": None}
 
 

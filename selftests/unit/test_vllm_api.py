@@ -162,3 +162,26 @@ def test_a_stream_plain_difference_says_where_and_that_no_cache_was_shared() -> 
     assert "from character 9, though both were computed afresh" in message
     assert "cache_salt aaaaaaaa... plain, bbbbbbbb... streamed: no prefix-cache reuse, so no cache hit explains it" in message
     assert "'Un café ☕☕ chaud' (16 characters)" in message and "'Un café ☕ chaud' (15 characters)" in message
+
+
+def test_an_image_answered_with_anothers_answer_is_a_mixup_a_late_divergence_is_not() -> None:
+    from phi4mm_acceptance.checks import mixup_problems
+
+    names = ("red-circle", "bar-chart")
+    a, b = "A red circle on a white background.", "A bar chart of fruit sales."
+    assert mixup_problems(a, b, a, names) == []
+    assert mixup_problems(a, b, a[:30] + " ground.", names) == []  # parts late: batches differ numerically
+    assert mixup_problems(a, a, a, names) == ["image bar-chart got image red-circle's answer "
+                                              "'A red circle on a white background.'"]
+    assert "answered twice parts within its first half (at character 2)" in mixup_problems(
+        a, b, "A blue square on grey.", names)[0]
+
+
+def test_a_stop_string_comes_from_the_second_half_and_leaves_text_before_it() -> None:
+    from phi4mm_acceptance.checks import stop_string_for
+
+    answer = "Fishing boats rest on still water."
+    stop = stop_string_for(answer)
+    assert stop is not None and answer.index(stop) >= len(answer) // 2 - 3 and answer.index(stop) > 0
+    assert stop_string_for("bbbbbbbb") == "bbb"  # a repetitive answer: it stops empty
+    assert stop_string_for("ab") is None
