@@ -10,6 +10,8 @@ from typing import Any
 
 from phi4mm_acceptance.media import AudioItem, ImageItem, Manifest, audio_message, audio_url_part, user_message
 
+CANARY_MAX_TOKENS = 64  # a short answer: a word, a number, a sentence
+
 
 @dataclass(frozen=True)
 class CanaryAnswer:

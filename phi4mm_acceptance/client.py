@@ -178,6 +178,12 @@ class ChatClient:
         count = reply.json.get("count") if reply.status == 200 and isinstance(reply.json, dict) else None
         return count if isinstance(count, int) and not isinstance(count, bool) else None
 
+    def text_tokens(self, text: str) -> int | None:
+        """How many tokens the server's tokenizer makes of a plain text (POST /tokenize with a `prompt`)."""
+        reply = self.post_json("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False})
+        count = reply.json.get("count") if reply.status == 200 and isinstance(reply.json, dict) else None
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> HttpReply:
         payload = chat_payload(self.model, messages, **params)
         reply = self.post_json("/v1/chat/completions", payload)

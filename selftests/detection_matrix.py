@@ -35,11 +35,14 @@ CATEGORY = {
     'stream_stop_leak': 'vLLM bug history',
     'stream_broken_multibyte': 'vLLM bug history',
     'crash_on_tiny_image': 'vLLM bug history',
+    'gibberish_past_tokens': 'vLLM bug history',
+    'lora_not_applied': 'vLLM bug history',
 }
 
 
 FUNCTIONAL = ("-m", "not performance")
 LOADS = ("-m", "performance or smoke", "-k", "load_meets_budgets or test_health")  # test_health: unaffected
+RELEASE_DEFECTS = ("-m", "release", "-k", "interleaved or long_output or vision_lora or test_health")
 KNOWN_DEFECTS = ("-m", "smoke", "-k", "known_defects or test_health or test_version")  # smoke's vLLM-history checks
 
 
@@ -130,6 +133,16 @@ FAULTS = (
           "test_odd_media_fail_alone_and_the_server_keeps_serving", "server not answering",
           selection=KNOWN_DEFECTS,
           seen_in="vllm#55546, #15404"),
+    Fault("images_out_of_order", {"SIM_FAULT_IMAGES_OUT_OF_ORDER": "1"}, "test_interleaved_images_are_answered_in_order",
+          "the first of 3 interleaved pictures (red-circle): the answer lacks any of ('red',)",
+          selection=RELEASE_DEFECTS, unaffected=("test_health", "test_long_output_stays_right_past_the_4k_rope_switch"),
+          seen_in="vllm#12740, #15125"),
+    Fault("gibberish_past_tokens", {"SIM_FAULT_GIBBERISH_PAST_TOKENS": "4096"},
+          "test_long_output_stays_right_past_the_4k_rope_switch", "past the RoPE switch", selection=RELEASE_DEFECTS,
+          unaffected=("test_health", "test_interleaved_images_are_answered_in_order"), seen_in="vllm#19489"),
+    Fault("lora_not_applied", {"SIM_FAULT_LORA_NOT_APPLIED": "1"}, "test_vision_lora_is_applied_when_named",
+          "listed in /v1/models but not applied? (vllm#16424)", selection=RELEASE_DEFECTS,
+          unaffected=("test_health", "test_long_output_stays_right_past_the_4k_rope_switch"), seen_in="vllm#16424"),
 )
 
 

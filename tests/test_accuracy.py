@@ -14,7 +14,14 @@ import pytest
 
 from phi4mm_acceptance.accuracy_gates import gate_failures, wilson_lower_bound
 from phi4mm_acceptance.aisbench import find_placement, run_dataset
-from phi4mm_acceptance.canary import CanaryAnswer, audio_messages, image_messages, image_questions, share_right
+from phi4mm_acceptance.canary import (
+    CANARY_MAX_TOKENS,
+    CanaryAnswer,
+    audio_messages,
+    image_messages,
+    image_questions,
+    share_right,
+)
 from phi4mm_acceptance.checks import answer_text, chat_reply_problems
 from phi4mm_acceptance.client import ChatClient
 from phi4mm_acceptance.launch.base import Server
@@ -27,7 +34,6 @@ from phi4mm_acceptance.verdicts import WrongAnswer
 
 pytestmark = pytest.mark.accuracy
 RecordProperty = Callable[[str, object], None]
-CANARY_MAX_TOKENS = 64
 
 
 @pytest.fixture(scope="module")

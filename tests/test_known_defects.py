@@ -5,6 +5,7 @@ None needs the right answer, so each holds on a random-weight model too (the rea
 """
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from fixtures.selection import not_applicable
+from phi4mm_acceptance.canary import CANARY_MAX_TOKENS, CanaryAnswer, image_messages, image_questions, share_right
 from phi4mm_acceptance.checks import (
     answer_text,
     chat_reply_problems,
@@ -24,9 +26,12 @@ from phi4mm_acceptance.checks import (
     stream_reply_problems,
 )
 from phi4mm_acceptance.client import ChatClient, TokenStall
-from phi4mm_acceptance.media import audio_url_part, load_manifest, user_message
+from phi4mm_acceptance.lora_hint import ADAPTER_FOR
+from phi4mm_acceptance.media import ORDINALS, audio_url_part, image_part, load_manifest, missing_keywords, user_message
 from phi4mm_acceptance.odd_media import odd_media
 from phi4mm_acceptance.profile import Profile
+from phi4mm_acceptance.scoring import vqa_correct
+from phi4mm_acceptance.verdicts import WrongAnswer
 
 MANIFEST = load_manifest()
 RecordProperty = Callable[[str, object], None]
@@ -155,3 +160,109 @@ def test_odd_media_fail_alone_and_the_server_keeps_serving(client: ChatClient, p
     health = client.get("/health").status
     problems += [f"/health answers {health} after the burst"] * (health != 200)
     assert not problems, "; ".join(problems) + (f" (odd media refused: {refused})" if refused else "")
+
+
+@pytest.mark.release
+@pytest.mark.image
+def test_interleaved_images_are_answered_in_order(client: ChatClient, profile: Profile) -> None:
+    """Images answered out of order (vllm#12740, #15125): text and images interleaved, "Picture N follows."
+    before each, and a question about one picture by its place: the answer must name that picture's content."""
+    limit = profile.model.limit_mm_per_prompt.get("image", 1)
+    items = MANIFEST.tagged("several")[:min(limit, 3)]
+    if len(items) < 2:
+        not_applicable(f"the profile allows {limit} image(s) per prompt")
+    content: list[dict[str, Any]] = []
+    for number, item in enumerate(items, start=1):
+        content += [{"type": "text", "text": f"Picture {number} follows."}, image_part(item.data_url())]
+    for index, item in enumerate(items):
+        question = {"type": "text", "text": f"Describe the {ORDINALS[index]} picture in one sentence."}
+        answer = plain(client, [{"role": "user", "content": [*content, question]}], profile.chat.max_completion_tokens)
+        missing = missing_keywords(answer, (tuple(item.describe_keywords),))
+        if missing:
+            raise WrongAnswer(f"the {ORDINALS[index]} of {len(items)} interleaved pictures ({item.name}): the answer "
+                              f"lacks any of {missing[0]}; answer was {answer[:300]!r}")
+
+
+ROPE_SWITCH = 4096  # Phi-4-multimodal's original_max_position_embeddings: LongRoPE changes factors past it
+
+
+@pytest.mark.release
+def test_long_output_stays_right_past_the_4k_rope_switch(client: ChatClient, profile: Profile,
+                                                         record_property: RecordProperty) -> None:
+    """Output past 4,096 tokens turned to gibberish (vllm#19489, Phi-4's LongRoPE switching from its short to
+    its long scaling factors): a short prompt asks to count, one number per line, far enough that the
+    sequence passes 4,096 tokens by the server's own count; every line must be the next number to the end."""
+    context = profile.model.max_model_len
+    if context < ROPE_SWITCH + 1024:
+        not_applicable(f"max_model_len {context} cannot hold output past the {ROPE_SWITCH}-token RoPE switch: this "
+                       "deployment cannot be checked for vllm#19489 (the -lora profiles serve 8192)")
+    per_number = (client.text_tokens("\n".join(map(str, range(1, 1001)))) or 2000) / 1000
+    count_to = int((ROPE_SWITCH + 800) / per_number)
+    messages = [{"role": "user", "content": f"Count from 1 to {count_to}, one number per line, with nothing else."}]
+    cap = context - (client.prompt_tokens(messages) or 64) - 16
+    reply = client.chat(messages, max_completion_tokens=cap, temperature=0)
+    problems = chat_reply_problems(reply, cap)
+    assert not problems, "; ".join(problems)
+    lines, usage = answer_text(reply).strip().split("\n"), reply.json["usage"]
+    record_property("total_tokens", usage["total_tokens"])
+    partial_last = reply.json["choices"][0]["finish_reason"] == "length"
+    broken = next((i for i, line in enumerate(lines) if line.strip() != str(i + 1)
+                   and not (partial_last and i == len(lines) - 1 and str(i + 1).startswith(line.strip()))), None)
+    if broken is not None:
+        position = usage["prompt_tokens"] + (client.text_tokens("\n".join(lines[:broken])) or 0)
+        raise WrongAnswer(f"counting to {count_to}, line {broken + 1} is {lines[broken][:40]!r} (about token "
+                          f"{position} of the sequence{', past the RoPE switch' * (position > ROPE_SWITCH)}); "
+                          f"the lines before it: {lines[max(0, broken - 3):broken]}")
+    if usage["total_tokens"] <= ROPE_SWITCH:
+        raise WrongAnswer(f"counting to {count_to} ended at {len(lines)} after {usage['total_tokens']} tokens, before "
+                          f"the {ROPE_SWITCH}-token RoPE switch: nothing past it was checked")
+
+
+def adapter_of(profile: Profile, modality: str) -> str | None:
+    """The served LoRA adapter for a modality (vision for images), by its folder name."""
+    kind = ADAPTER_FOR[modality]
+    return next((name for name, path in profile.lora_modules.items() if kind in path.rsplit("/", 1)[-1]), None)
+
+
+def default_lora_for(profile: Profile, modality: str) -> bool:
+    """Whether --default-mm-loras applies an adapter to this modality's base-model requests too."""
+    args = profile.serve.args
+    if "--default-mm-loras" not in args or args.index("--default-mm-loras") + 1 >= len(args):
+        return False
+    return modality in json.loads(args[args.index("--default-mm-loras") + 1])
+
+
+def canary_answers(client: ChatClient, model: str) -> list[CanaryAnswer]:
+    with closing(client.naming(model)) as named:
+        return [CanaryAnswer(item.name, question, reply, vqa_correct(reply, accepted))
+                for item, question, accepted in image_questions(MANIFEST)
+                for reply in [plain(named, image_messages(item, question), CANARY_MAX_TOKENS)]]
+
+
+@pytest.mark.release
+@pytest.mark.image
+@pytest.mark.accuracy
+def test_vision_lora_is_applied_when_named(client: ChatClient, profile: Profile,
+                                           missing_prerequisite: Callable[[str], None],
+                                           record_property: RecordProperty) -> None:
+    """LoRA listed but not applied (vllm#16424): the image canary through the vision adapter by name must
+    reach the profile's canary threshold; where --default-mm-loras leaves base-model requests without it,
+    the base model's answers must differ and score no better."""
+    adapter = adapter_of(profile, "image")
+    if adapter is None:
+        not_applicable(f"profile {profile.name!r} serves no vision LoRA adapter")
+    if profile.accuracy is None:
+        missing_prerequisite(f"profile {profile.name!r} has no [accuracy] table")
+    through = canary_answers(client, adapter)
+    share, minimum = share_right(through), profile.accuracy.canary_min_image_accuracy
+    record_property("adapter_canary_image_accuracy", round(share, 4))
+    if share < minimum:
+        raise WrongAnswer(f"through the adapter {adapter!r} the image canary gets {share:.0%} right, under the "
+                          f"profile's {minimum:.0%}: listed in /v1/models but not applied? (vllm#16424); wrong: "
+                          f"{'; '.join(a.describe() for a in through if not a.correct)[:400]}")
+    if not default_lora_for(profile, "image"):
+        base = canary_answers(client, client.model)
+        record_property("base_canary_image_accuracy", round(share_right(base), 4))
+        if [a.answer for a in base] == [a.answer for a in through] or share_right(base) > share:
+            raise WrongAnswer(f"the base model answers the image canary as the adapter {adapter!r} does (or better: "
+                              f"{share_right(base):.0%} against {share:.0%}): the adapter changes nothing (vllm#16424)")
