@@ -21,6 +21,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from simulator.media import speech_fingerprint  # the simulator knows a clip padded with silence too
+
 HERE = Path(__file__).resolve().parent
 KNOWLEDGE = HERE.parent / "simulator" / "fake_model" / "knowledge.json"
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
@@ -287,7 +289,7 @@ def clip_entries() -> tuple[list[dict[str, object]], dict[str, dict[str, object]
             answers = {VOCALSOUND_QUESTION: VOCALSOUND_CHOICES[clip.label]}
         manifest.append(entry)
         knowledge[sha] = {"name": clip.name, "description": clip.transcript or f"The sound of {clip.label}.",
-                          "answers": answers}
+                          "answers": answers, "speech_sha256": speech_fingerprint(path.read_bytes())}
     return manifest, knowledge
 
 

@@ -1,6 +1,7 @@
 """Odd but valid media, made in memory and the same every time: images of a pixel or thousands of pixels a
 side and speech-band audio at other rates, lengths and channel counts. A server must answer each (or refuse
-it alone) and keep serving everyone else (vllm#55546, #15404: one bad item took the server down).
+it alone) and keep serving everyone else (vllm#55546, #15404: one bad item took the server down). Also the
+spoken clips padded with silence, for speech requests of mixed lengths at once.
 """
 from __future__ import annotations
 
@@ -46,6 +47,29 @@ def _wav(rate: int, seconds: float, channels: int) -> bytes:
         writer.setframerate(rate)
         writer.writeframes(pcm)
     return out.getvalue()
+
+
+def padded_with_silence(wav: bytes, seconds: float) -> bytes:
+    """The same clip with `seconds` of silence after it: the same words in a longer request."""
+    with wave.open(io.BytesIO(wav)) as reader:
+        params, frames = reader.getparams(), reader.readframes(reader.getnframes())
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setparams(params)
+        writer.writeframes(frames + b"\x00" * (int(params.framerate * seconds) * params.sampwidth * params.nchannels))
+    return out.getvalue()
+
+
+def distinct_image_url(number: int, size: int = 448) -> str:
+    """The number-th of as many different images as asked for: a gradient with a square placed and coloured
+    by the number, so no two share bytes (nor a cache entry)."""
+    image = Image.merge("RGB", (Image.linear_gradient("L").resize((size, size)),) * 3)
+    side, step = size // 8, (number * 7919) % (size * size)
+    x, y = step % (size - side), (step // size) % (size - side)
+    image.paste(((number * 37) % 256, (number * 91) % 256, (number * 53) % 256), (x, y, x + side, y + side))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 IMAGE_SIZES = ((1, 1), (2, 2), (1, 512), (2400, 1600))

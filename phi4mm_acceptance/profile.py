@@ -109,6 +109,16 @@ class AisbenchDataset:
 
 
 @dataclass(frozen=True)
+class SoakSpec:
+    """The nightly memory soak: distinct images one after another; the server's resident memory after the
+    warm-up may grow by at most `max_rss_growth_mb`."""
+
+    images: int
+    max_rss_growth_mb: float
+    origin: str
+
+
+@dataclass(frozen=True)
 class AccuracySpec:
     """The built-in canary's thresholds and the AISBench datasets to run with their gates."""
 
@@ -135,6 +145,7 @@ class Profile:
     container: ContainerSpec | None = None
     performance: tuple[PerformanceSpec, ...] = ()
     accuracy: AccuracySpec | None = None
+    soak: SoakSpec | None = None
     regression: RegressionSpec = RegressionSpec()
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -327,6 +338,7 @@ def _build(path: Path, root: _Fields) -> Profile:
         container=_container(root) if "container" in root.data else None,
         performance=_performance(root) if "performance" in root.data else (),
         accuracy=_accuracy(root) if "accuracy" in root.data else None,
+        soak=_soak(root) if "soak" in root.data else None,
         regression=_regression(root) if "regression" in root.data else RegressionSpec(),
         raw=root.data,
     )
@@ -384,6 +396,12 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
             origin=table.get("origin", str),
         ))
     return tuple(loads)
+
+
+def _soak(root: _Fields) -> SoakSpec:
+    table = root.table("soak")
+    return SoakSpec(images=int(table.positive("images")), max_rss_growth_mb=table.positive("max_rss_growth_mb"),
+                    origin=table.get("origin", str))
 
 
 def _regression(root: _Fields) -> RegressionSpec:

@@ -61,6 +61,23 @@ def throughput_plot(perfs: dict[str, dict[str, Any]], out: Path) -> Path:
     return path
 
 
+def memory_plot(samples_mb: list[float], warm_up: int, max_growth_mb: float, out: Path) -> Path:
+    """The memory soak: the server's resident memory after each distinct image, the warm-up and the bound."""
+    out.mkdir(parents=True, exist_ok=True)
+    figure, ax = plt.subplots(figsize=(8, 3.4))
+    ax.plot(range(1, len(samples_mb) + 1), samples_mb, color="#0969da")
+    ax.axvline(warm_up, color="#9a6700", linestyle=":", label="end of warm-up")
+    ax.axhline(samples_mb[warm_up - 1] + max_growth_mb, color="#cf222e", linestyle="--", label="bound")
+    ax.set_xlabel("distinct images sent")
+    ax.set_ylabel("resident memory (MB)")
+    ax.legend()
+    figure.tight_layout()
+    path = out / "memory-soak.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
 def clear_previous_report(reports: Path) -> None:
     """A new run must not show an earlier run's loads: remove what this module and the loads wrote."""
     for path in [*reports.glob("perf-*.json"), *reports.glob("plots/*.png"), *reports.glob("samples/*.json"),
@@ -76,6 +93,7 @@ def write_release_report(reports: Path, identity: RunIdentity, tests: dict[str, 
     if perfs:
         plots.mkdir(parents=True, exist_ok=True)
         images = [latency_plot(name, perf, plots) for name, perf in perfs.items()] + [throughput_plot(perfs, plots)]
+    images += [plot for plot in sorted(plots.glob("*.png")) if plot not in images]  # the memory soak's, say
     rows = "".join(
         f"<tr><td>{html.escape(test)}</td><td style='color:{OUTCOME_COLOURS.get(gate_state(e), '#000')}'>"
         f"{gate_state(e)}</td><td>{html.escape(e.get('reason', ''))}</td>"

@@ -211,3 +211,12 @@ def lora_problems(body: Any, served_model_name: str, lora_names: list[str]) -> l
             problems.append(f"LoRA adapter {name!r} has parent {entries[name].get('parent')!r}, expected "
                             f"{served_model_name!r}")
     return problems
+
+
+def resident_memory_mb(metrics_text: str) -> float | None:
+    """The API server process's resident memory from GET /metrics (`process_resident_memory_bytes`,
+    prometheus_client's process collector; absent in vLLM's multi-API-server mode), in MB."""
+    for line in metrics_text.splitlines():
+        if line.startswith("process_resident_memory_bytes "):
+            return float(line.split()[1]) / 1e6
+    return None

@@ -37,6 +37,8 @@ CATEGORY = {
     'crash_on_tiny_image': 'vLLM bug history',
     'gibberish_past_tokens': 'vLLM bug history',
     'lora_not_applied': 'vLLM bug history',
+    'audio_crosstalk': 'vLLM bug history',
+    'leak_per_image_kb': 'vLLM bug history',
 }
 
 
@@ -143,6 +145,13 @@ FAULTS = (
     Fault("lora_not_applied", {"SIM_FAULT_LORA_NOT_APPLIED": "1"}, "test_vision_lora_is_applied_when_named",
           "listed in /v1/models but not applied? (vllm#16424)", selection=RELEASE_DEFECTS,
           unaffected=("test_health", "test_long_output_stays_right_past_the_4k_rope_switch"), seen_in="vllm#16424"),
+    Fault("audio_crosstalk", {"SIM_FAULT_AUDIO_CROSSTALK": "1"},
+          "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript",
+          "concurrent speech requests got another clip's transcript",
+          selection=("-m", "nightly", "-k", "parallel_speech or test_health"), seen_in="vllm#47459, #24052"),
+    Fault("leak_per_image_kb", {"SIM_FAULT_LEAK_PER_IMAGE_KB": "4096"}, "test_memory_stays_bounded_over_distinct_images",
+          "the server's resident memory grew", selection=("-m", "nightly", "-k", "memory_stays or test_health"),
+          seen_in="vllm#15294"),
 )
 
 

@@ -122,6 +122,11 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     lora = limits.applied_lora(name, messages)
     if faults.crash_on_tiny_image and any(isinstance(i, Image) and min(i.width, i.height) <= 2 for i in items):
         raise EngineCrash("EngineCore hit a fatal error in the image processor (simulated fault: crash_on_tiny_image).")
+    if faults.audio_crosstalk:
+        items = _crosstalk(items)
+    for item in items if faults.leak_per_image_kb else ():
+        if isinstance(item, Image):
+            _LEAKED.setdefault(item.sha256, item.sha256.encode() * (faults.leak_per_image_kb * 16))  # written: resident
     answer = model.answer(question, items, limits.serving(lora, faults))
     if faults.mm_cache_collision and body.get("cache_salt") is None:
         answer = _COLLIDING_CACHE.setdefault((question, len(items)), answer)
@@ -145,6 +150,19 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
 
 
 _COLLIDING_CACHE: dict[tuple[str, int], str] = {}  # the mm_cache_collision fault: keyed without the media
+_LAST_AUDIO: list[Audio] = []  # the audio_crosstalk fault's shared buffer
+_LEAKED: dict[str, bytes] = {}  # the leak_per_image_kb fault's memory, never freed
+
+
+def _crosstalk(items: list[Image | Audio]) -> list[Image | Audio]:
+    """Each audio item swapped for the one the previous audio request carried."""
+    swapped = []
+    for item in items:
+        if isinstance(item, Audio):
+            _LAST_AUDIO.append(item)
+            item = _LAST_AUDIO[-2] if len(_LAST_AUDIO) > 1 else item
+        swapped.append(item)
+    return swapped
 
 
 def _stop_strings(body: dict[str, Any]) -> list[str]:

@@ -40,6 +40,8 @@ class Faults:
     crash_on_tiny_image: bool = False
     gibberish_past_tokens: int = 0
     lora_not_applied: bool = False
+    audio_crosstalk: bool = False
+    leak_per_image_kb: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Faults:
@@ -95,6 +97,9 @@ FAULT_DOCS: dict[str, str] = {
     "stream_broken_multibyte": "streams carry U+FFFD for every CJK character and emoji (vllm#8627)",
     "gibberish_past_tokens": "N: every token past position N of the sequence is gibberish (LongRoPE's switch "
                              "at 4096 gone wrong, vllm#19489)",
+    "leak_per_image_kb": "KB: keeps KB of memory for every distinct image it is sent, never freed (vllm#15294)",
+    "audio_crosstalk": "each audio request is answered with the previous audio request's clip (a shared "
+                       "buffer across a batch, vllm#47459)",
     "lora_not_applied": "LoRA adapters are listed in /v1/models but never applied (vllm#16424)",
     "crash_on_tiny_image": "the process dies on an image of 2 pixels or fewer a side (one bad item takes the "
                            "server down, vllm#15404)",

@@ -81,6 +81,7 @@ def _closest_grid(width: int, height: int, crop: int, most: int) -> tuple[int, i
 class Audio:
     data: bytes
     duration_s: float
+    speech_sha256: str = ""  # the samples without trailing silence: a padded clip is the same speech
 
     @property
     def sha256(self) -> str:
@@ -106,7 +107,13 @@ def decode_audio(data: bytes) -> Audio:
         pos += 8 + size + (size & 1)
     if byte_rate <= 0 or data_len < 0:
         raise MediaError("Invalid audio: the WAV file has no fmt or data chunk.")
-    return Audio(data, data_len / byte_rate)
+    samples = data[pos + 8 : pos + 8 + data_len].rstrip(b"\x00")
+    return Audio(data, data_len / byte_rate, hashlib.sha256(samples).hexdigest())
+
+
+def speech_fingerprint(wav: bytes) -> str:
+    """What the simulator knows a clip by besides its file hash: its samples without trailing silence."""
+    return decode_audio(wav).speech_sha256
 
 
 def decode_base64(payload: str, what: str) -> bytes:

@@ -145,6 +145,7 @@ class FakeModel:
             )
             for sha, item in knowledge["media"].items()
         }
+        media |= {item["speech_sha256"]: media[sha] for sha, item in knowledge["media"].items() if "speech_sha256" in item}
         return cls(
             path=path,
             architecture=config["architectures"][0],
@@ -170,7 +171,7 @@ class FakeModel:
             items = [items[(asked + serving.images_out_of_order) % len(items)]]
         parts = []
         for item in items:
-            known = self.media.get(item.sha256)
+            known = self.media.get(item.sha256) or self.media.get(getattr(item, "speech_sha256", ""))
             parts.append(known.answer(question) if known else self.generic_media_answer)
         if len(parts) == 1:
             return parts[0]

@@ -258,6 +258,9 @@ class Handler(BaseHTTPRequestHandler):
             "# TYPE vllm:time_to_first_token_seconds histogram",
             f"vllm:time_to_first_token_seconds_sum{label} {c.ttft_sum_s}",
             f"vllm:time_to_first_token_seconds_count{label} {c.succeeded}",
+            "# HELP process_resident_memory_bytes Resident memory size in bytes.",
+            "# TYPE process_resident_memory_bytes gauge",
+            f"process_resident_memory_bytes {resident_memory_bytes():.1f}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -362,6 +365,12 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(framed)
         self.wfile.flush()
         return started, time.time()
+
+
+def resident_memory_bytes() -> float:
+    """This process's resident set, as prometheus_client's process collector reads it (/proc/self/statm)."""
+    pages = int(open("/proc/self/statm").read().split()[1])
+    return float(pages * os.sysconf("SC_PAGE_SIZE"))
 
 
 def _permission(created: int) -> dict[str, Any]:

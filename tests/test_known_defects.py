@@ -5,6 +5,7 @@ None needs the right answer, so each holds on a random-weight model too (the rea
 """
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -27,11 +28,22 @@ from phi4mm_acceptance.checks import (
 )
 from phi4mm_acceptance.client import ChatClient, TokenStall
 from phi4mm_acceptance.lora_hint import ADAPTER_FOR
-from phi4mm_acceptance.media import ORDINALS, audio_url_part, image_part, load_manifest, missing_keywords, user_message
-from phi4mm_acceptance.odd_media import odd_media
+from phi4mm_acceptance.media import (
+    ORDINALS,
+    audio_message,
+    audio_url_part,
+    image_part,
+    load_manifest,
+    missing_keywords,
+    user_message,
+)
+from phi4mm_acceptance.odd_media import distinct_image_url, odd_media, padded_with_silence
 from phi4mm_acceptance.profile import Profile
-from phi4mm_acceptance.scoring import vqa_correct
+from phi4mm_acceptance.release_report import memory_plot
+from phi4mm_acceptance.scoring import corpus_wer, vqa_correct
+from phi4mm_acceptance.settings import RunSettings
 from phi4mm_acceptance.verdicts import WrongAnswer
+from phi4mm_acceptance.vllm_api import resident_memory_mb
 
 MANIFEST = load_manifest()
 RecordProperty = Callable[[str, object], None]
@@ -266,3 +278,66 @@ def test_vision_lora_is_applied_when_named(client: ChatClient, profile: Profile,
         if [a.answer for a in base] == [a.answer for a in through] or share_right(base) > share:
             raise WrongAnswer(f"the base model answers the image canary as the adapter {adapter!r} does (or better: "
                               f"{share_right(base):.0%} against {share:.0%}): the adapter changes nothing (vllm#16424)")
+
+
+PADDING_S = (0.0, 26.0)  # the clips as they are (2-4 s) and padded to 28-30 s
+
+
+@pytest.mark.nightly
+@pytest.mark.audio
+def test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript(client: ChatClient,
+                                                                       record_property: RecordProperty) -> None:
+    """Parallel audio of mixed lengths went wrong on other audio models (vllm#47459, #24052): the spoken clips,
+    as they are and padded with silence to 28-30 s, all transcribed at once. Every request must succeed, and
+    each transcript must be nearest its own clip's words (word error rate after Whisper's normaliser)."""
+    clips = MANIFEST.transcription_clips
+    jobs = [(clip, pad) for pad in PADDING_S for clip in clips]
+
+    def transcribe(job: tuple[Any, float]) -> str:
+        clip, pad = job
+        url = "data:audio/wav;base64," + base64.b64encode(padded_with_silence(clip.path.read_bytes(), pad)).decode()
+        with closing(client.naming(client.model)) as own:
+            return plain(own, audio_message(clip.question, audio_url_part(url)), CANARY_MAX_TOKENS)
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        transcripts = list(pool.map(transcribe, jobs))
+    wrong = []
+    for (clip, pad), text in zip(jobs, transcripts):
+        nearest = min(clips, key=lambda other: corpus_wer([(other.transcript, text)]))
+        if nearest is not clip:
+            wrong.append(f"{clip.name} (+{pad:g} s silence) got {text[:100]!r}, nearest {nearest.name}'s words")
+    record_property("parallel_speech_requests", len(jobs))
+    if wrong:
+        raise WrongAnswer(f"{len(wrong)} of {len(jobs)} concurrent speech requests got another clip's transcript "
+                          f"(or none): {'; '.join(wrong)}")
+
+
+@pytest.mark.nightly
+@pytest.mark.image
+def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: Profile, settings: RunSettings,
+                                                   missing_prerequisite: Callable[[str], None],
+                                                   record_property: RecordProperty) -> None:
+    """Memory that grew with every new image (vllm#15294): the profile's [soak] count of distinct generated
+    images, one after another, with the server's resident memory from /metrics (process_resident_memory_bytes)
+    after each; after the first fifth (warm-up) it may grow by at most max_rss_growth_mb. The plot goes in the
+    report (plots/memory-soak.png)."""
+    soak = profile.soak
+    if soak is None:
+        missing_prerequisite(f"profile {profile.name!r} has no [soak] table (images, max_rss_growth_mb)")
+    if resident_memory_mb(client.get("/metrics").text) is None:
+        missing_prerequisite("the server's /metrics has no process_resident_memory_bytes (vLLM leaves it out with "
+                             "--api-server-count > 1)")
+    samples = []
+    for number in range(soak.images):
+        plain(client, user_message(MANIFEST.describe_question, distinct_image_url(number)), 8)
+        samples.append(resident_memory_mb(client.get("/metrics").text) or 0.0)
+    warm = max(1, soak.images // 5)
+    growth = max(samples[warm:], default=samples[-1]) - samples[warm - 1]
+    plot = memory_plot(samples, warm, soak.max_rss_growth_mb, settings.reports_dir / "plots")
+    for key, value in (("rss_after_warmup_mb", samples[warm - 1]), ("rss_end_mb", samples[-1]),
+                       ("rss_growth_mb", growth)):
+        record_property(key, round(value, 1))
+    assert growth <= soak.max_rss_growth_mb, (
+        f"the server's resident memory grew {growth:.0f} MB over {soak.images - warm} distinct images after the "
+        f"warm-up ({samples[warm - 1]:.0f} -> {max(samples[warm:]):.0f} MB), over the profile's "
+        f"{soak.max_rss_growth_mb:g} MB ({soak.origin}); plot: {plot}")
