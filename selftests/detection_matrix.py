@@ -42,7 +42,8 @@ CATEGORY = {
 }
 
 
-FUNCTIONAL = ("-m", "not performance")
+OWN_ROWS = "not long_output and not memory_stays and not vision_lora_is_applied and not parallel_speech"
+FUNCTIONAL = ("-m", "not performance", "-k", OWN_ROWS)  # the slow vLLM-history checks run in their own rows
 LOADS = ("-m", "performance or smoke", "-k", "load_meets_budgets or test_health")  # test_health: unaffected
 RELEASE_DEFECTS = ("-m", "release", "-k", "interleaved or long_output or vision_lora or test_health")
 KNOWN_DEFECTS = ("-m", "smoke", "-k", "known_defects or test_health or test_version")  # smoke's vLLM-history checks
@@ -91,7 +92,8 @@ FAULTS = (
     Fault("die_after", {"SIM_FAULT_DIE_AFTER": "3"}, "test_image_canary", "server died: ",
           phase="setup"),  # every test after the death fails at once, before its call
     Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"},
-          "test_stream_matches_non_stream[red-circle]", "time to first token"),
+          "test_stream_matches_non_stream[red-circle]", "time to first token",
+          selection=("-m", "smoke", "-k", "stream_matches or test_health")),  # 1.5 s a request: a short run
     Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"}, "test_load_meets_budgets[image]",
           "p99_ttft_ms = ", selection=LOADS),
     Fault("slow_decode_ms", {"SIM_FAULT_SLOW_DECODE_MS": "10"}, "test_load_meets_budgets[text]",

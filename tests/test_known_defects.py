@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, nullcontext
 from typing import Any
 
 import pytest
@@ -42,6 +42,7 @@ from phi4mm_acceptance.profile import Profile
 from phi4mm_acceptance.release_report import memory_plot
 from phi4mm_acceptance.scoring import corpus_wer, vqa_correct
 from phi4mm_acceptance.settings import RunSettings
+from phi4mm_acceptance.telemetry import sampler_for
 from phi4mm_acceptance.verdicts import WrongAnswer
 from phi4mm_acceptance.vllm_api import resident_memory_mb
 
@@ -320,7 +321,8 @@ def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: 
     """Memory that grew with every new image (vllm#15294): the profile's [soak] count of distinct generated
     images, one after another, with the server's resident memory from /metrics (process_resident_memory_bytes)
     after each; after the first fifth (warm-up) it may grow by at most max_rss_growth_mb. The plot goes in the
-    report (plots/memory-soak.png)."""
+    report (plots/memory-soak.png); on an Atlas (CUDA) host npu-smi's (nvidia-smi's) peak HBM per device is
+    recorded with it, as a figure."""
     soak = profile.soak
     if soak is None:
         missing_prerequisite(f"profile {profile.name!r} has no [soak] table (images, max_rss_growth_mb)")
@@ -328,9 +330,13 @@ def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: 
         missing_prerequisite("the server's /metrics has no process_resident_memory_bytes (vLLM leaves it out with "
                              "--api-server-count > 1)")
     samples = []
-    for number in range(soak.images):
-        plain(client, user_message(MANIFEST.describe_question, distinct_image_url(number)), 8)
-        samples.append(resident_memory_mb(client.get("/metrics").text) or 0.0)
+    sampler = sampler_for(settings)  # npu-smi (nvidia-smi) on the host: HBM through the soak
+    with sampler or nullcontext():
+        for number in range(soak.images):
+            plain(client, user_message(MANIFEST.describe_question, distinct_image_url(number)), 8)
+            samples.append(resident_memory_mb(client.get("/metrics").text) or 0.0)
+    for key, value in (sampler.figures() if sampler else {}).items():
+        record_property(key, value)
     warm = max(1, soak.images // 5)
     growth = max(samples[warm:], default=samples[-1]) - samples[warm - 1]
     plot = memory_plot(samples, warm, soak.max_rss_growth_mb, settings.reports_dir / "plots")

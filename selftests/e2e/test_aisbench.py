@@ -46,7 +46,8 @@ def test_healthy_simulator_passes_every_accuracy_gate(tmp_path: Path, port: int,
     cases = run.cases()
     assert {name: case.outcome for name, case in cases.items()} == {
         "test_image_canary": "passed", "test_audio_canary": "passed", "test_aisbench[textvqa]": "passed",
-        "test_aisbench[gsm8k]": "passed", "test_aisbench[vocalsound]": "passed"}
+        "test_aisbench[gsm8k]": "passed", "test_aisbench[vocalsound]": "passed",
+        "test_vision_lora_is_applied_when_named": "passed"}
     figures = json.loads((tmp_path / "reports" / "metrics.json").read_text())["tests"]
     textvqa = figures["tests/test_accuracy.py::test_aisbench[textvqa]"]["figures"]
     assert textvqa["score"] == 100.0 and textvqa["samples"] == 28 and textvqa["failed_requests"] == 0

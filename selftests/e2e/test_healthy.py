@@ -7,6 +7,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from selftests.detection_matrix import FUNCTIONAL
 from selftests.suite_run import SuiteRun, processes_on_port, run_suite
 
 pytestmark = pytest.mark.e2e
@@ -75,10 +76,11 @@ def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int
 
 
 def test_healthy_runs_repeated_ten_times_never_fail(tmp_path: Path, port: int) -> None:
-    """No flaky test: the functional suite, run ten times on a healthy simulator, fails nothing."""
+    """No flaky test: the functional suite (the detection matrix's selection), run ten times on a healthy
+    simulator, fails nothing."""
     failures = {}
     for attempt in range(10):
-        run = run_suite(tmp_path / f"run-{attempt}", "-m", "not performance", "--target", "sim", "--port", str(port))
+        run = run_suite(tmp_path / f"run-{attempt}", *FUNCTIONAL, "--target", "sim", "--port", str(port))
         failures |= {f"run {attempt}: {name}": case.message[:200] for name, case in run.not_passed().items()}
         assert run.cases() and run.exit_code in (0, 1), run.describe()
     assert failures == {}
