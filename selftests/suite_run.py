@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -63,8 +64,24 @@ def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, time
     full_env.pop("PYTEST_XDIST_WORKER", None)
     command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
                str(REPO / "tests"), "-p", "no:cacheprovider", *args]
-    done = subprocess.run(command, cwd=workdir, env=full_env, capture_output=True, text=True, timeout=timeout_s)
-    return SuiteRun(done.returncode, done.stdout + done.stderr, workdir / reports / "junit.xml")
+    process = subprocess.Popen(command, cwd=workdir, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        stop_group(process)  # the suite stops its server on SIGTERM: a timed-out run leaves none behind
+        raise
+    return SuiteRun(process.returncode, stdout + stderr, workdir / reports / "junit.xml")
+
+
+def stop_group(process: subprocess.Popen[str]) -> None:
+    """SIGTERM to the run's process group (as an aborted Jenkins build sends it), SIGKILL after 30 s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
 
 
 def selected_tests(workdir: Path, *args: str) -> set[str]:
