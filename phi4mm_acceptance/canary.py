@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from phi4mm_acceptance.checks import greedy_answer
+from phi4mm_acceptance.client import ChatClient
 from phi4mm_acceptance.media import AudioItem, ImageItem, Manifest, audio_message, audio_url_part, user_message
+from phi4mm_acceptance.scoring import vqa_correct
 
 CANARY_MAX_TOKENS = 64  # a short answer: a word, a number, a sentence
 
@@ -42,3 +45,10 @@ def audio_messages(clip: AudioItem) -> list[dict[str, Any]]:
 
 def share_right(answers: list[CanaryAnswer]) -> float:
     return sum(a.correct for a in answers) / len(answers) if answers else 0.0
+
+
+def image_canary(client: ChatClient, manifest: Manifest) -> list[CanaryAnswer]:
+    """Every canary image question asked of `client` (whose requests name the model or an adapter), scored."""
+    return [CanaryAnswer(item.name, question, reply, vqa_correct(reply, accepted))
+            for item, question, accepted in image_questions(manifest)
+            for reply in [greedy_answer(client, image_messages(item, question), CANARY_MAX_TOKENS)]]

@@ -34,6 +34,14 @@ def answer_text(reply: HttpReply) -> str:
     return reply.json["choices"][0]["message"]["content"]
 
 
+def greedy_answer(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int, **params: Any) -> str:
+    """One chat at temperature 0 that must come back well formed; its text."""
+    reply = client.chat(messages, max_completion_tokens=max_tokens, temperature=0, **params)
+    problems = chat_reply_problems(reply, max_tokens)
+    assert not problems, "; ".join(problems)
+    return answer_text(reply)
+
+
 @dataclass
 class StreamedAndPlain:
     plain: HttpReply

@@ -8,7 +8,6 @@ deployment likely lacks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -16,19 +15,17 @@ from phi4mm_acceptance.accuracy_gates import gate_failures, wilson_lower_bound
 from phi4mm_acceptance.aisbench import find_placement, run_dataset
 from phi4mm_acceptance.canary import (
     CANARY_MAX_TOKENS,
-    CanaryAnswer,
     audio_messages,
-    image_messages,
-    image_questions,
+    image_canary,
     share_right,
 )
-from phi4mm_acceptance.checks import answer_text, chat_reply_problems
+from phi4mm_acceptance.checks import greedy_answer
 from phi4mm_acceptance.client import ChatClient
 from phi4mm_acceptance.launch.base import Server
 from phi4mm_acceptance.lora_hint import ADAPTER_FOR, missing_lora_hint
 from phi4mm_acceptance.media import Manifest
 from phi4mm_acceptance.profile import AccuracySpec, AisbenchDataset
-from phi4mm_acceptance.scoring import corpus_wer, vqa_correct
+from phi4mm_acceptance.scoring import corpus_wer
 from phi4mm_acceptance.settings import RunSettings
 from phi4mm_acceptance.verdicts import WrongAnswer
 
@@ -52,20 +49,11 @@ def lora_hint(client: ChatClient, settings: RunSettings) -> Callable[[str], str]
     return hint
 
 
-def answer(client: ChatClient, messages: list[dict[str, Any]]) -> str:
-    reply = client.chat(messages, max_completion_tokens=CANARY_MAX_TOKENS, temperature=0)
-    problems = chat_reply_problems(reply, CANARY_MAX_TOKENS)
-    assert not problems, "; ".join(problems)
-    return answer_text(reply)
-
-
 @pytest.mark.smoke
 @pytest.mark.image
 def test_image_canary(client: ChatClient, manifest: Manifest, accuracy: AccuracySpec,
                       lora_hint: Callable[[str], str], record_property: RecordProperty) -> None:
-    results = [CanaryAnswer(item.name, question, reply, vqa_correct(reply, accepted))
-               for item, question, accepted in image_questions(manifest)
-               for reply in [answer(client, image_messages(item, question))]]
+    results = image_canary(client, manifest)
     share = share_right(results)
     record_property("canary_image_accuracy", round(share, 4))
     record_property("canary_image_questions", len(results))
@@ -81,7 +69,7 @@ def test_image_canary(client: ChatClient, manifest: Manifest, accuracy: Accuracy
 @pytest.mark.audio
 def test_audio_canary(client: ChatClient, manifest: Manifest, accuracy: AccuracySpec,
                       lora_hint: Callable[[str], str], record_property: RecordProperty) -> None:
-    pairs = [(clip.transcript, answer(client, audio_messages(clip))) for clip in manifest.transcription_clips]
+    pairs = [(clip.transcript, greedy_answer(client, audio_messages(clip), CANARY_MAX_TOKENS)) for clip in manifest.transcription_clips]
     wer = corpus_wer(pairs)
     record_property("canary_audio_wer", round(wer, 4))
     record_property("canary_audio_clips", len(pairs))

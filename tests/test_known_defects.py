@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from fixtures.selection import not_applicable
-from phi4mm_acceptance.canary import CANARY_MAX_TOKENS, CanaryAnswer, image_messages, image_questions, share_right
+from phi4mm_acceptance.canary import CANARY_MAX_TOKENS, CanaryAnswer, image_canary, share_right
 from phi4mm_acceptance.checks import (
     answer_text,
     chat_reply_problems,
+    greedy_answer,
     mixup_problems,
     probe_statuses,
     stop_string_for,
@@ -40,7 +41,7 @@ from phi4mm_acceptance.media import (
 from phi4mm_acceptance.odd_media import distinct_image_url, odd_media, padded_with_silence
 from phi4mm_acceptance.profile import Profile
 from phi4mm_acceptance.release_report import memory_plot
-from phi4mm_acceptance.scoring import corpus_wer, vqa_correct
+from phi4mm_acceptance.scoring import corpus_wer
 from phi4mm_acceptance.settings import RunSettings
 from phi4mm_acceptance.telemetry import sampler_for
 from phi4mm_acceptance.verdicts import WrongAnswer
@@ -57,13 +58,6 @@ def served(profile: Profile) -> set[str]:
     return {m for m in ("image", "audio") if not limits or limits.get(m, 0) > 0}
 
 
-def plain(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int, **params: Any) -> str:
-    reply = client.chat(messages, max_completion_tokens=max_tokens, temperature=0, **params)
-    problems = chat_reply_problems(reply, max_tokens)
-    assert not problems, "; ".join(problems)
-    return answer_text(reply)
-
-
 @pytest.mark.smoke
 @pytest.mark.image
 @pytest.mark.parametrize("cache", ["prefix-cache-shared", "cache-salt-each"])
@@ -76,7 +70,7 @@ def test_each_image_gets_its_own_answer(client: ChatClient, profile: Profile, ca
     for name in (*IMAGES_APART, IMAGES_APART[0]):
         salt = {"cache_salt": uuid.uuid4().hex} if cache == "cache-salt-each" else {}
         messages = user_message(MANIFEST.describe_question, MANIFEST.image(name).data_url())
-        answers.append(plain(client, messages, profile.chat.max_completion_tokens, **salt))
+        answers.append(greedy_answer(client, messages, profile.chat.max_completion_tokens, **salt))
     problems = mixup_problems(*answers, names=IMAGES_APART)
     assert not problems, "; ".join(problems)
 
@@ -121,7 +115,7 @@ def test_stream_tells_the_same_text_as_plain(client: ChatClient, profile: Profil
     cap = profile.chat.max_completion_tokens
     params: dict[str, Any] = {}
     if stop:
-        unstopped = plain(client, messages, cap, cache_salt=uuid.uuid4().hex)
+        unstopped = greedy_answer(client, messages, cap, cache_salt=uuid.uuid4().hex)
         chosen = stop_string_for(unstopped)
         if chosen is None:
             not_applicable(f"the answer is too short to hold a 3-character stop string: {unstopped!r}")
@@ -189,7 +183,8 @@ def test_interleaved_images_are_answered_in_order(client: ChatClient, profile: P
         content += [{"type": "text", "text": f"Picture {number} follows."}, image_part(item.data_url())]
     for index, item in enumerate(items):
         question = {"type": "text", "text": f"Describe the {ORDINALS[index]} picture in one sentence."}
-        answer = plain(client, [{"role": "user", "content": [*content, question]}], profile.chat.max_completion_tokens)
+        answer = greedy_answer(client, [{"role": "user", "content": [*content, question]}],
+                               profile.chat.max_completion_tokens)
         missing = missing_keywords(answer, (tuple(item.describe_keywords),))
         if missing:
             raise WrongAnswer(f"the {ORDINALS[index]} of {len(items)} interleaved pictures ({item.name}): the answer "
@@ -247,9 +242,7 @@ def default_lora_for(profile: Profile, modality: str) -> bool:
 
 def canary_answers(client: ChatClient, model: str) -> list[CanaryAnswer]:
     with closing(client.naming(model)) as named:
-        return [CanaryAnswer(item.name, question, reply, vqa_correct(reply, accepted))
-                for item, question, accepted in image_questions(MANIFEST)
-                for reply in [plain(named, image_messages(item, question), CANARY_MAX_TOKENS)]]
+        return image_canary(named, MANIFEST)
 
 
 @pytest.mark.release
@@ -298,7 +291,7 @@ def test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript(client: C
         clip, pad = job
         url = "data:audio/wav;base64," + base64.b64encode(padded_with_silence(clip.path.read_bytes(), pad)).decode()
         with closing(client.naming(client.model)) as own:
-            return plain(own, audio_message(clip.question, audio_url_part(url)), CANARY_MAX_TOKENS)
+            return greedy_answer(own, audio_message(clip.question, audio_url_part(url)), CANARY_MAX_TOKENS)
 
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         transcripts = list(pool.map(transcribe, jobs))
@@ -333,7 +326,7 @@ def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: 
     sampler = sampler_for(settings)  # npu-smi (nvidia-smi) on the host: HBM through the soak
     with sampler or nullcontext():
         for number in range(soak.images):
-            plain(client, user_message(MANIFEST.describe_question, distinct_image_url(number)), 8)
+            greedy_answer(client, user_message(MANIFEST.describe_question, distinct_image_url(number)), 8)
             samples.append(resident_memory_mb(client.get("/metrics").text) or 0.0)
     for key, value in (sampler.figures() if sampler else {}).items():
         record_property(key, value)
