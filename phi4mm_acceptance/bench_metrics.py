@@ -26,10 +26,16 @@ class RequestRecord:
     ttft_s: float = 0.0
     latency_s: float = 0.0
     itls_s: list[float] = field(default_factory=list)
-    chunk_times_s: list[float] = field(default_factory=list)  # arrival of each chunk with text, run clock
+    chunk_times_s: list[float] = field(default_factory=list)  # arrival of each token chunk, run clock
     prompt_tokens: int = 0
     output_tokens: int = 0
     error: str = ""
+    status: int = 0  # the HTTP status of a request answered with an error
+
+    @property
+    def overloaded(self) -> bool:
+        """Refused for load (429 Too Many Requests, 503 Service Unavailable): too slow, not a broken promise."""
+        return self.status in (429, 503)
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -42,6 +42,39 @@ def greedy_answer(client: ChatClient, messages: list[dict[str, Any]], max_tokens
     return answer_text(reply)
 
 
+TokenLogprobs = list[dict[str, float]]  # per generated position: token -> logprob, the chosen and the top ones
+
+
+def greedy_logprobs(client: ChatClient, messages: list[dict[str, Any]], max_tokens: int, top: int = 5,
+                    **params: Any) -> tuple[list[str], TokenLogprobs]:
+    """One chat at temperature 0, computed afresh (a cache_salt), with vLLM's logprobs: the tokens it chose and,
+    at each position, the log-probabilities of the chosen and the `top` most likely tokens."""
+    reply = client.chat(messages, max_completion_tokens=max_tokens, temperature=0, logprobs=True, top_logprobs=top,
+                        cache_salt=uuid.uuid4().hex, **params)
+    problems = chat_reply_problems(reply, max_tokens)
+    logprobs = (reply.json["choices"][0].get("logprobs") or {}).get("content") if not problems else None
+    if not problems and not isinstance(logprobs, list):
+        problems.append(f"logprobs were asked for, choices[0].logprobs is {reply.json['choices'][0].get('logprobs')!r}")
+    assert not problems, "; ".join(problems)
+    return ([entry["token"] for entry in logprobs],
+            [{entry["token"]: entry["logprob"], **{t["token"]: t["logprob"] for t in entry.get("top_logprobs") or []}}
+             for entry in logprobs])
+
+
+def logprob_change(one: tuple[list[str], TokenLogprobs], other: tuple[list[str], TokenLogprobs]) -> float:
+    """How far two greedy runs of the same prompt computed apart: the largest difference in the log-probability
+    of a token both list at a position, up to and including the first position where they chose differently
+    (after it they continue different texts); a choice that differs counts as at least 1 nat."""
+    (tokens_a, lp_a), (tokens_b, lp_b) = one, other
+    change = 0.0
+    for position, (a, b) in enumerate(zip(lp_a, lp_b)):
+        shared = set(a) & set(b)
+        change = max(change, *(abs(a[t] - b[t]) for t in shared)) if shared else max(change, 1.0)
+        if tokens_a[position] != tokens_b[position]:
+            return max(change, 1.0)
+    return change
+
+
 @dataclass
 class StreamedAndPlain:
     plain: HttpReply
@@ -108,13 +141,20 @@ def common_prefix(a: str, b: str) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
+def leading_half_shared(one: str, other: str) -> bool:
+    """The two texts are the same, or agree on at least the first half of the shorter one."""
+    return one == other or common_prefix(one, other) >= max(1, min(len(one), len(other)) // 2 + 1)
+
+
 def mixup_problems(first: str, other: str, again: str, names: tuple[str, str]) -> list[str]:
-    """Answers to one question about image A, then B, then A again: B's must not be A's, and A's two must
-    agree on their leading half (vLLM promises no bit-identical output across batches: judge a span)."""
+    """Answers to one question about image A, then B, then A again (as many tokens each): B's must not begin
+    as A's for half of it (a cache that ignores the image hands B A's answer, or A's leading blocks), and A's
+    two must agree on their leading half (vLLM promises no bit-identical output across batches: judge a span)."""
     a, b = names
-    problems = [f"image {b} got image {a}'s answer {answer[:120]!r}" for answer in dict.fromkeys((first, again))
-                if answer == other]
-    if not problems and common_prefix(first, again) < min(len(first), len(again)) // 2:
+    problems = [f"image {b} got image {a}'s answer{'' if answer == other else ' for its leading half'} "
+                f"({common_prefix(answer, other)} of {len(other)} characters the same): {other[:120]!r} against "
+                f"{answer[:120]!r}" for answer in dict.fromkeys((first, again)) if leading_half_shared(answer, other)]
+    if not problems and not leading_half_shared(first, again):
         problems.append(f"image {a} answered twice parts within its first half (at character "
                         f"{common_prefix(first, again)}), as if another request's cache answered: "
                         f"{first[:120]!r} then {again[:120]!r}")

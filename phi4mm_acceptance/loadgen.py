@@ -72,7 +72,7 @@ async def _one_request(pool: ConnectionPool, request: bytes, start: float, recor
         record.latency_s = response.chunks[-1][0] - sent if response.chunks else time.perf_counter() - sent
         healthy = True
     except HttpStatusError as exc:
-        record.error, healthy = str(exc), True
+        record.error, record.status, healthy = str(exc), exc.status, True
         return
     except (OSError, ValueError, IndexError) as exc:
         record.error = f"{type(exc).__name__}: {exc}"
@@ -87,20 +87,35 @@ async def _one_request(pool: ConnectionPool, request: bytes, start: float, recor
     read_stream(timed, sent, start, record, output_len)
 
 
+def token_chunk(chunk: dict[str, Any]) -> bool:
+    """A chunk that carries a generated token, as `vllm bench serve` 0.33 counts them
+    (benchmarks/lib/endpoint_request_func.py `_choice_has_streamed_output`): text, reasoning or a tool call,
+    or an empty `content` without `role` (a token that decodes to nothing, which real vLLM streams as
+    `"content": ""`; the opening chunk carries `role`)."""
+    choices = chunk.get("choices")
+    delta = choices[0].get("delta") if isinstance(choices, list) and choices and isinstance(choices[0], dict) \
+        else None
+    if not isinstance(delta, dict):
+        return False
+    if any(delta.get(key) for key in ("content", "reasoning", "tool_calls", "function_call")):
+        return True
+    return delta.get("content") == "" and "role" not in delta
+
+
 def read_stream(timed: list[tuple[float, bytes]], sent: float, start: float, record: RequestRecord,
                  output_len: int) -> None:
-    """Token times from the content deltas; counts from the usage chunk, which with `ignore_eos` must say
-    exactly the requested number of tokens (vLLM generates to the cap): a short or padded answer would
-    skew throughput and TPOT, so it counts as a failed request."""
+    """Token times from the token chunks; success by what vLLM promises, not by the text (tokens may decode
+    to nothing): with `ignore_eos` the usage chunk must say exactly the requested number of tokens (vLLM
+    generates to the cap); a short or padded answer would skew throughput and TPOT, so it counts as failed."""
     usage, last = None, None
     for arrived, event in timed:
         data = event.removeprefix(b"data: ")
-        if data == b"[DONE]" or not data:
+        if data == b"[DONE]" or not data or data.startswith(b":"):
             continue
         try:
             chunk = json.loads(data)
             usage = chunk.get("usage") or usage
-            if not (chunk.get("choices") and (chunk["choices"][0].get("delta") or {}).get("content")):
+            if not token_chunk(chunk):
                 continue
         except (ValueError, AttributeError, LookupError, TypeError):
             record.error = f"malformed stream event {data[:80]!r}"
@@ -111,9 +126,6 @@ def read_stream(timed: list[tuple[float, bytes]], sent: float, start: float, rec
             record.itls_s.append(arrived - last)
         record.chunk_times_s.append(arrived - start)
         last = arrived
-    if last is None:
-        record.error = "no generated text in the stream"
-        return
     if not isinstance(usage, dict) or not all(isinstance(usage.get(k), int) for k in USAGE_COUNTS):
         record.error = f"the stream's usage chunk (stream_options.include_usage) is missing or malformed: {usage!r}"
         return
@@ -121,6 +133,9 @@ def read_stream(timed: list[tuple[float, bytes]], sent: float, start: float, rec
     if record.output_tokens != output_len:
         record.error = (f"asked for {output_len} tokens with ignore_eos, the usage says {record.output_tokens} "
                         f"were generated")
+        return
+    if last is None:
+        record.error = f"the usage says {record.output_tokens} tokens, the stream carried no token chunk"
         return
     record.success = True
 

@@ -131,6 +131,18 @@ def missing_keywords(answer: str, expected: tuple[tuple[str, ...], ...]) -> list
     return [group for group in expected if not any(normalise_answer(word) in words for word in group)]
 
 
+def own_image_problem(answer: str, item: ImageItem, others: list[ImageItem], what: str) -> str | None:
+    """An answer about one of several images must name that one (any of its description keywords) and must
+    not name every other one as well: one description covering them all tells none apart."""
+    missing = missing_keywords(answer, (item.describe_keywords,))
+    if missing:
+        return f"{what}: the answer lacks any of {missing[0]}; answer was {answer[:300]!r}"
+    if others and not missing_keywords(answer, tuple(other.describe_keywords for other in others)):
+        return (f"{what}: the answer also names every other image ({', '.join(o.name for o in others)}), so it "
+                f"does not tell this one apart; answer was {answer[:300]!r}")
+    return None
+
+
 def image_part(url: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 

@@ -83,14 +83,23 @@ class PerformanceSpec:
 @dataclass(frozen=True)
 class RegressionSpec:
     """--compare-to: a figure with at least `min_samples` behind it on both sides regresses when it is worse
-    by more than `tolerance` (relative) and, for latencies, by more than the noise floor `min_change_ms`, with
-    its samples' distribution shifted (Mann-Whitney U, p < `alpha`). `origin` says where the numbers come from."""
+    by more than `tolerance` (relative) and, for latencies, by more than its noise floor (`floor_ms`), with
+    its samples' distribution shifted (p < `alpha`). `origin` says where the numbers come from."""
 
     tolerance: float = 0.10
-    min_change_ms: float = 0.0
+    min_change_ms: float = 0.0  # the noise floor of every latency without one of its own
+    metric_floors_ms: dict[str, float] = field(default_factory=dict)  # ttft, tpot, itl, e2el, latency -> ms
     min_samples: int = 5
     alpha: float = 0.01
     origin: str = ""
+
+    def floor_ms(self, base_metric: str) -> float:
+        """The noise floor of a latency by its base name (`tpot_ms`, `ttft_ms`)."""
+        return self.metric_floors_ms.get(base_metric.removesuffix("_ms"), self.min_change_ms)
+
+    def describe_floors(self) -> str:
+        named = [f"{name} {value:g} ms" for name, value in self.metric_floors_ms.items()]
+        return ", ".join([*named, f"{'every other' if named else 'every'} latency {self.min_change_ms:g} ms"])
 
 
 @dataclass(frozen=True)
@@ -404,15 +413,28 @@ def _soak(root: _Fields) -> SoakSpec:
                     origin=table.get("origin", str))
 
 
+REGRESSION_METRICS = ("ttft", "tpot", "itl", "e2el", "latency")
+
+
 def _regression(root: _Fields) -> RegressionSpec:
+    """`min_change_ms` is one noise floor for every latency, or a table of them by metric (`ttft`, `tpot`,
+    `itl`, `e2el`, `latency`) with `default` for the rest: TPOT's jitter is not TTFT's."""
     table = root.table("regression")
-    floor = float(table.get("min_change_ms", (int, float), 0))
-    if floor < 0:
-        raise ProfileError(f"profile {root.path.name}: regression.min_change_ms must be >= 0, got {floor:g}")
+    floors = table.data.get("min_change_ms", 0)
+    floors = dict(floors) if isinstance(floors, dict) else {"default": floors}
+    unknown = sorted(set(floors) - {"default", *REGRESSION_METRICS})
+    if unknown:
+        raise ProfileError(f"profile {root.path.name}: regression.min_change_ms has unknown metrics {unknown}; "
+                           f"known: default, {', '.join(REGRESSION_METRICS)}")
+    for name, floor in floors.items():
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or floor < 0:
+            raise ProfileError(f"profile {root.path.name}: regression.min_change_ms {name} must be a number >= 0, "
+                               f"got {floor!r}")
     alpha = table.positive("alpha", 0.01)
     if alpha >= 1:
         raise ProfileError(f"profile {root.path.name}: regression.alpha is a p-value below 1, got {alpha:g}")
-    return RegressionSpec(tolerance=table.positive("tolerance"), min_change_ms=floor,
+    return RegressionSpec(tolerance=table.positive("tolerance"), min_change_ms=float(floors.pop("default", 0)),
+                          metric_floors_ms={name: float(value) for name, value in floors.items()},
                           min_samples=int(table.positive("min_samples", 5)), alpha=alpha,
                           origin=table.get("origin", str, ""))
 

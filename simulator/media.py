@@ -82,6 +82,7 @@ class Audio:
     data: bytes
     duration_s: float
     speech_sha256: str = ""  # the samples without trailing silence: a padded clip is the same speech
+    sample_rate_hz: int = 16000
 
     @property
     def sha256(self) -> str:
@@ -96,10 +97,11 @@ def decode_audio(data: bytes) -> Audio:
     """A RIFF/WAVE file; its length comes from the fmt and data chunks."""
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise MediaError("Invalid audio: expected a WAV (RIFF/WAVE) file.")
-    pos, byte_rate, data_len = 12, 0, -1
+    pos, byte_rate, rate, data_len = 12, 0, 0, -1
     while pos + 8 <= len(data):
         chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
         if chunk == b"fmt " and size >= 16:
+            rate = int.from_bytes(data[pos + 12 : pos + 16], "little")
             byte_rate = int.from_bytes(data[pos + 16 : pos + 20], "little")
         elif chunk == b"data":
             data_len = min(size, len(data) - pos - 8)
@@ -108,7 +110,7 @@ def decode_audio(data: bytes) -> Audio:
     if byte_rate <= 0 or data_len < 0:
         raise MediaError("Invalid audio: the WAV file has no fmt or data chunk.")
     samples = data[pos + 8 : pos + 8 + data_len].rstrip(b"\x00")
-    return Audio(data, data_len / byte_rate, hashlib.sha256(samples).hexdigest())
+    return Audio(data, data_len / byte_rate, hashlib.sha256(samples).hexdigest(), rate)
 
 
 def speech_fingerprint(wav: bytes) -> str:

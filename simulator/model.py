@@ -82,6 +82,7 @@ class Serving:
     speech_lora: bool = True
     wrong_answers_pct: int = 0
     images_out_of_order: bool = False  # a question about the N-th item gets the next item's answer
+    answers_every_item: bool = False  # a question about the N-th item gets an answer about all of them
 
 
 class ModelNotFound(OSError):
@@ -167,7 +168,7 @@ class FakeModel:
                 and unlucky(NO_VISION_LORA_WRONG_PCT, question, items):
             return self.generic_media_answer
         asked = asked_item(question)
-        if asked is not None and asked < len(items):
+        if asked is not None and asked < len(items) and not serving.answers_every_item:
             items = [items[(asked + serving.images_out_of_order) % len(items)]]
         parts = []
         for item in items:

@@ -37,6 +37,7 @@ ROUTES = (
     ("/sim/environment", "GET"),
 )
 _print_lock = threading.Lock()
+STALL_S = 0.05  # the stall_every_tokens fault's late token: a scheduler hiccup of 50 ms
 
 
 def log(line: str) -> None:
@@ -57,11 +58,23 @@ class Counters:
     prompt_tokens: int = 0
     generation_tokens: int = 0
     ttft_sum_s: float = 0.0
+    tokens_planned: int = 0
 
     def next_chat_number(self) -> int:
         with self.lock:
             self.chat_requests += 1
             return self.chat_requests
+
+    def with_stalls(self, deadlines: list[float], every: int, stall_s: float) -> list[float]:
+        """The stall_every_tokens fault: every `every`-th token the server generates, counted across all
+        requests, comes `stall_s` late, and the tokens after it in its stream with it."""
+        with self.lock:
+            first, self.tokens_planned = self.tokens_planned, self.tokens_planned + len(deadlines)
+        delay, delayed = 0.0, []
+        for number, deadline in enumerate(deadlines, start=first + 1):
+            delay += stall_s * (number % every == 0)
+            delayed.append(deadline + delay)
+        return delayed
 
     def record(self, plan: ChatPlan, sent: int, ttft_s: float) -> None:
         with self.lock:
@@ -295,6 +308,8 @@ class Handler(BaseHTTPRequestHandler):
             ttft = state.timing.ttft_s(plan.prompt_tokens, running, state.faults.slow_first_token_ms)
             tpot = state.timing.tpot_s(running) + state.faults.slow_decode_ms / 1000
             deadlines = [start + ttft + i * tpot for i in range(plan.completion_tokens)]
+            if state.faults.stall_every_tokens:
+                deadlines = state.counters.with_stalls(deadlines, state.faults.stall_every_tokens, STALL_S)
             if plan.stream:
                 self._stream(plan, deadlines)
             else:
@@ -337,18 +352,22 @@ class Handler(BaseHTTPRequestHandler):
         if faults.stream_broken_multibyte:
             pieces = ["".join("\ufffd" if ord(c) >= 0x2E80 else c for c in piece) for piece in pieces]
         last = len(pieces) - 1
+        finish = "length" if faults.stream_stop_finish_length and plan.stop_reason else plan.finish_reason
         token_times = []
         for index, piece in enumerate(pieces):
+            if faults.stream_cut_after_tokens and index >= faults.stream_cut_after_tokens:
+                self._write_chunk(b"")  # the stream just ends: no finish_reason, usage or [DONE]
+                return
             sleep_until(deadlines[index])
             if not piece and index != last:
                 continue  # vLLM sends no delta for a token whose text is held back (a stop string's start)
             token_times.append(self._event(chunk(choice({"content": piece},
-                                                        plan.finish_reason if index == last else None))))
+                                                        finish if index == last else None))))
         if token_times and self.state.trace is not None:
             self.state.trace.write({"id": self.headers.get("x-request-id"), "received": self._received,
                                     "first_token": token_times[0][1], "tokens": token_times})
         if not pieces:
-            self._event(chunk(choice({"content": ""}, plan.finish_reason)))
+            self._event(chunk(choice({"content": ""}, finish)))
         if plan.include_usage:
             self._event(chunk([], usage=_usage(plan, faults)))
         if not faults.stream_no_done:
@@ -393,7 +412,7 @@ def _usage(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
 def _completion(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
     message = {"role": "assistant", "content": "".join(plan.pieces), "reasoning_content": None, "tool_calls": []}
     return {"id": _ident(), "object": "chat.completion", "created": int(time.time()), "model": plan.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish_reason,
+            "choices": [{"index": 0, "message": message, "logprobs": plan.logprobs, "finish_reason": plan.finish_reason,
                          "stop_reason": plan.stop_reason}],
             "usage": _usage(plan, faults), "prompt_logprobs": None}
 

@@ -6,7 +6,6 @@ None needs the right answer, so each holds on a random-weight model too (the rea
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,14 +19,18 @@ from phi4mm_acceptance.canary import CANARY_MAX_TOKENS, CanaryAnswer, image_cana
 from phi4mm_acceptance.checks import (
     answer_text,
     chat_reply_problems,
+    describe_error,
     greedy_answer,
+    greedy_logprobs,
+    leading_half_shared,
+    logprob_change,
     mixup_problems,
     probe_statuses,
     stop_string_for,
     stream_and_plain,
     stream_reply_problems,
 )
-from phi4mm_acceptance.client import ChatClient, TokenStall
+from phi4mm_acceptance.client import ChatClient, HttpReply, TokenStall
 from phi4mm_acceptance.lora_hint import ADAPTER_FOR
 from phi4mm_acceptance.media import (
     ORDINALS,
@@ -35,7 +38,7 @@ from phi4mm_acceptance.media import (
     audio_url_part,
     image_part,
     load_manifest,
-    missing_keywords,
+    own_image_problem,
     user_message,
 )
 from phi4mm_acceptance.odd_media import distinct_image_url, odd_media, padded_with_silence
@@ -45,11 +48,11 @@ from phi4mm_acceptance.scoring import corpus_wer
 from phi4mm_acceptance.settings import RunSettings
 from phi4mm_acceptance.telemetry import sampler_for
 from phi4mm_acceptance.verdicts import WrongAnswer
-from phi4mm_acceptance.vllm_api import resident_memory_mb
+from phi4mm_acceptance.vllm_api import parse_error_body, resident_memory_mb
 
 MANIFEST = load_manifest()
 RecordProperty = Callable[[str, object], None]
-IMAGES_APART = ("red-circle", "bar-chart")  # as unlike as two images get: A, B
+IMAGE_A = "red-circle"  # a shipped 448x448 image; B is another 448x448 image, so both cost the same tokens
 STREAM_PROMPTS = {prompt["name"]: prompt["question"] for prompt in MANIFEST.stream_prompts}
 
 
@@ -61,24 +64,49 @@ def served(profile: Profile) -> set[str]:
 @pytest.mark.smoke
 @pytest.mark.image
 @pytest.mark.parametrize("cache", ["prefix-cache-shared", "cache-salt-each"])
-def test_each_image_gets_its_own_answer(client: ChatClient, profile: Profile, cache: str) -> None:
+def test_each_image_gets_its_own_answer(client: ChatClient, profile: Profile, cache: str,
+                                        record_property: RecordProperty) -> None:
     """Image A, then B, then A again, the same question at temperature 0. Prefix and multimodal cache
-    collisions answered one image's question with another's answer (vllm#12603, #36708; LMCache#4086). B's
-    answer must differ from A's, and A's two answers agree on their leading half: vLLM promises no
-    bit-identical output across batches, so a late divergence is no defect."""
+    collisions answered one image's question with another's answer, or with its leading blocks (vllm#12603,
+    #36708; LMCache#4086). A and B are the same size, so the same number of tokens: a cache keyed without the
+    image could hand B all of A's answer or its start. B's answer must not begin as A's for half of it, and
+    A's two answers agree on their leading half (vLLM promises no bit-identical output across batches).
+    With a cache_salt each the prefix cache is not shared, so only a processor cache keyed without the image
+    can collide; a model that answers every prompt alike cannot be judged here, and is named as such."""
+    image_b = distinct_image_url(0, MANIFEST.image(IMAGE_A).width)
+    urls = {IMAGE_A: MANIFEST.image(IMAGE_A).data_url(), "another-448px-image": image_b}
+    names = tuple(urls)
+    counts = {name: client.prompt_tokens(user_message(MANIFEST.describe_question, url)) for name, url in urls.items()}
+    record_property("prompt_tokens_a_b", str(list(counts.values())))
     answers = []
-    for name in (*IMAGES_APART, IMAGES_APART[0]):
+    for name in (*names, names[0]):
         salt = {"cache_salt": uuid.uuid4().hex} if cache == "cache-salt-each" else {}
-        messages = user_message(MANIFEST.describe_question, MANIFEST.image(name).data_url())
+        messages = user_message(MANIFEST.describe_question, urls[name])
         answers.append(greedy_answer(client, messages, profile.chat.max_completion_tokens, **salt))
-    problems = mixup_problems(*answers, names=IMAGES_APART)
-    assert not problems, "; ".join(problems)
+    problems = mixup_problems(*answers, names=names)
+    if problems:
+        alike = answers_every_prompt_alike(client, profile.chat.max_completion_tokens)
+        if alike:
+            raise WrongAnswer(f"{'; '.join(problems)}; but the model {alike}, so a cache collision cannot be told "
+                              "from a model that does not see its input")
+        raise WrongAnswer("; ".join(problems), "a cache handing one image's answer to another (vllm#12603, #36708)")
+
+
+def answers_every_prompt_alike(client: ChatClient, max_tokens: int) -> str | None:
+    """Whether two different text prompts, each computed afresh, get answers sharing their leading half: a
+    model that answers everything alike (dummy or random weights with flat logits)."""
+    prompts = [MANIFEST.text_prompts[0]["question"], MANIFEST.arithmetic[0]["question"]]
+    texts = [greedy_answer(client, [{"role": "user", "content": prompt}], max_tokens, cache_salt=uuid.uuid4().hex)
+             for prompt in prompts]
+    if leading_half_shared(*texts):
+        return f"also answers two different text prompts alike ({texts[0][:60]!r}, {texts[1][:60]!r})"
+    return None
 
 
 def warm_up_messages(profile: Profile) -> list[dict[str, Any]]:
     """A multimodal request of a modality the profile serves (image first), to warm the engine up."""
     if "image" in served(profile):
-        return user_message(MANIFEST.describe_question, MANIFEST.image("red-circle").data_url())
+        return user_message(MANIFEST.describe_question, MANIFEST.image(IMAGE_A).data_url())
     clip = MANIFEST.transcription_clips[0]
     return [{"role": "user", "content": [audio_url_part(clip.data_url()),
                                          {"type": "text", "text": clip.question}]}]
@@ -127,10 +155,11 @@ def test_stream_tells_the_same_text_as_plain(client: ChatClient, profile: Profil
         raise AssertionError(f"the plain answer holds U+FFFD (a split multi-byte character): {text[:200]!r}")
     if stop:
         expected = unstopped[:unstopped.index(chosen)]
-        finish = compared.plain.json["choices"][0]["finish_reason"]
-        assert text == expected and finish == "stop", (
+        finishes = {"plain": compared.plain.json["choices"][0]["finish_reason"],
+                    "streamed": compared.streamed.finish_reason if compared.streamed else None}
+        assert text == expected and set(finishes.values()) == {"stop"}, (
             f"with stop {chosen!r} the answer should end right before its first occurrence ({expected[-60:]!r}, "
-            f"finish_reason 'stop'); got {text[-60:]!r}, finish_reason {finish!r}")
+            f"finish_reason 'stop' plain and streamed); got {text[-60:]!r}, finish_reason {finishes}")
 
 
 @pytest.mark.smoke
@@ -138,8 +167,9 @@ def test_odd_media_fail_alone_and_the_server_keeps_serving(client: ChatClient, p
                                                           record_property: RecordProperty) -> None:
     """One bad item took the whole server down (vllm#55546, #15404). A burst of odd but valid media (a 1x1
     and a 2400x1600 image, audio at 8 to 48 kHz, stereo, 0.5 to 8 s), sent together with plain text requests:
-    each odd one is answered well-formed or refused on its own, every text request succeeds, and afterwards
-    the server still answers text and /health."""
+    each odd one is answered well-formed, or refused on its own with a 4xx and vLLM's error body (a 5xx is a
+    server failing valid media: a missing resampler or image codec, a crash in a processor); every text request
+    succeeds, and afterwards the server still answers text and /health."""
     items = odd_media(served(profile))
     if not items:
         not_applicable(f"profile {profile.name!r} serves neither images nor audio")
@@ -149,7 +179,8 @@ def test_odd_media_fail_alone_and_the_server_keeps_serving(client: ChatClient, p
         messages = [{"role": "user", "content": [item.part, {"type": "text", "text": "What is this?"}]}]
         with closing(client.naming(client.model)) as own:  # a thread of its own, connections of its own
             reply = own.chat(messages, max_completion_tokens=16)
-        return item.name, reply.status, chat_reply_problems(reply, 16) if reply.status == 200 else []
+        return item.name, reply.status, (chat_reply_problems(reply, 16) if reply.status == 200
+                                         else refusal_problems(reply))
 
     def normal(_: int) -> list[str]:
         with closing(client.naming(client.model)) as own:
@@ -169,11 +200,23 @@ def test_odd_media_fail_alone_and_the_server_keeps_serving(client: ChatClient, p
     assert not problems, "; ".join(problems) + (f" (odd media refused: {refused})" if refused else "")
 
 
+def refusal_problems(reply: HttpReply) -> list[str]:
+    """A refusal of valid media: a 4xx whose body is vLLM's error object with `code` the status (0.10.1+)."""
+    if reply.status >= 500:
+        return [f"valid media answered with a server error: {describe_error(reply.status, reply.text)}"]
+    error = parse_error_body(reply.json)
+    if error is None or error.code != reply.status:
+        return [f"HTTP {reply.status} without vLLM's error body ({{\"error\": {{message, type, param, code}}}}, code "
+                f"the status): {reply.text[:200]!r}"]
+    return []
+
+
 @pytest.mark.release
 @pytest.mark.image
 def test_interleaved_images_are_answered_in_order(client: ChatClient, profile: Profile) -> None:
     """Images answered out of order (vllm#12740, #15125): text and images interleaved, "Picture N follows."
-    before each, and a question about one picture by its place: the answer must name that picture's content."""
+    before each, and a question about one picture by its place: the answer must name that picture's content,
+    and not every other picture's too (an answer about all of them tells no order)."""
     limit = profile.model.limit_mm_per_prompt.get("image", 1)
     items = MANIFEST.tagged("several")[:min(limit, 3)]
     if len(items) < 2:
@@ -185,13 +228,14 @@ def test_interleaved_images_are_answered_in_order(client: ChatClient, profile: P
         question = {"type": "text", "text": f"Describe the {ORDINALS[index]} picture in one sentence."}
         answer = greedy_answer(client, [{"role": "user", "content": [*content, question]}],
                                profile.chat.max_completion_tokens)
-        missing = missing_keywords(answer, (tuple(item.describe_keywords),))
-        if missing:
-            raise WrongAnswer(f"the {ORDINALS[index]} of {len(items)} interleaved pictures ({item.name}): the answer "
-                              f"lacks any of {missing[0]}; answer was {answer[:300]!r}")
+        problem = own_image_problem(answer, item, [other for other in items if other is not item],
+                                    f"the {ORDINALS[index]} of {len(items)} interleaved pictures ({item.name})")
+        if problem:
+            raise WrongAnswer(problem, "images taken out of order (vllm#12740, #15125)")
 
 
 ROPE_SWITCH = 4096  # Phi-4-multimodal's original_max_position_embeddings: LongRoPE changes factors past it
+PAST_SWITCH = 256  # tokens past the switch that vLLM's min_tokens must make the model generate before it may stop
 
 
 @pytest.mark.release
@@ -199,7 +243,10 @@ def test_long_output_stays_right_past_the_4k_rope_switch(client: ChatClient, pro
                                                          record_property: RecordProperty) -> None:
     """Output past 4,096 tokens turned to gibberish (vllm#19489, Phi-4's LongRoPE switching from its short to
     its long scaling factors): a short prompt asks to count, one number per line, far enough that the
-    sequence passes 4,096 tokens by the server's own count; every line must be the next number to the end."""
+    sequence passes 4,096 tokens by the server's own count, streamed under the profile's token deadline (a
+    long answer is judged by its pace, not by one read timeout), with vLLM's `min_tokens` so the model may not
+    stop before the switch. A stream that ends or is cut before it breaks that promise: serving broken. Every
+    line must be the next number to the end."""
     context = profile.model.max_model_len
     if context < ROPE_SWITCH + 1024:
         not_applicable(f"max_model_len {context} cannot hold output past the {ROPE_SWITCH}-token RoPE switch: this "
@@ -207,23 +254,29 @@ def test_long_output_stays_right_past_the_4k_rope_switch(client: ChatClient, pro
     per_number = (client.text_tokens("\n".join(map(str, range(1, 1001)))) or 2000) / 1000
     count_to = int((ROPE_SWITCH + 800) / per_number)
     messages = [{"role": "user", "content": f"Count from 1 to {count_to}, one number per line, with nothing else."}]
-    cap = context - (client.prompt_tokens(messages) or 64) - 16
-    reply = client.chat(messages, max_completion_tokens=cap, temperature=0)
-    problems = chat_reply_problems(reply, cap)
-    assert not problems, "; ".join(problems)
-    lines, usage = answer_text(reply).strip().split("\n"), reply.json["usage"]
+    prompt = client.prompt_tokens(messages) or 64
+    cap, at_least = context - prompt - 16, ROPE_SWITCH + PAST_SWITCH - prompt
+    reply = client.stream_chat(messages, max_completion_tokens=cap, min_tokens=at_least, temperature=0)
+    problems = stream_reply_problems(reply, cap)
+    generated = (reply.usage or {}).get("completion_tokens", 0) if not problems else 0
+    if not problems and generated < at_least:
+        problems.append(f"the answer ended ({reply.finish_reason}) after {generated} tokens, though min_tokens "
+                        f"asked for {at_least}")
+    assert not problems, (f"counting past the {ROPE_SWITCH}-token RoPE switch (prompt {prompt} tokens, min_tokens "
+                          f"{at_least}): " + "; ".join(problems))
+    lines, usage = reply.content.strip().split("\n"), reply.usage
     record_property("total_tokens", usage["total_tokens"])
-    partial_last = reply.json["choices"][0]["finish_reason"] == "length"
+    record_property("max_token_gap_ms", round(max(reply.gaps_ms(), default=0.0), 1))
+    partial_last = reply.finish_reason == "length"
     broken = next((i for i, line in enumerate(lines) if line.strip() != str(i + 1)
                    and not (partial_last and i == len(lines) - 1 and str(i + 1).startswith(line.strip()))), None)
     if broken is not None:
         position = usage["prompt_tokens"] + (client.text_tokens("\n".join(lines[:broken])) or 0)
+        past = position > ROPE_SWITCH
         raise WrongAnswer(f"counting to {count_to}, line {broken + 1} is {lines[broken][:40]!r} (about token "
-                          f"{position} of the sequence{', past the RoPE switch' * (position > ROPE_SWITCH)}); "
-                          f"the lines before it: {lines[max(0, broken - 3):broken]}")
-    if usage["total_tokens"] <= ROPE_SWITCH:
-        raise WrongAnswer(f"counting to {count_to} ended at {len(lines)} after {usage['total_tokens']} tokens, before "
-                          f"the {ROPE_SWITCH}-token RoPE switch: nothing past it was checked")
+                          f"{position} of the sequence{', past the RoPE switch' * past}); the lines before it: "
+                          f"{lines[max(0, broken - 3):broken]}", "LongRoPE scaling past 4096 (vllm#19489)" if past
+                          else None)
 
 
 def adapter_of(profile: Profile, modality: str) -> str | None:
@@ -232,17 +285,13 @@ def adapter_of(profile: Profile, modality: str) -> str | None:
     return next((name for name, path in profile.lora_modules.items() if kind in path.rsplit("/", 1)[-1]), None)
 
 
-def default_lora_for(profile: Profile, modality: str) -> bool:
-    """Whether --default-mm-loras applies an adapter to this modality's base-model requests too."""
-    args = profile.serve.args
-    if "--default-mm-loras" not in args or args.index("--default-mm-loras") + 1 >= len(args):
-        return False
-    return modality in json.loads(args[args.index("--default-mm-loras") + 1])
-
-
 def canary_answers(client: ChatClient, model: str) -> list[CanaryAnswer]:
     with closing(client.naming(model)) as named:
         return image_canary(named, MANIFEST)
+
+
+LOGPROB_NOISE_FLOOR = 0.05  # nats: an adapter must move a log-probability further than this, and than 4x the noise
+LOGPROB_TOKENS = 16
 
 
 @pytest.mark.release
@@ -251,12 +300,26 @@ def canary_answers(client: ChatClient, model: str) -> list[CanaryAnswer]:
 def test_vision_lora_is_applied_when_named(client: ChatClient, profile: Profile,
                                            missing_prerequisite: Callable[[str], None],
                                            record_property: RecordProperty) -> None:
-    """LoRA listed but not applied (vllm#16424): the image canary through the vision adapter by name must
-    reach the profile's canary threshold; where --default-mm-loras leaves base-model requests without it,
-    the base model's answers must differ and score no better."""
+    """LoRA listed but not applied (vllm#16424). First what needs no right answer, so it holds on any weights:
+    the same text prompt through the base model (twice, for the noise between identical requests) and
+    through the vision adapter by name, each computed afresh; the adapter must change the log-probabilities
+    vLLM reports by more than the noise. Then the image canary through the adapter by name must reach the
+    profile's canary threshold."""
     adapter = adapter_of(profile, "image")
     if adapter is None:
         not_applicable(f"profile {profile.name!r} serves no vision LoRA adapter")
+    messages = [{"role": "user", "content": MANIFEST.text_prompts[0]["question"]}]
+    base, again = (greedy_logprobs(client, messages, LOGPROB_TOKENS) for _ in range(2))
+    with closing(client.naming(adapter)) as named:
+        through_adapter = greedy_logprobs(named, messages, LOGPROB_TOKENS)
+    noise, change = logprob_change(base, again), logprob_change(base, through_adapter)
+    record_property("logprob_noise", round(noise, 4))
+    record_property("logprob_change_through_adapter", round(change, 4))
+    if change <= max(LOGPROB_NOISE_FLOOR, 4 * noise):
+        raise WrongAnswer(f"through the adapter {adapter!r} the log-probabilities of the same prompt move at most "
+                          f"{change:.4f} nats from the base model's (two base runs differ by {noise:.4f}): listed in "
+                          "/v1/models but not applied? (vllm#16424)", "a LoRA adapter listed but not applied "
+                                                                        "(vllm#16424)")
     if profile.accuracy is None:
         missing_prerequisite(f"profile {profile.name!r} has no [accuracy] table")
     through = canary_answers(client, adapter)
@@ -264,14 +327,8 @@ def test_vision_lora_is_applied_when_named(client: ChatClient, profile: Profile,
     record_property("adapter_canary_image_accuracy", round(share, 4))
     if share < minimum:
         raise WrongAnswer(f"through the adapter {adapter!r} the image canary gets {share:.0%} right, under the "
-                          f"profile's {minimum:.0%}: listed in /v1/models but not applied? (vllm#16424); wrong: "
+                          f"profile's {minimum:.0%}: wrong: "
                           f"{'; '.join(a.describe() for a in through if not a.correct)[:400]}")
-    if not default_lora_for(profile, "image"):
-        base = canary_answers(client, client.model)
-        record_property("base_canary_image_accuracy", round(share_right(base), 4))
-        if [a.answer for a in base] == [a.answer for a in through] or share_right(base) > share:
-            raise WrongAnswer(f"the base model answers the image canary as the adapter {adapter!r} does (or better: "
-                              f"{share_right(base):.0%} against {share:.0%}): the adapter changes nothing (vllm#16424)")
 
 
 PADDING_S = (0.0, 26.0)  # the clips as they are (2-4 s) and padded to 28-30 s
@@ -295,15 +352,25 @@ def test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript(client: C
 
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         transcripts = list(pool.map(transcribe, jobs))
-    wrong = []
-    for (clip, pad), text in zip(jobs, transcripts):
-        nearest = min(clips, key=lambda other: corpus_wer([(other.transcript, text)]))
-        if nearest is not clip:
-            wrong.append(f"{clip.name} (+{pad:g} s silence) got {text[:100]!r}, nearest {nearest.name}'s words")
+    wrong = [problem for (clip, pad), text in zip(jobs, transcripts)
+             if (problem := transcript_problem(clip, f"{clip.name} (+{pad:g} s silence)", text, clips))]
     record_property("parallel_speech_requests", len(jobs))
     if wrong:
         raise WrongAnswer(f"{len(wrong)} of {len(jobs)} concurrent speech requests got another clip's transcript "
-                          f"(or none): {'; '.join(wrong)}")
+                          f"or none: {'; '.join(wrong)}", "audio of one request crossing into another's (vllm#47459)")
+
+
+def transcript_problem(clip: Any, what: str, text: str, clips: list[Any]) -> str | None:
+    """A transcript is its clip's when it is strictly nearer that clip's words than any other clip's: an empty
+    (or equally distant) transcript is nobody's."""
+    distance = {other.name: corpus_wer([(other.transcript, text)]) for other in clips}
+    nearest = min(distance.values())
+    if not text.strip():
+        return f"{what} got an empty transcript"
+    if distance[clip.name] > nearest or list(distance.values()).count(nearest) > 1:
+        closest = [name for name, value in distance.items() if value == nearest]
+        return f"{what} got {text[:100]!r}, nearest {' and '.join(closest)}'s words"
+    return None
 
 
 @pytest.mark.nightly

@@ -37,7 +37,7 @@ ATLAS_LIKE = """extends = ["{sim}", "parts/hardware-regression"]
 env = {{ SIM_LOAD_DELAY_S = "0.5", SIM_TTFT_MS = "{ttft}", SIM_TPOT_MS = "{tpot}" }}
 [performance.text]
 origin = "self-test: simulator at NPU-like timing"
-num_prompts = 32
+num_prompts = 64
 max_concurrency = 8
 input_len = 64
 output_len = 16
@@ -48,14 +48,16 @@ baseline_output_throughput = 100
 """
 
 
-def test_repeated_healthy_runs_raise_no_regression_and_a_20_percent_slowdown_is_caught(tmp_path: Path,
-                                                                                       port: int) -> None:
-    """The hardware profiles' regression gate (parts/hardware-regression: 3%, 5 ms floor) over four healthy
-    runs at NPU-like timing (TTFT 100 ms, TPOT 20 ms) against a first one, then a server 20% slower. The chat
-    tests' single-shot latencies are listed, never judged: judged one by one at 3% they flag healthy runs."""
+def test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught(tmp_path: Path, port: int) -> None:
+    """The hardware profiles' regression gate (parts/hardware-regression: 3%, floors TTFT 5 ms, TPOT and ITL
+    1 ms) over four healthy runs at NPU-like timing (TTFT 100 ms, TPOT 25 ms) against a first one; then a
+    server 20% slower (TPOT 25 -> 30 ms: +5 ms, which one 5 ms floor for every latency let pass), and one whose
+    every 33rd token comes 50 ms late (a tail-only regression: the p99 ITL must trip, the mean ITL need not).
+    The chat tests' single-shot latencies are listed, never judged: judged one by one at 3% they flag healthy
+    runs."""
     healthy, slower = (tmp_path / name for name in ("healthy.toml", "slower.toml"))
-    healthy.write_text(ATLAS_LIKE.format(sim=REPO / "profiles" / "sim.toml", ttft=100, tpot=20))
-    slower.write_text(ATLAS_LIKE.format(sim=REPO / "profiles" / "sim.toml", ttft=120, tpot=24))
+    healthy.write_text(ATLAS_LIKE.format(sim=REPO / "profiles" / "sim.toml", ttft=100, tpot=25))
+    slower.write_text(ATLAS_LIKE.format(sim=REPO / "profiles" / "sim.toml", ttft=120, tpot=30))
     args = ("-m", "performance or smoke", "-k", "load_meets_budgets and text or latency or text_only or regression",
             "--target", "sim", "--port", str(port))
     first = run_suite(tmp_path / "run-0", *args, f"--profile={healthy}")
@@ -72,9 +74,13 @@ def test_repeated_healthy_runs_raise_no_regression_and_a_20_percent_slowdown_is_
     assert "| test_text_only[capital] | latency_ms |" in comparison and "not judged: fewer than 5 samples" in comparison
     slow = run_suite(tmp_path / "run-slow", *args, f"--profile={slower}", previous)
     case = slow.cases()["test_no_regression_against_previous_run"]
-    assert case.outcome == "failed", slow.describe()
+    assert case.outcome == "failed" and case.properties["failure_kind"] == "too slow", slow.describe()
     for metric in ("mean_ttft_ms", "mean_tpot_ms", "mean_itl_ms", "output_throughput", "median_latency_ms"):
         assert f"| {metric} |" in case.message, f"the 20% slowdown of {metric} was not caught: {case.message}"
+    tail = run_suite(tmp_path / "run-tail", *args, f"--profile={healthy}", previous,
+                     env={"SIM_FAULT_STALL_EVERY_TOKENS": "33"})
+    case = tail.cases()["test_no_regression_against_previous_run"]
+    assert case.outcome == "failed" and "| p99_itl_ms |" in case.message, tail.describe()
 
 
 @pytest.mark.parametrize(("budgets", "missing"), [

@@ -30,6 +30,9 @@ def delta(text: str) -> dict[str, object]:
     return {"choices": [{"index": 0, "delta": {"content": text}}]}
 
 
+ROLE = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}  # vLLM's opening chunk
+
+
 def usage(completion: object) -> dict[str, object]:
     return {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": completion}}
 
@@ -42,8 +45,10 @@ def usage(completion: object) -> dict[str, object]:
     ((delta("a"), delta("b"), delta("c"), usage("3")), "usage chunk (stream_options.include_usage) is missing or "
                                                        "malformed"),
     ((delta("a"), b"[]", usage(3)), "malformed stream event b'[]'"),
-    ((usage(3), b"[DONE]"), "no generated text in the stream"),
-], ids=["exact", "short", "padded", "no-usage", "usage-not-a-number", "not-an-object", "no-text"])
+    ((ROLE, usage(3), b"[DONE]"), "the usage says 3 tokens, the stream carried no token chunk"),
+    ((delta("a"), delta(""), delta(""), usage(3), b"[DONE]"), ""),  # tokens that decode to nothing (real vLLM 0.32)
+], ids=["exact", "short", "padded", "no-usage", "usage-not-a-number", "not-an-object", "no-token-chunk",
+        "tokens-without-text"])
 def test_streams_must_carry_exactly_the_tokens_asked_for(events: tuple[object, ...], error: str) -> None:
     record = RequestRecord(sent_s=0.0)
     read_stream(sse(*events), sent=0.95, start=0.0, record=record, output_len=3)

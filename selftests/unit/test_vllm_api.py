@@ -164,15 +164,19 @@ def test_a_stream_plain_difference_says_where_and_that_no_cache_was_shared() -> 
     assert "'Un café ☕☕ chaud' (16 characters)" in message and "'Un café ☕ chaud' (15 characters)" in message
 
 
-def test_an_image_answered_with_anothers_answer_is_a_mixup_a_late_divergence_is_not() -> None:
+def test_an_image_answered_with_anothers_answer_or_its_start_is_a_mixup_a_late_divergence_is_not() -> None:
     from phi4mm_acceptance.checks import mixup_problems
 
-    names = ("red-circle", "bar-chart")
-    a, b = "A red circle on a white background.", "A bar chart of fruit sales."
+    names = ("red-circle", "another-448px-image")
+    a, b = "A red circle on a white background.", "A gradient with a small square."
     assert mixup_problems(a, b, a, names) == []
     assert mixup_problems(a, b, a[:30] + " ground.", names) == []  # parts late: batches differ numerically
-    assert mixup_problems(a, a, a, names) == ["image bar-chart got image red-circle's answer "
+    assert mixup_problems(a, a, a, names) == ["image another-448px-image got image red-circle's answer (35 of 35 "
+                                              "characters the same): 'A red circle on a white background.' against "
                                               "'A red circle on a white background.'"]
+    leading = a[:18] + "gradient, small."  # B got A's leading half, then its own (prefix blocks shared)
+    assert "got image red-circle's answer for its leading half (18 of 34" in mixup_problems(a, leading, a, names)[0]
+    assert mixup_problems(a, a[:8] + " gradient, squares.", a, names) == []  # under half the same: no mixup
     assert "answered twice parts within its first half (at character 2)" in mixup_problems(
         a, b, "A blue square on grey.", names)[0]
 
