@@ -117,14 +117,25 @@ class AisbenchDataset:
     baseline_accepted: bool = False  # from an accepted AISBench run of this config, not a published figure
 
 
+VLLM_MM_CACHE_GB = 4.0  # --mm-processor-cache-gb's default, 0.11-0.33 (config/multimodal.py)
+
+
 @dataclass(frozen=True)
 class SoakSpec:
-    """The nightly memory soak: distinct images one after another; the server's resident memory after the
-    warm-up may grow by at most `max_rss_growth_mb`."""
+    """The nightly memory soak: distinct images one after another. vLLM keeps each processed image in its
+    multimodal processor cache (per process, up to --mm-processor-cache-gb, then least recently used ones
+    go), so memory grows by design until the cache is full: the warm-up fills it (its size over `item_mb`,
+    the smallest a soak image takes in it, with 10% to spare), then over `images` more the server's memory
+    may grow by at most `max_rss_growth_mb`."""
 
     images: int
     max_rss_growth_mb: float
+    item_mb: float  # one soak image in vLLM's processor cache (its processed tensors' bytes), at least
     origin: str
+    image_px: int = 448  # the soak images' side
+
+    def warmup_images(self, cache_gb: float) -> int:
+        return int(cache_gb * 1024 * 1.1 / self.item_mb) + 10
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,14 @@ class Profile:
     def snapshot_adapters(self) -> tuple[str, ...]:
         """Adapter folders inside the model snapshot that the serve arguments load (`{model_dir}/NAME`)."""
         return tuple(dict.fromkeys(re.findall(r"\{model_dir\}/([\w.-]+)", " ".join(self.serve.args))))
+
+    @property
+    def mm_cache_gb(self) -> float:
+        """The multimodal processor cache the server keeps per process (--mm-processor-cache-gb)."""
+        args = list(self.serve.args)
+        if "--mm-processor-cache-gb" in args[:-1]:
+            return float(args[args.index("--mm-processor-cache-gb") + 1])
+        return VLLM_MM_CACHE_GB
 
     @property
     def lora_modules(self) -> dict[str, str]:
@@ -410,7 +429,8 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
 def _soak(root: _Fields) -> SoakSpec:
     table = root.table("soak")
     return SoakSpec(images=int(table.positive("images")), max_rss_growth_mb=table.positive("max_rss_growth_mb"),
-                    origin=table.get("origin", str))
+                    item_mb=table.positive("item_mb"), origin=table.get("origin", str),
+                    image_px=int(table.positive("image_px", 448)))
 
 
 REGRESSION_METRICS = ("ttft", "tpot", "itl", "e2el", "latency")

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from phi4mm_acceptance.report import RunIdentity  # noqa: E402
-from phi4mm_acceptance.verdicts import GATE_NOT_RUN  # noqa: E402
+from phi4mm_acceptance.verdicts import GATE_NOT_RUN, KINDS  # noqa: E402
 
 OUTCOME_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "not run": "#9a6700"}
 GATE_STATE = {"passed": "pass", "failed": "fail", "error": "fail", "skipped": "not run", "deselected": "not run"}
@@ -26,6 +26,20 @@ def gate_state(entry: dict[str, Any]) -> str:
     if entry["figures"].get("failure_kind") == GATE_NOT_RUN:
         return "not run"
     return GATE_STATE.get(entry["outcome"], entry["outcome"])
+
+
+def state_text(entry: dict[str, Any]) -> str:
+    """The state with a failure's kind: "fail (too slow)", "fail (answers wrong: the serving stack: ...)"."""
+    state, figures = gate_state(entry), entry["figures"]
+    if state != "fail":
+        return state
+    kind = figures.get("failure_kind", "serving broken")
+    return f"fail ({kind}{': likely cause ' + figures['likely_cause'] if 'likely_cause' in figures else ''})"
+
+
+def failures_by_kind(tests: dict[str, dict[str, Any]]) -> dict[str, int]:
+    kinds = [e["figures"].get("failure_kind", "serving broken") for e in tests.values() if gate_state(e) == "fail"]
+    return {kind: kinds.count(kind) for kind in KINDS if kind in kinds and kind != GATE_NOT_RUN}
 
 
 def latency_plot(name: str, perf: dict[str, Any], out: Path) -> Path:
@@ -96,7 +110,7 @@ def write_release_report(reports: Path, identity: RunIdentity, tests: dict[str, 
     images += [plot for plot in sorted(plots.glob("*.png")) if plot not in images]  # the memory soak's, say
     rows = "".join(
         f"<tr><td>{html.escape(test)}</td><td style='color:{OUTCOME_COLOURS.get(gate_state(e), '#000')}'>"
-        f"{gate_state(e)}</td><td>{html.escape(e.get('reason', ''))}</td>"
+        f"{html.escape(state_text(e))}</td><td>{html.escape(e.get('reason', ''))}</td>"
         f"<td>{html.escape(_figures(e['figures']))}</td></tr>"
         for test, e in tests.items())
     counts = {state: sum(gate_state(e) == state for e in tests.values()) for state in OUTCOME_COLOURS}
@@ -105,15 +119,16 @@ def write_release_report(reports: Path, identity: RunIdentity, tests: dict[str, 
             "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 8px;border-bottom:1px solid #ddd;"
             "font-size:13px}</style></head><body>"
             f"<h1>{html.escape(identity.suite_name)}</h1><ul>{identity_lines}</ul>"
-            f"<h2>verdict: {html.escape(verdict.upper())}</h2><p>{counts}</p>"
+            f"<h2>verdict: {html.escape(verdict.upper())}</h2><p>{counts}; failures by kind: "
+            f"{html.escape(str(failures_by_kind(tests)))}</p>"
             + "".join(f"<img src='plots/{p.name}' alt='{p.stem}'>" for p in images)
             + f"<table><tr><th>gate</th><th>state</th><th>why</th><th>figures</th></tr>{rows}</table>"
             "</body></html>")
     (reports / "report.html").write_text(page)
     markdown = [f"# {identity.suite_name}", "", *[f"- {line}" for line in identity.summary_lines()], "",
-                f"**verdict: {verdict.upper()}** {counts}", "", *[f"![{p.stem}](plots/{p.name})" for p in images],
+                f"**verdict: {verdict.upper()}** {counts}; failures by kind: {failures_by_kind(tests)}", "", *[f"![{p.stem}](plots/{p.name})" for p in images],
                 "", "| gate | state | why | figures |", "|---|---|---|---|",
-                *[f"| {t} | {gate_state(e)} | {_cell(e.get('reason', ''))} | {_figures(e['figures'])} |"
+                *[f"| {t} | {state_text(e)} | {_cell(e.get('reason', ''))} | {_figures(e['figures'])} |"
                   for t, e in tests.items()]]
     (reports / "report.md").write_text("\n".join(markdown) + "\n")
     return reports / "report.html"

@@ -8,6 +8,7 @@ checks that every one of those self-tests exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 CATEGORY = {
     'crash_on_start': 'startup',
@@ -49,6 +50,7 @@ CATEGORY = {
 }
 
 
+HARDWARE_SOAK = Path(__file__).resolve().parent / "data" / "profiles" / "sim-hardware-soak.toml"  # the Atlas [soak]
 OWN_ROWS = "not long_output and not memory_stays and not vision_lora_is_applied and not parallel_speech"
 FUNCTIONAL = ("-m", "not performance", "-k", OWN_ROWS)  # the slow vLLM-history checks run in their own rows
 LOADS = ("-m", "performance or smoke", "-k", "load_meets_budgets or test_health")  # test_health: unaffected
@@ -67,6 +69,7 @@ class Fault:
     phase: str = "call"  # where the catching test fails: "call", or "setup" (the server never came up)
     unaffected: tuple[str, ...] = ("test_health",)  # must still pass when the fault is in the call phase
     seen_in: str = ""  # the vLLM (or vllm-ascend) issue threads where this defect reached users
+    kind: str = ""  # the failure kind the catching test must report (serving broken, answers wrong, too slow)
 
     @property
     def category(self) -> str:
@@ -102,15 +105,15 @@ FAULTS = (
           "test_stream_matches_non_stream[red-circle]", "time to first token",
           selection=("-m", "smoke", "-k", "stream_matches or test_health")),  # 1.5 s a request: a short run
     Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"}, "test_load_meets_budgets[image]",
-          "p99_ttft_ms = ", selection=LOADS),
+          "p99_ttft_ms = ", selection=LOADS, kind="too slow"),
     Fault("slow_decode_ms", {"SIM_FAULT_SLOW_DECODE_MS": "10"}, "test_load_meets_budgets[text]",
-          "mean_tpot_ms = ", selection=LOADS),
+          "mean_tpot_ms = ", selection=LOADS, kind="too slow"),
     Fault("stall_every_tokens", {"SIM_FAULT_STALL_EVERY_TOKENS": "20"}, "test_load_meets_budgets[text]",
-          "p99_itl_ms = ", selection=LOADS),
+          "p99_itl_ms = ", selection=LOADS, kind="too slow"),
     Fault("serialize_requests", {"SIM_FAULT_SERIALIZE_REQUESTS": "1"}, "test_load_meets_budgets[text]",
-          "output_throughput = ", selection=LOADS),
+          "output_throughput = ", selection=LOADS, kind="too slow"),
     Fault("ignore_eos_unsupported", {"SIM_FAULT_IGNORE_EOS_UNSUPPORTED": "1"}, "test_load_meets_budgets[text]",
-          "asked for 32 tokens with ignore_eos, the usage says", selection=LOADS),
+          "asked for 32 tokens with ignore_eos, the usage says", selection=LOADS, kind="serving broken"),
     Fault("bad_usage", {"SIM_FAULT_BAD_USAGE": "1"}, "test_text_only[capital]", "usage does not add up"),
     Fault("bad_request_as_500", {"SIM_FAULT_BAD_REQUEST_AS_500": "1"},
           "test_odd_request_gets_vllms_answer_and_server_recovers[too-many-images]", "answers 400"),
@@ -124,11 +127,11 @@ FAULTS = (
     Fault("mm_cache_collision", {"SIM_FAULT_MM_CACHE_COLLISION": "1"},
           "test_each_image_gets_its_own_answer[cache-salt-each]",
           "image another-448px-image got image red-circle's answer (", selection=KNOWN_DEFECTS,
-          seen_in="vllm#12603; LMCache#4086"),
+          seen_in="vllm#12603; LMCache#4086", kind="answers wrong"),
     Fault("prefix_cache_collision", {"SIM_FAULT_PREFIX_CACHE_COLLISION": "1"},
           "test_each_image_gets_its_own_answer[prefix-cache-shared]",
           "image another-448px-image got image red-circle's answer for its leading half", selection=KNOWN_DEFECTS,
-          unaffected=("test_health", "test_each_image_gets_its_own_answer[cache-salt-each]"), seen_in="vllm#36708"),
+          unaffected=("test_health", "test_each_image_gets_its_own_answer[cache-salt-each]"), seen_in="vllm#36708", kind="answers wrong"),
     Fault("engine_stall_after", {"SIM_FAULT_ENGINE_STALL_AFTER": "1"},
           "test_engine_answers_within_the_token_deadline_after_multimodal_warmup",
           "no token for 5 s; meanwhile /health 200, /version 200, /v1/models 200: the probes say healthy",
@@ -171,7 +174,7 @@ FAULTS = (
           unaffected=("test_health", "test_interleaved_images_are_answered_in_order"), seen_in="vllm#19489"),
     Fault("lora_not_applied", {"SIM_FAULT_LORA_NOT_APPLIED": "1"}, "test_vision_lora_is_applied_when_named",
           "the log-probabilities of the same prompt move at most 0.0000 nats", selection=RELEASE_DEFECTS,
-          unaffected=("test_health", "test_long_output_stays_right_past_the_4k_rope_switch"), seen_in="vllm#16424"),
+          unaffected=("test_health", "test_long_output_stays_right_past_the_4k_rope_switch"), seen_in="vllm#16424", kind="answers wrong"),
     Fault("audio_crosstalk", {"SIM_FAULT_AUDIO_CROSSTALK": "1"},
           "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript",
           "concurrent speech requests got another clip's transcript",
@@ -182,10 +185,10 @@ FAULTS = (
           seen_in="vllm#12740, #15125"),
     Fault("empty_answer_for_long_audio", {"SIM_FAULT_EMPTY_ANSWER_FOR_LONG_AUDIO": "20"},
           "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript", "got an empty transcript",
-          selection=("-m", "nightly", "-k", "parallel_speech or test_health"), seen_in="vllm#47459, #24052"),
-    Fault("leak_per_image_kb", {"SIM_FAULT_LEAK_PER_IMAGE_KB": "4096"}, "test_memory_stays_bounded_over_distinct_images",
-          "the server's resident memory grew", selection=("-m", "nightly", "-k", "memory_stays or test_health"),
-          seen_in="vllm#15294"),
+          selection=("-m", "nightly", "-k", "parallel_speech or test_health"), seen_in="vllm#47459, #24052", kind="answers wrong"),
+    Fault("leak_per_image_kb", {"SIM_FAULT_LEAK_PER_IMAGE_KB": "1024"}, "test_memory_stays_bounded_over_distinct_images",
+          "the server's resident memory grew", ("--profile", str(HARDWARE_SOAK)),
+          selection=("-m", "nightly", "-k", "memory_stays or test_health"), seen_in="vllm#15294", kind="serving broken"),
 )
 
 

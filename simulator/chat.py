@@ -20,6 +20,7 @@ from simulator.media import (
     load_image,
     load_url_bytes,
 )
+from simulator.mm_cache import ProcessorCache
 from simulator.model import MESSAGE_OVERHEAD_TOKENS, FakeModel, Serving, count_text_tokens, split_into_tokens
 
 
@@ -50,6 +51,7 @@ class ServingLimits:
     claimed: ClaimedVersion = ClaimedVersion()
     loras: dict[str, str] = field(default_factory=dict)  # name -> adapter folder: --lora-modules, and each
     # --default-mm-loras modality, which vLLM loads as a LoRA named by the modality (listed by /v1/models)
+    mm_cache: ProcessorCache = field(default_factory=lambda: ProcessorCache(0))
 
     def applied_lora(self, model: str, messages: list[Any]) -> str | None:
         """The LoRA vLLM applies (0.11-0.33 `_maybe_get_adapters`): the one the request names as its model, else
@@ -129,9 +131,11 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
         raise EngineCrash("EngineCore hit a fatal error in the image processor (simulated fault: crash_on_tiny_image).")
     if faults.audio_crosstalk:
         items = _crosstalk(items)
-    for item in items if faults.leak_per_image_kb else ():
+    for item in items:
         if isinstance(item, Image):
-            _LEAKED.setdefault(item.sha256, item.sha256.encode() * (faults.leak_per_image_kb * 16))  # written: resident
+            limits.mm_cache.add(item.sha256, item.processed_bytes())
+            if faults.leak_per_image_kb:
+                _LEAKED.setdefault(item.sha256, b"\x01" * (faults.leak_per_image_kb * 1024))  # written: resident
     serving = limits.serving(lora, faults)
     answer = model.answer(question, items, serving)
     if faults.empty_answer_for_long_audio and any(isinstance(item, Audio) and item.duration_s

@@ -20,6 +20,7 @@ from simulator.chat import ServingLimits
 from simulator.claimed import ClaimedVersion
 from simulator.environment import describe_environment
 from simulator.faults import Faults
+from simulator.mm_cache import ProcessorCache
 from simulator.model import FakeModel, ModelNotFound
 from simulator.server import ROUTES, SimState, TraceLog, bind, log, vllm_log
 from simulator.timing import TimingModel
@@ -54,6 +55,7 @@ def build_parser(version: str = ClaimedVersion().text) -> argparse.ArgumentParse
     serve.add_argument("--enforce-eager", action="store_true")
     serve.add_argument("--allowed-local-media-path", default="")
     serve.add_argument("--max-num-seqs", type=int, default=256)
+    serve.add_argument("--mm-processor-cache-gb", type=float, default=4)
     serve.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY"))
     return parser
 
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         mm_limits={"image": 999, "audio": 999, **args.limit_mm_per_prompt},  # vLLM's default limit
         loras={**loras, **((args.default_mm_loras or {}) if args.enable_lora else {})},
         claimed=claimed,
+        mm_cache=ProcessorCache(args.mm_processor_cache_gb),
     )
     trace = TraceLog(os.environ["SIM_TRACE_FILE"]) if os.environ.get("SIM_TRACE_FILE") else None
     state = SimState(model=model, limits=limits, timing=timing, faults=faults, trace=trace, api_key=args.api_key,

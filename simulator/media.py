@@ -43,15 +43,19 @@ class Image:
     def token_count(self) -> int:
         return phi4mm_image_tokens(self.width, self.height)
 
+    def processed_bytes(self) -> int:
+        """What vLLM's processor cache holds for it: the crops and the global view, 3 x 448 x 448 values each,
+        in bf16."""
+        columns, rows = phi4mm_grid(self.width, self.height)
+        return (columns * rows + 1) * 3 * 448 * 448 * 2
+
 
 def phi4mm_image_tokens(width: int, height: int, dynamic_hd: int = 36, crop: int = 448, patch: int = 14) -> int:
     """What vLLM counts for a Phi-4-multimodal image (model_executor/models/phi4mm.py
     `_compute_num_image_tokens`, 0.11-0.33; dynamic_hd 36 from the snapshot's preprocessor config): the image
     fitted to a grid of 448 px crops, 2x2-compressed 14 px patches of the unpadded part plus a newline token
     per row, and a 16x16 global view with its newlines and one separator. 448x448 -> 545, 2560x1440 -> 5511."""
-    columns, rows = math.ceil(width / crop), math.ceil(height / crop)
-    if columns * rows > dynamic_hd:
-        columns, rows = _closest_grid(width, height, crop, dynamic_hd)
+    columns, rows = phi4mm_grid(width, height, dynamic_hd, crop)
     target_w, target_h = columns * crop, rows * crop
     if target_w / width < target_h / height:
         pad_w, pad_h = 0, target_h - int(height * (target_w / width))
@@ -61,6 +65,12 @@ def phi4mm_image_tokens(width: int, height: int, dynamic_hd: int = 36, crop: int
     tokens_w, tokens_h = math.ceil(feat_w / 2), math.ceil(feat_h / 2)
     glob = crop // patch // 2
     return glob * glob + 1 + tokens_w * tokens_h + tokens_h + glob
+
+
+def phi4mm_grid(width: int, height: int, dynamic_hd: int = 36, crop: int = 448) -> tuple[int, int]:
+    """The grid of 448 px crops Phi-4-multimodal's processor fits an image to (columns, rows)."""
+    columns, rows = math.ceil(width / crop), math.ceil(height / crop)
+    return (columns, rows) if columns * rows <= dynamic_hd else _closest_grid(width, height, crop, dynamic_hd)
 
 
 def _closest_grid(width: int, height: int, crop: int, most: int) -> tuple[int, int]:

@@ -26,7 +26,7 @@ REQUESTS = {
 }
 
 
-@pytest.mark.parametrize("kind", REQUESTS)
+@pytest.mark.parametrize("kind", [pytest.param(kind, marks=[pytest.mark.image] * (kind != "text")) for kind in REQUESTS])
 def test_single_request_latency(benchmark: Any, client: ChatClient, profile: Profile, kind: str,
                                 record_property: Callable[[str, object], None],
                                 record_samples: Callable[[dict[str, list[float]]], None]) -> None:

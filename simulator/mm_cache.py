@@ -1,0 +1,31 @@
+"""vLLM's multimodal processor cache, as memory: each distinct image's processed tensors kept until the cache
+holds --mm-processor-cache-gb, then the least recently used go (vLLM 0.11-0.33 `MultiModalCache`, an LRU
+sized by the items' bytes; the default is 4 GiB). The bytes are written, so they are resident: the memory soak
+sees what it would see on vLLM, growth until the cache is full and none after.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+
+class ProcessorCache:
+    def __init__(self, capacity_gb: float) -> None:
+        self.capacity = int(capacity_gb * 1024**3)
+        self._items: OrderedDict[str, bytearray] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def add(self, key: str, size: int) -> None:
+        """An item seen: a hit refreshes it; a miss keeps `size` bytes and evicts the oldest beyond capacity."""
+        if size > self.capacity:
+            return  # vLLM does not cache an item larger than the whole cache
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return
+            self._items[key] = bytearray(b"\x01") * size
+            self._size += size
+            while self._size > self.capacity:
+                _, evicted = self._items.popitem(last=False)
+                self._size -= len(evicted)
