@@ -66,6 +66,9 @@ OPTIONS = (
                "on PATH; without one they skip, and fail under -m release)"),
     OptionSpec("--aisbench-datasets", "PHI4MM_AISBENCH_DATASETS", "AISBench datasets root, holding "
                "ais_bench/datasets/... (default: $AIS_BENCH_DATASETS_CACHE)"),
+    OptionSpec("--sign-off-without", "PHI4MM_SIGN_OFF_WITHOUT", "release gates left out on purpose, comma-separated "
+               "test names or patterns (test_seed_request*): deselected and listed as left out; any other gate left "
+               "out of -m release (by -k, -m, --deselect, paths or --ignore) fails the sign-off"),
     OptionSpec("--hf-cache", "PHI4MM_HF_CACHE", "Hugging Face hub cache holding the weights (default: the "
                "docker target's shared /root/.cache, else huggingface_hub's own)"),
 )
@@ -104,6 +107,7 @@ class RunSettings:
     aisbench_datasets: Path | None
     tokenizer: str
     compare_to: Path | None
+    sign_off_without: tuple[str, ...] = ()
 
     @property
     def hardware_label(self) -> str:
@@ -182,6 +186,7 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
                                         value("aisbench-datasets") or os.environ.get("AIS_BENCH_DATASETS_CACHE")),
         tokenizer=value("tokenizer") or _default_tokenizer(profile, str(model_path) if model_path else None, model),
         compare_to=_existing_file("--compare-to", value("compare-to")),
+        sign_off_without=tuple(name.strip() for name in (value("sign-off-without") or "").split(",") if name.strip()),
     )
 
 

@@ -55,15 +55,15 @@ class SuiteRun:
 
 
 def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 240,
-              reports: str = "reports") -> SuiteRun:
-    """`pytest` on the acceptance suite, started in workdir so reports/ (or --reports-dir `reports`, which the
-    caller passes too) and .phi4mm/ land there."""
+              reports: str = "reports", paths: tuple[str, ...] = (str(REPO / "tests"),)) -> SuiteRun:
+    """`pytest` on the acceptance suite (its tests/, or the given paths), started in workdir so reports/ (or
+    --reports-dir `reports`, which the caller passes too) and .phi4mm/ land there."""
     workdir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **(env or {})}
     full_env.pop("PYTEST_ADDOPTS", None)
     full_env.pop("PYTEST_XDIST_WORKER", None)
-    command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
-               str(REPO / "tests"), "-p", "no:cacheprovider", *args]
+    command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO), *paths,
+               "-p", "no:cacheprovider", *args]
     process = subprocess.Popen(command, cwd=workdir, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     try:

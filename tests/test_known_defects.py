@@ -149,8 +149,8 @@ def test_stream_tells_the_same_text_as_plain(client: ChatClient, profile: Profil
     if stop:
         unstopped = greedy_answer(client, messages, cap, cache_salt=uuid.uuid4().hex)
         chosen = stop_string_for(unstopped)
-        if chosen is None:
-            not_applicable(f"the answer is too short to hold a 3-character stop string: {unstopped!r}")
+        if chosen is None:  # the model's answer, not the deployment's offer: at release sign-off a gate not run
+            pytest.skip(f"the answer is too short to hold a 3-character stop string: {unstopped!r}")
         params["stop"] = [chosen]
     compared = stream_and_plain(client, messages, cap, **params)
     assert not compared.problems, "; ".join(compared.problems)
