@@ -19,6 +19,16 @@ def listed_adapters(models_body: Any, served_model_name: str) -> list[dict[str, 
     return [m for m in data or [] if isinstance(m, dict) and m.get("id") != served_model_name]
 
 
+def adapter_for(models_body: Any, served_model_name: str, modality: str) -> str | None:
+    """The listed LoRA adapter for a modality (vision for images), as /v1/models names it: the one named like
+    its kind, else one whose folder is (`root`, vLLM 0.11-0.33: the adapter's path)."""
+    kind = ADAPTER_FOR[modality]
+    listed = [str(m.get("id")) for m in listed_adapters(models_body, served_model_name) if m.get("id")]
+    by_folder = [str(m.get("id")) for m in listed_adapters(models_body, served_model_name)
+                 if kind in str(m.get("root", "")).rstrip("/").rsplit("/", 1)[-1].lower()]
+    return kind if kind in listed else next(iter(by_folder), None)
+
+
 def default_mm_loras(serve_args: tuple[str, ...]) -> dict[str, str]:
     args = list(serve_args)
     if "--default-mm-loras" not in args or args.index("--default-mm-loras") + 1 >= len(args):

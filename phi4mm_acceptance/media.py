@@ -169,6 +169,13 @@ class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Keep the test output clean; the server under test logs its own fetches."""
 
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        """/status/NNN answers NNN (a media server failing); anything else is a file of the folder."""
+        if self.path.startswith("/status/") and self.path[len("/status/"):].isdigit():
+            self.send_error(int(self.path[len("/status/"):]))
+            return
+        super().do_GET()
+
 
 class AssetServer:
     """Serves a folder over http on a local port, in a background thread, for image-URL tests."""

@@ -20,12 +20,24 @@ class ProfileError(ValueError):
     """A profile that cannot be used; the message names the file and the field."""
 
 
+VLLM_DEFAULT_MM_LIMIT = 999  # a modality --limit-mm-per-prompt leaves out (vLLM V1 0.11-0.33 get_limit_per_prompt)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     id: str
     served_name: str
     max_model_len: int
-    limit_mm_per_prompt: dict[str, int]
+    limit_mm_per_prompt: dict[str, int] | None  # vLLM's --limit-mm-per-prompt, one value; None: not given
+
+    def limit(self, modality: str) -> int:
+        """Items of a modality per prompt as vLLM reads the flag: a modality it leaves out (or no flag at all)
+        has vLLM's default, 999; 0 switches the modality off."""
+        return (self.limit_mm_per_prompt or {}).get(modality, VLLM_DEFAULT_MM_LIMIT)
+
+    def states(self, modality: str) -> bool:
+        """The profile names the modality with a limit above 0: it claims the deployment serves it."""
+        return (self.limit_mm_per_prompt or {}).get(modality, 0) > 0
 
 
 @dataclass(frozen=True)
@@ -256,10 +268,14 @@ def _base_path(path: Path, base: str) -> Path:
     return part
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+WHOLE_VALUES = {("model", "limit_mm_per_prompt")}  # one value on vLLM's command line: a child replaces it whole
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        nested = isinstance(value, dict) and isinstance(base.get(key), dict) and (*path, key) not in WHOLE_VALUES
+        merged[key] = _merge(base[key], value, (*path, key)) if nested else value
     return merged
 
 
@@ -345,7 +361,8 @@ def _build(path: Path, root: _Fields) -> Profile:
             id=model.get("id", str),
             served_name=model.get("served_name", str),
             max_model_len=int(model.positive("max_model_len")),
-            limit_mm_per_prompt=model.str_map("limit_mm_per_prompt", int),
+            limit_mm_per_prompt=model.str_map("limit_mm_per_prompt", int) if "limit_mm_per_prompt" in model.data
+            else None,
         ),
         serve=ServeSpec(
             command=command,

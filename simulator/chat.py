@@ -34,7 +34,7 @@ class ApiError(Exception):
         self.param = param
 
     def type(self, claimed: ClaimedVersion) -> str:
-        named = {400: "BadRequestError", 404: "NotFoundError", 422: "UnprocessableEntityError"}
+        named = {400: "BadRequestError", 404: "NotFoundError", 422: "UnprocessableEntityError", 501: "NotImplementedError"}
         return named.get(self.status, claimed.internal_error_type)
 
     def body(self, claimed: ClaimedVersion) -> dict[str, Any]:
@@ -326,10 +326,11 @@ def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Au
     except FetchError as exc:
         if exc.http_status is None:  # nothing answered: an aiohttp error, a 500 in every release
             raise ApiError(500, str(exc)) from None
-        status = limits.claimed.missing_media_status
+        status = limits.claimed.fetch_failure_status(exc.http_status)
         raise ApiError(status, str(exc), kind if status == 422 else None) from None
     except MediaError as exc:
-        raise ApiError(400, f"{where}: {exc}", where) from None
+        status = getattr(limits.claimed, exc.kind) if exc.kind else 400
+        raise ApiError(status, f"{where}: {exc}", where if status == 400 else None) from None
     raise ApiError(
         400,
         f"1 validation error for ChatCompletionRequest {where}: unknown or malformed content part "

@@ -44,5 +44,25 @@ class ClaimedVersion:
         return self.release >= (0, 32, 0)
 
     @property
+    def not_audio_status(self) -> int:
+        """A payload that is not audio: 400, but 500 in 0.18.x (its RuntimeError no longer caught)."""
+        return 500 if (0, 18, 0) <= self.release < (0, 19, 0) else 400
+
+    @property
+    def refusal_status(self) -> int:
+        """A file:// URL without --allowed-local-media-path: 400 up to 0.17, 500 from 0.18."""
+        return 500 if self.release >= (0, 18, 0) else 400
+
+    @property
+    def unparsed_data_url_status(self) -> int:
+        """A data: URL that is not base64: 400 up to 0.17, 501 (NotImplementedError) from 0.18."""
+        return 501 if self.release >= (0, 18, 0) else 400
+
+    def fetch_failure_status(self, http_status: int) -> int:
+        """A media URL answering an error: 500 up to 0.24; from 0.25 408, 429 and 5xx are retried, then 500,
+        other 4xx are 422."""
+        return self.missing_media_status if http_status not in (408, 429) and http_status < 500 else 500
+
+    @property
     def internal_error_type(self) -> str:
         return "InternalServerError" if self.release >= (0, 17, 0) else "Internal Server Error"

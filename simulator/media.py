@@ -17,7 +17,22 @@ from dataclasses import dataclass
 
 
 class MediaError(ValueError):
-    """A request's media could not be used; becomes a 400 answer."""
+    """A request's media could not be used; becomes a 400 answer, or what the claimed release answers for its
+    kind (`kind`, a ClaimedVersion property naming the status)."""
+
+    kind: str | None = None
+
+
+class NotAudio(MediaError):
+    kind = "not_audio_status"
+
+
+class LocalFileRefused(MediaError):
+    kind = "refusal_status"
+
+
+class UnparsedDataUrl(MediaError):
+    kind = "unparsed_data_url_status"
 
 
 class FetchError(MediaError):
@@ -106,7 +121,7 @@ class Audio:
 def decode_audio(data: bytes) -> Audio:
     """A RIFF/WAVE file; its length comes from the fmt and data chunks."""
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise MediaError("Invalid audio: expected a WAV (RIFF/WAVE) file.")
+        raise NotAudio("Invalid or corrupted audio data: expected a WAV (RIFF/WAVE) file.")
     pos, byte_rate, rate, data_len = 12, 0, 0, -1
     while pos + 8 <= len(data):
         chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
@@ -143,7 +158,7 @@ def load_url_bytes(url: str, fetch_timeout_s: float) -> bytes:
     if url.startswith("data:"):
         header, sep, payload = url.partition(",")
         if not sep or ";base64" not in header:
-            raise MediaError("Invalid data URL: expected 'data:<mime>;base64,<data>'.")
+            raise UnparsedDataUrl("Only base64 data URLs are supported for now.")
         return decode_base64(payload, "data URL")
     if url.startswith(("http://", "https://")):
         try:
@@ -153,6 +168,8 @@ def load_url_bytes(url: str, fetch_timeout_s: float) -> bytes:
             raise FetchError(f"Failed to fetch media from URL: HTTP {exc.code} error ({url})", exc.code) from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise FetchError(f"Failed to fetch media from {url}: {exc}") from None
+    if url.startswith("file:"):
+        raise LocalFileRefused("Cannot load local files without `--allowed-local-media-path`.")
     raise MediaError(f"Unsupported media URL scheme in {url[:40]!r}: use data:, http:// or https://.")
 
 

@@ -103,7 +103,7 @@ def test_several_images(client: ChatClient, profile: Profile, count: int | str,
     """Several images in one prompt, up to the profile's --limit-mm-per-prompt, asked about one at a time: each
     answer names its own image and not every other one, so one description that happens to cover them all
     cannot pass for all (and images taken out of order, vllm#12740, answer about the wrong one)."""
-    limit = profile.model.limit_mm_per_prompt.get("image", 1)
+    limit = profile.model.limit("image")
     items = MANIFEST.tagged("several")[: min(limit, count if isinstance(count, int) else limit)]
     if len(items) < 2:
         not_applicable(f"the profile allows {limit} image(s) per prompt")

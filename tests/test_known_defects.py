@@ -34,7 +34,7 @@ from phi4mm_acceptance.checks import (
 )
 from phi4mm_acceptance.client import ChatClient, HttpReply, TokenStall
 from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.lora_hint import ADAPTER_FOR
+from phi4mm_acceptance.lora_hint import adapter_for
 from phi4mm_acceptance.media import (
     ORDINALS,
     audio_message,
@@ -44,6 +44,7 @@ from phi4mm_acceptance.media import (
     own_image_problem,
     user_message,
 )
+from phi4mm_acceptance.modalities import Served
 from phi4mm_acceptance.odd_media import distinct_image_url, odd_media, padded_with_silence
 from phi4mm_acceptance.profile import Profile
 from phi4mm_acceptance.release_report import memory_plot
@@ -60,9 +61,9 @@ IMAGE_A = "red-circle"  # a shipped 448x448 image; B is another 448x448 image, s
 STREAM_PROMPTS = {prompt["name"]: prompt["question"] for prompt in MANIFEST.stream_prompts}
 
 
-def served(profile: Profile) -> set[str]:
-    limits = profile.model.limit_mm_per_prompt
-    return {m for m in ("image", "audio") if not limits or limits.get(m, 0) > 0}
+def served(served_modalities: dict[str, Served]) -> set[str]:
+    """The modalities the profile lets through and the server takes (fixtures/client.py asks it)."""
+    return {modality for modality, probe in served_modalities.items() if probe.served is not False}
 
 
 @pytest.mark.smoke
@@ -107,9 +108,9 @@ def answers_every_prompt_alike(client: ChatClient, max_tokens: int) -> str | Non
     return None
 
 
-def warm_up_messages(profile: Profile) -> list[dict[str, Any]]:
+def warm_up_messages(modalities: set[str]) -> list[dict[str, Any]]:
     """A multimodal request of a modality the profile serves (image first), to warm the engine up."""
-    if "image" in served(profile):
+    if "image" in modalities:
         return user_message(MANIFEST.describe_question, MANIFEST.image(IMAGE_A).data_url())
     clip = MANIFEST.transcription_clips[0]
     return [{"role": "user", "content": [audio_url_part(clip.data_url()),
@@ -117,14 +118,16 @@ def warm_up_messages(profile: Profile) -> list[dict[str, Any]]:
 
 
 @pytest.mark.smoke
-def test_engine_answers_within_the_token_deadline_after_multimodal_warmup(client: ChatClient, profile: Profile,
-                                                                          record_property: RecordProperty) -> None:
+def test_engine_answers_within_the_token_deadline_after_multimodal_warmup(
+        client: ChatClient, profile: Profile, served_modalities: dict[str, Served],
+        record_property: RecordProperty) -> None:
     """The engine died or hung while /health, /version and /v1/models kept answering 200 (vllm#39863, #17972):
     probes cannot tell. After a multimodal warm-up a tiny streamed completion must finish, and no token may
     take longer than the profile's max_token_gap_s: a stalled stream fails in seconds, never a 600 s hang."""
     gap = profile.chat.max_token_gap_s
     try:
-        for messages, cap in ((warm_up_messages(profile), 8), ([{"role": "user", "content": "Say OK."}], 2)):
+        for messages, cap in ((warm_up_messages(served(served_modalities)), 8),
+                              ([{"role": "user", "content": "Say OK."}], 2)):
             reply = client.stream_chat(messages, max_completion_tokens=cap, token_gap_s=gap)
             problems = stream_reply_problems(reply, cap)
             assert not problems, "; ".join(problems)
@@ -168,13 +171,14 @@ def test_stream_tells_the_same_text_as_plain(client: ChatClient, profile: Profil
 
 @pytest.mark.smoke
 def test_odd_media_fail_alone_and_the_server_keeps_serving(client: ChatClient, profile: Profile,
+                                                          served_modalities: dict[str, Served],
                                                           record_property: RecordProperty) -> None:
     """One bad item took the whole server down (vllm#55546, #15404). A burst of odd but valid media (a 1x1
     and a 2400x1600 image, audio at 8 to 48 kHz, stereo, 0.5 to 8 s), sent together with plain text requests:
     each odd one is answered well-formed, or refused on its own with a 4xx and vLLM's error body (a 5xx is a
     server failing valid media: a missing resampler or image codec, a crash in a processor); every text request
     succeeds, and afterwards the server still answers text and /health."""
-    items = odd_media(served(profile))
+    items = odd_media(served(served_modalities))
     if not items:
         not_applicable(f"profile {profile.name!r} serves neither images nor audio")
     text = [{"role": "user", "content": "Name three colours."}]
@@ -221,7 +225,7 @@ def test_interleaved_images_are_answered_in_order(client: ChatClient, profile: P
     """Images answered out of order (vllm#12740, #15125): text and images interleaved, "Picture N follows."
     before each, and a question about one picture by its place: the answer must name that picture's content,
     and not every other picture's too (an answer about all of them tells no order)."""
-    limit = profile.model.limit_mm_per_prompt.get("image", 1)
+    limit = profile.model.limit("image")
     items = MANIFEST.tagged("several")[:min(limit, 3)]
     if len(items) < 2:
         not_applicable(f"the profile allows {limit} image(s) per prompt")
@@ -283,12 +287,6 @@ def test_long_output_stays_right_past_the_4k_rope_switch(client: ChatClient, pro
                           else None)
 
 
-def adapter_of(profile: Profile, modality: str) -> str | None:
-    """The served LoRA adapter for a modality (vision for images), by its folder name."""
-    kind = ADAPTER_FOR[modality]
-    return next((name for name, path in profile.lora_modules.items() if kind in path.rsplit("/", 1)[-1]), None)
-
-
 def canary_answers(client: ChatClient, model: str) -> list[CanaryAnswer]:
     with closing(client.naming(model)) as named:
         return image_canary(named, MANIFEST)
@@ -309,9 +307,9 @@ def test_vision_lora_is_applied_when_named(client: ChatClient, profile: Profile,
     through the vision adapter by name, each computed afresh; the adapter must change the log-probabilities
     vLLM reports by more than the noise. Then the image canary through the adapter by name must reach the
     profile's canary threshold."""
-    adapter = adapter_of(profile, "image")
+    adapter = adapter_for(client.get("/v1/models").json, client.model, "image")
     if adapter is None:
-        not_applicable(f"profile {profile.name!r} serves no vision LoRA adapter")
+        not_applicable("the server lists no vision LoRA adapter (GET /v1/models)")
     messages = [{"role": "user", "content": MANIFEST.text_prompts[0]["question"]}]
     base, again = (greedy_logprobs(client, messages, LOGPROB_TOKENS) for _ in range(2))
     with closing(client.naming(adapter)) as named:

@@ -31,7 +31,7 @@ def test_single_request_latency(benchmark: Any, client: ChatClient, profile: Pro
                                 record_property: Callable[[str, object], None],
                                 record_samples: Callable[[dict[str, list[float]]], None]) -> None:
     messages = REQUESTS[kind]
-    if kind == "several-images" and profile.model.limit_mm_per_prompt.get("image", 1) < 3:
+    if kind == "several-images" and profile.model.limit("image") < 3:
         not_applicable("the profile allows fewer than 3 images per prompt")
     reply = benchmark.pedantic(client.chat, args=(messages,), kwargs={"max_completion_tokens": 32},
                                rounds=5, iterations=1, warmup_rounds=1)

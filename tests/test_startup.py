@@ -9,6 +9,7 @@ from fixtures.selection import not_applicable
 from phi4mm_acceptance.checks import describe_error
 from phi4mm_acceptance.client import ChatClient
 from phi4mm_acceptance.launch.base import Server
+from phi4mm_acceptance.modalities import Served
 from phi4mm_acceptance.profile import Profile
 from phi4mm_acceptance.readiness import STARTUP_LINES, error_lines, startup_problems
 from phi4mm_acceptance.vllm_api import lora_problems, models_problems
@@ -53,6 +54,20 @@ def test_lora_adapters_listed(client: ChatClient, server: Server, profile: Profi
     assert reply.status == 200, describe_error(reply.status, reply.text)
     problems = lora_problems(reply.json, server.served_model_name, list(profile.lora_modules))
     assert not problems, "; ".join(problems)
+
+
+@pytest.mark.parametrize("modality", ["image", "audio"])
+def test_server_takes_the_media_the_profile_claims(served_modalities: dict[str, Served], profile: Profile,
+                                                   modality: str) -> None:
+    """The profile's limit_mm_per_prompt names the modality: the server must take it. If it takes none, this
+    says so once, and the modality's tests are skipped as not applicable rather than each failing."""
+    if not profile.model.states(modality):
+        not_applicable(f"profile {profile.name!r} claims no {modality} (its limit_mm_per_prompt does not name it)")
+    probe = served_modalities[modality]
+    assert probe.served is not False, (
+        f"profile {profile.name!r} claims {modality} (limit_mm_per_prompt {modality} = "
+        f"{profile.model.limit(modality)}), but the server serves none: {probe.evidence}; its {modality} tests are "
+        f"skipped: serve a model with {modality} input, or set {modality} = 0 in the profile")
 
 
 def test_version(client: ChatClient, record_property: Callable[[str, object], None]) -> None:

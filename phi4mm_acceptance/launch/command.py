@@ -16,7 +16,7 @@ def serve_command(settings: RunSettings, port: int, model: str | None = None, mo
                "--host", settings.host, "--port", str(port),
                "--served-model-name", settings.served_model_name,
                "--max-model-len", str(profile.model.max_model_len)]
-    if profile.model.limit_mm_per_prompt:
+    if profile.model.limit_mm_per_prompt is not None:  # one value, as the profile gives it
         command += ["--limit-mm-per-prompt", json.dumps(profile.model.limit_mm_per_prompt, separators=(",", ":"))]
     args = list(profile.serve.args)
     if any(MODEL_DIR in arg for arg in args):

@@ -33,7 +33,8 @@ def hand_started_server(tmp_path: Path, port: int) -> Iterator[tuple[str, Path]]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, str(VLLM_SHIM), "serve", MODEL, "--host", "127.0.0.1", "--port", str(port),
-             "--max-model-len", "8192", "--limit-mm-per-prompt", '{"image":3,"audio":1}', *LORA_ARGS],
+             "--max-model-len", "8192", "--limit-mm-per-prompt", '{"image":3,"audio":1}', *LORA_ARGS,
+             "--mm-processor-cache-gb", "0.1"],  # the sim profile's serve arguments, as its memory soak reads them
             stdout=out, stderr=subprocess.STDOUT, env={"SIM_LOAD_DELAY_S": "0.2", "PATH": "/usr/bin:/bin"})
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

@@ -194,7 +194,11 @@ def test_non_images_and_odd_urls_are_refused() -> None:
     with pytest.raises(MediaError, match="cannot identify image file"):
         decode_image(b"GIF00a not really")
     with pytest.raises(MediaError, match="Unsupported media URL scheme"):
+        load_url_bytes("ftp://example.org/x.png", 1)
+    with pytest.raises(MediaError, match="--allowed-local-media-path"):
         load_url_bytes("file:///etc/passwd", 1)
+    with pytest.raises(MediaError, match="Only base64 data URLs"):
+        load_url_bytes("data:image/png;charset=utf-8,abc", 1)
     with pytest.raises(MediaError, match="Failed to fetch"):
         load_url_bytes("http://127.0.0.1:9/x.png", 1)
 
