@@ -26,23 +26,47 @@ LORA_ARGS = ("--enable-lora", "--max-lora-rank", "320", "--lora-modules", f"visi
 MODEL = "microsoft/Phi-4-multimodal-instruct"
 
 
-@pytest.fixture
-def hand_started_server(tmp_path: Path, port: int) -> Iterator[tuple[str, Path]]:
+def start_by_hand(tmp_path: Path, port: int, limits: str) -> tuple[subprocess.Popen[bytes], str, Path]:
     """The simulator started by hand, as an operator would before using --target external."""
     log = tmp_path / "hand-started.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, str(VLLM_SHIM), "serve", MODEL, "--host", "127.0.0.1", "--port", str(port),
-             "--max-model-len", "8192", "--limit-mm-per-prompt", '{"image":3,"audio":1}', *LORA_ARGS,
+             "--max-model-len", "8192", "--limit-mm-per-prompt", limits, *LORA_ARGS,
              "--mm-processor-cache-gb", "0.1"],  # the sim profile's serve arguments, as its memory soak reads them
             stdout=out, stderr=subprocess.STDOUT, env={"SIM_LOAD_DELAY_S": "0.2", "PATH": "/usr/bin:/bin"})
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while probe_health(base_url) != 200 and time.monotonic() < deadline:
         time.sleep(0.1)
+    return process, base_url, log
+
+
+@pytest.fixture
+def hand_started_server(tmp_path: Path, port: int) -> Iterator[tuple[str, Path]]:
+    process, base_url, log = start_by_hand(tmp_path, port, '{"image":3,"audio":1}')
     yield base_url, log
     process.terminate()
     process.wait(10)
+
+
+def test_a_modality_the_server_refuses_is_said_once_and_its_tests_skip(tmp_path: Path, port: int) -> None:
+    """The sim profile claims audio; the server was started with audio = 0 ("At most 0 audio(s)"): one test
+    fails, saying so plainly; every audio test is not applicable, none fails."""
+    process, base_url, _ = start_by_hand(tmp_path, port, '{"image":3,"audio":0}')
+    try:
+        run = run_suite(tmp_path / "run", "-m", "smoke", "-k", "audio or takes_the_media", "--target", "external",
+                        "--profile", "sim", "--base-url", base_url)
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert run.exit_code == 1, run.describe()
+    assert set(run.not_passed()) == {"test_server_takes_the_media_the_profile_claims[audio]"}, run.describe()
+    message = run.cases()["test_server_takes_the_media_the_profile_claims[audio]"].message
+    assert "profile 'sim' claims audio (limit_mm_per_prompt audio = 1), but the server serves none" in message
+    assert "At most 0 audio(s)" in message
+    skipped = {name: case.message for name, case in run.cases().items() if case.outcome == "skipped"}
+    assert len(skipped) >= 10 and all("the server serves no audio" in m for m in skipped.values()), skipped
 
 
 def test_external_target_passes_and_leaves_the_server_running(tmp_path: Path,

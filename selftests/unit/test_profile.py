@@ -108,3 +108,20 @@ def test_missing_shared_part_is_named(tmp_path: Path) -> None:
 def test_snapshot_adapters_are_the_folders_the_serve_arguments_load() -> None:
     assert load_profile("atlas-800i-a2-lora").snapshot_adapters == ("vision-lora", "speech-lora")
     assert load_profile("atlas-800i-a2").snapshot_adapters == ()  # the seed's serving needs no adapter folder
+
+
+def test_limits_read_as_vllms_flag_one_value_999_by_default_0_off(tmp_path: Path) -> None:
+    """An extending profile replaces the parent's map whole (vLLM's flag is one value); a modality it leaves
+    out has vLLM's default of 999; no map at all is no flag; 0 switches a modality off."""
+    child = tmp_path / "images-only.toml"
+    child.write_text('extends = "external"\n[model]\nlimit_mm_per_prompt = { image = 2 }\n')
+    model = load_profile(str(child)).model
+    assert model.limit_mm_per_prompt == {"image": 2} and model.limit("audio") == 999 and not model.states("audio")
+    off = tmp_path / "no-audio.toml"
+    off.write_text('extends = "external"\n[model]\nlimit_mm_per_prompt = { image = 2, audio = 0 }\n')
+    assert load_profile(str(off)).model.limit("audio") == 0
+    bare = tmp_path / "no-map.toml"
+    bare.write_text(load_profile("external").path.read_text().replace("limit_mm_per_prompt = { image = 3, audio = 1 }\n",
+                                                                     ""))
+    model = load_profile(str(bare)).model
+    assert model.limit_mm_per_prompt is None and model.limit("image") == model.limit("audio") == 999
