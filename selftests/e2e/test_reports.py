@@ -16,9 +16,10 @@ def test_report_and_regression_against_the_previous_run(tmp_path: Path, port: in
     assert first.exit_code == 0, first.describe()
     reports = tmp_path / "nightly-1" / "reports"
     page = (reports / "report.html").read_text()
-    assert "verdict: PASSED" in page and "hardware=SIMULATOR" in page
+    assert "PASSED: no failure" in page and "hardware=SIMULATOR" in page
     assert {p.name for p in (reports / "plots").glob("*.png")} == {"latency-text.png", "latency-image.png",
                                                                    "throughput.png"}
+    assert_report_order(page)
 
     same = run_suite(tmp_path / "nightly-2", *args, f"--compare-to={reports / 'metrics.json'}")
     assert same.exit_code == 0, same.describe()
@@ -30,6 +31,25 @@ def test_report_and_regression_against_the_previous_run(tmp_path: Path, port: in
     assert case.outcome == "failed", slower.describe()
     assert "| test_load_meets_budgets[text] | mean_tpot_ms |" in case.message and "REGRESSION" in case.message
     assert "regressed beyond 50%" in slower.output
+    report = (tmp_path / "nightly-3" / "reports" / "report.md").read_text()
+    assert_report_order(report)
+    verdict, failures, gates = (report.split(f"## {title}")[1].split("\n## ")[0]
+                                for title in ("verdict", "failures", "gates"))
+    assert "FAILED: " in verdict and " too slow" in verdict, verdict  # the counts by kind, in words, first
+    assert "| test_load_meets_budgets[text] | too slow | load text: mean_tpot_ms = " in failures, failures
+    assert "junit.xml case test_load_meets_budgets[text]; perf-text.json; server.log |" in failures
+    assert "| test_no_regression_against_previous_run | too slow |" in failures and "comparison.md" in failures
+    assert "| test_load_meets_budgets[text] | mean_tpot_ms |" in gates and "| <= 8 |" in gates, gates
+    tpot = next(line for line in gates.splitlines() if "| test_load_meets_budgets[text] | mean_tpot_ms |" in line)
+    assert tpot.endswith("| fail |") and "simulator timing model" in tpot
+
+
+def assert_report_order(page: str) -> None:
+    """Verdict, failures, gates, plots, then every test: what a release owner reads first comes first."""
+    headings = [line for line in page.replace("<h2", "\n<h2").replace("## ", "\n## ").splitlines()
+                if line.startswith(("<h2", "## "))]
+    titles = [heading.split(">", 1)[-1].removeprefix("## ").split(" ")[0].split("<")[0] for heading in headings]
+    assert titles == ["verdict", "failures", "gates", "plots", "every"], titles
 
 
 ATLAS_LIKE = """extends = ["{sim}", "parts/hardware-regression"]
