@@ -9,6 +9,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from pydantic import ValidationError
+
 FINISH_REASONS = ("stop", "length")
 
 
@@ -81,10 +84,52 @@ def usage_problems(usage: Any, max_completion_tokens: int | None = None) -> list
     return problems
 
 
+# Keys the OpenAI API's published schema requires (openai-openapi: CreateChatCompletionResponse and
+# CreateChatCompletionStreamResponse), nullable ones included, which a type check of the openai package's models
+# cannot see (their nullable fields default to None). vLLM 0.11-0.33 sends each: its protocol classes declare
+# them, and a reply is dumped whole (stream chunks set them explicitly); measured on 0.32.
+REQUIRED_KEYS = {
+    "completion": ("id", "object", "created", "model", "choices", "usage"),
+    "choice": ("index", "message", "finish_reason", "logprobs"),
+    "message": ("role", "content", "refusal"),
+    "usage": ("prompt_tokens", "completion_tokens", "total_tokens"),
+    "chunk": ("id", "object", "created", "model", "choices"),
+    "chunk choice": ("index", "delta", "finish_reason"),
+}
+
+
+def missing_keys(what: str, value: Any) -> list[str]:
+    if not isinstance(value, dict):
+        return []
+    absent = [key for key in REQUIRED_KEYS[what] if key not in value]
+    return [f"the {what} lacks the required key(s) {absent} (null is allowed, absent is not)"] if absent else []
+
+
+def openai_schema_problems(body: dict[str, Any], chunk: bool) -> list[str]:
+    """The body against the OpenAI API's published types (the openai package's own models, strictly typed) and
+    the keys its schema requires."""
+    kind = "chunk" if chunk else "completion"
+    problems = missing_keys(kind, body)
+    for choice in body.get("choices") or [] if isinstance(body.get("choices"), list) else []:
+        problems += missing_keys("chunk choice" if chunk else "choice", choice)
+        if not chunk and isinstance(choice, dict):
+            problems += missing_keys("message", choice.get("message"))
+    if body.get("usage") is not None:
+        problems += missing_keys("usage", body["usage"])
+    try:
+        (ChatCompletionChunk if chunk else ChatCompletion).model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        problems.append(f"not an OpenAI {'ChatCompletionChunk' if chunk else 'ChatCompletion'}: {where}: "
+                        f"{first['msg']} (got {first.get('input')!r})"[:300])
+    return problems
+
+
 def chat_completion_problems(body: Any, model: str, max_completion_tokens: int | None) -> list[str]:
     if not isinstance(body, dict):
         return [f"response body is not a JSON object: {str(body)[:200]}"]
-    problems = []
+    problems = openai_schema_problems(body, chunk=False)
     if not isinstance(body.get("id"), str) or not body["id"]:
         problems.append(f"id is missing or empty: {body.get('id')!r}")
     if body.get("object") != "chat.completion":
@@ -132,6 +177,8 @@ def stream_problems(
             problems.append(f"event {number} is not JSON: {event[:120]!r}")
     if not chunks:
         return [*problems, "the stream carried no chunks"]
+    for number, chunk in enumerate(chunks):
+        problems += [f"chunk {number}: {problem}" for problem in openai_schema_problems(chunk, chunk=True)]
     problems += _chunk_header_problems(chunks, model)
     with_choices = [c for c in chunks if c.get("choices")]
     if not with_choices:

@@ -28,6 +28,8 @@ class Faults:
     stall_every_tokens: int = 0
     serialize_requests: bool = False
     bad_usage: bool = False
+    omit_null_fields: bool = False
+    usage_in_every_chunk: bool = False
     bad_request_as_500: bool = False
     wrong_max_model_len: int = 0
     wrong_answers_pct: int = 0
@@ -90,6 +92,10 @@ FAULT_DOCS: dict[str, str] = {
                           "periodic stall that moves the inter-token latency's tail, not its body",
     "serialize_requests": "answers one request at a time (batching broken: throughput collapses under load)",
     "bad_usage": "usage.total_tokens is off by one",
+    "omit_null_fields": "replies leave out their null fields (message.refusal, choices[0].logprobs): keys the "
+                        "OpenAI schema requires go missing",
+    "usage_in_every_chunk": "every stream chunk carries usage, though only include_usage was asked (that is "
+                            "continuous_usage_stats)",
     "bad_request_as_500": "invalid requests are answered 500 instead of 400",
     "wrong_max_model_len": "N: /v1/models reports max_model_len N instead of the real limit",
     "wrong_answers_pct": "N: a fixed N% of answers (by question and media) are wrong: accuracy falls",

@@ -329,6 +329,8 @@ class Handler(BaseHTTPRequestHandler):
         self._access(200)
         ident, created = _ident(), int(time.time())
         usage_field = {"usage": None} if plan.include_usage else {}
+        if self.state.faults.usage_in_every_chunk:  # as continuous_usage_stats would, though nobody asked
+            usage_field = {"usage": _usage(plan, self.state.faults)}
 
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
             return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": plan.model,
@@ -410,10 +412,14 @@ def _usage(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
 
 
 def _completion(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
-    message = {"role": "assistant", "content": "".join(plan.pieces), "reasoning_content": None, "tool_calls": []}
+    message = {"role": "assistant", "content": "".join(plan.pieces), "refusal": None, "annotations": None,
+               "audio": None, "function_call": None, "tool_calls": [], "reasoning_content": None}  # vLLM 0.11's fields
+    if faults.omit_null_fields:  # serialised without its None fields: keys the OpenAI schema requires go missing
+        message = {key: value for key, value in message.items() if value is not None}
     return {"id": _ident(), "object": "chat.completion", "created": int(time.time()), "model": plan.model,
-            "choices": [{"index": 0, "message": message, "logprobs": plan.logprobs, "finish_reason": plan.finish_reason,
-                         "stop_reason": plan.stop_reason}],
+            "choices": [{"index": 0, "message": message, "finish_reason": plan.finish_reason,
+                         "stop_reason": plan.stop_reason, **({} if faults.omit_null_fields and plan.logprobs is None
+                                                             else {"logprobs": plan.logprobs})}],
             "usage": _usage(plan, faults), "prompt_logprobs": None}
 
 

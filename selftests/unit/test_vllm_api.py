@@ -21,13 +21,34 @@ MODEL = "phi4mm"
 
 def good_completion() -> dict[str, Any]:
     return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": MODEL,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Red."}, "finish_reason": "stop",
-                         "logprobs": None}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Red.", "refusal": None},
+                         "finish_reason": "stop", "logprobs": None}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}
 
 
 def test_good_completion_passes() -> None:
     assert chat_completion_problems(good_completion(), MODEL, 100) == []
+
+
+@pytest.mark.parametrize(("path", "problem"), [
+    ("choices.0.message.refusal", "the message lacks the required key(s) ['refusal'] (null is allowed, absent is not)"),
+    ("choices.0.logprobs", "the choice lacks the required key(s) ['logprobs']"),
+    ("usage.completion_tokens", "the usage lacks the required key(s) ['completion_tokens']"),
+], ids=["message-refusal", "choice-logprobs", "usage-completion-tokens"])
+def test_a_key_the_openai_schema_requires_may_be_null_not_absent(path: str, problem: str) -> None:
+    body = copy.deepcopy(good_completion())
+    *parents, last = path.split(".")
+    node: Any = body
+    for key in parents:
+        node = node[int(key)] if key.isdigit() else node[key]
+    del node[last]
+    assert any(p.startswith(problem) for p in chat_completion_problems(body, MODEL, 100))
+
+
+def test_a_field_of_the_wrong_type_is_no_openai_chat_completion() -> None:
+    problems = chat_completion_problems(set_path(good_completion(), "choices.0.message.refusal", 7), MODEL, 100)
+    assert any(p.startswith("not an OpenAI ChatCompletion: choices.0.message.refusal: Input should be a valid "
+                            "string") for p in problems), problems
 
 
 def set_path(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
