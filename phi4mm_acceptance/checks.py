@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phi4mm_acceptance.client import ChatClient, HttpReply, ServerUnreachable, StreamReply, parse_json
+from phi4mm_acceptance.contract import load_known_bugs
 from phi4mm_acceptance.vllm_api import chat_completion_problems, parse_error_body, stream_problems
+
+ERROR_WITH_HTTP_200 = load_known_bugs()["error-body-with-http-200"]
 
 
 def describe_error(status: int, text: str) -> str:
@@ -14,10 +17,21 @@ def describe_error(status: int, text: str) -> str:
     return f"HTTP {status}: {error.message if error else text[:300]!r}"
 
 
+def error_with_http_200(reply: HttpReply, version: str | None = None) -> str | None:
+    """A 200 whose body is vLLM's error object: the bug of 0.15.0-0.16.0 (contract/vllm-bugs.toml), named."""
+    error = parse_error_body(reply.json) if reply.status == 200 else None
+    if error is None:
+        return None
+    return (f"HTTP 200 carrying an error (code {error.code}: {error.message[:200]!r}): "
+            + ERROR_WITH_HTTP_200.describe(version))
+
+
 def chat_reply_problems(reply: HttpReply, max_completion_tokens: int | None) -> list[str]:
     """A chat reply (ChatClient.chat) against vLLM's schema, the model name vLLM gives it, and the cap."""
     if reply.status != 200:
         return [describe_error(reply.status, reply.text)]
+    if bug := error_with_http_200(reply):
+        return [bug]
     return chat_completion_problems(reply.json, reply.expected_model or "", max_completion_tokens)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONTRACT_FILE = Path(__file__).resolve().parent.parent / "contract" / "vllm-requests.toml"
+BUGS_FILE = CONTRACT_FILE.with_name("vllm-bugs.toml")
 RELEASE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 
@@ -22,13 +23,26 @@ class ContractError(ValueError):
 @dataclass(frozen=True)
 class Answer:
     since: tuple[int, int, int]
-    status: int
+    status: int | None  # None: vLLM has no such limit in these versions, so it promises nothing model-independent
     clamp: bool  # a served (200) answer whose completion is cut to what the context has left
     source: str
 
     @property
     def served(self) -> bool:
         return self.status == 200
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The server setting a case goes just past: an environment variable of vLLM's and its default."""
+
+    env: str
+    default: int
+
+    def value(self, env: dict[str, str]) -> int:
+        """The limit the server runs with: its environment as the profile states it, else vLLM's default."""
+        raw = env.get(self.env, "").strip()
+        return int(raw) if raw.isdigit() else self.default
 
 
 def release_of(version: str | None) -> tuple[int, int, int] | None:
@@ -42,6 +56,7 @@ def release_of(version: str | None) -> tuple[int, int, int] | None:
 @dataclass(frozen=True)
 class Contract:
     cases: dict[str, tuple[Answer, ...]]
+    limits: dict[str, Limit]
     path: Path
 
     def answer(self, case: str, version: str | None) -> tuple[Answer, str]:
@@ -60,16 +75,56 @@ class Contract:
 
 def load_contract(path: Path = CONTRACT_FILE) -> Contract:
     data = tomllib.loads(path.read_text())
-    cases = {}
+    cases, limits = {}, {}
     for name, table in data.items():
         answers = []
         for number, raw in enumerate(table.get("answers") or []):
             since = release_of(raw.get("since", "0.0"))
-            if since is None or not isinstance(raw.get("status"), int) or not raw.get("source"):
+            status = None if raw.get("no_limit") else raw.get("status")
+            if since is None or not (status is None or isinstance(status, int)) or not raw.get("source") or (
+                    status is None and not raw.get("no_limit")):
                 raise ContractError(f"{path.name}: {name} answer {number} needs a version `since`, a `status` "
-                                    "and a `source`")
-            answers.append(Answer(since, raw["status"], bool(raw.get("clamp", False)), raw["source"]))
+                                    "(or `no_limit = true`) and a `source`")
+            answers.append(Answer(since, status, bool(raw.get("clamp", False)), raw["source"]))
         if not answers or any(a.since >= b.since for a, b in zip(answers, answers[1:])):
             raise ContractError(f"{path.name}: {name} needs answers in rising version order")
         cases[name] = tuple(answers)
-    return Contract(cases, path)
+        if "limit" in table:
+            raw_limit = table["limit"]
+            if not isinstance(raw_limit.get("env"), str) or not isinstance(raw_limit.get("default"), int):
+                raise ContractError(f"{path.name}: {name} limit needs an `env` variable and its `default`")
+            limits[name] = Limit(raw_limit["env"], raw_limit["default"])
+    return Contract(cases, limits, path)
+
+
+@dataclass(frozen=True)
+class KnownBug:
+    """A defect of some vLLM releases that a reply shows by itself (contract/vllm-bugs.toml)."""
+
+    name: str
+    what: str
+    since: tuple[int, int, int]
+    fixed_in: tuple[int, int, int]
+    source: str
+
+    def describe(self, version: str | None) -> str:
+        """The bug, its versions, and whether the server's version is one of them."""
+        release = release_of(version)
+        span = f"vLLM {'.'.join(map(str, self.since))} up to {'.'.join(map(str, self.fixed_in))} (fixed there)"
+        if release is None:
+            known = "the server's version is not known here"
+        elif self.since <= release < self.fixed_in:
+            known = f"this server's vLLM {version} has it: upgrade"
+        else:
+            known = f"this server reports vLLM {version}, which should not have it"
+        return f"{self.what}: the bug of {span}; {known} ({self.source})"
+
+
+def load_known_bugs(path: Path = BUGS_FILE) -> dict[str, KnownBug]:
+    bugs = {}
+    for name, table in tomllib.loads(path.read_text()).items():
+        since, fixed_in = release_of(table.get("since", "")), release_of(table.get("fixed_in", ""))
+        if since is None or fixed_in is None or not table.get("what") or not table.get("source"):
+            raise ContractError(f"{path.name}: {name} needs `what`, `since`, `fixed_in` and `source`")
+        bugs[name] = KnownBug(name, table["what"], since, fixed_in, table["source"])
+    return bugs

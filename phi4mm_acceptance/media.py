@@ -170,11 +170,30 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         """Keep the test output clean; the server under test logs its own fetches."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        """/status/NNN answers NNN (a media server failing); anything else is a file of the folder."""
+        """/status/NNN answers NNN (a media server failing); /bytes/N.png a PNG signature padded to N bytes, sent
+        with its Content-Length and never held in memory whole (a download over a server's limit); anything else
+        is a file of the folder."""
         if self.path.startswith("/status/") and self.path[len("/status/"):].isdigit():
             self.send_error(int(self.path[len("/status/"):]))
             return
+        size = self.path[len("/bytes/"):].removesuffix(".png")
+        if self.path.startswith("/bytes/") and size.isdigit():
+            self._send_padded_png(int(size))
+            return
         super().do_GET()
+
+    def _send_padded_png(self, size: int) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        head, chunk = b"\x89PNG\r\n\x1a\n"[:size], b"\x00" * (1 << 20)
+        try:
+            self.wfile.write(head)
+            for start in range(len(head), size, len(chunk)):
+                self.wfile.write(chunk[: min(len(chunk), size - start)])
+        except (BrokenPipeError, ConnectionResetError):  # the server stopped reading at its limit, as it should
+            pass
 
 
 class AssetServer:

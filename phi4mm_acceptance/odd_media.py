@@ -49,6 +49,17 @@ def _wav(rate: int, seconds: float, channels: int) -> bytes:
     return out.getvalue()
 
 
+def silent_wav(rate: int, seconds: float, channels: int) -> bytes:
+    """Silence as 16-bit PCM: a valid clip of any length or size, made at memory speed."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(bytes(int(rate * seconds) * 2 * channels))
+    return out.getvalue()
+
+
 def padded_with_silence(wav: bytes, seconds: float) -> bytes:
     """The same clip with `seconds` of silence after it: the same words in a longer request."""
     with wave.open(io.BytesIO(wav)) as reader:

@@ -12,6 +12,10 @@ from xml.etree import ElementTree
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# The simulator's default release, vLLM 0.11.0, has none of vLLM's media limits (0.24 and 0.29 brought them): a
+# healthy simulator run skips these, as not applicable
+NO_MEDIA_LIMITS_SKIPS = {f"test_odd_request_gets_vllms_answer_and_server_recovers[{case}]": "has no such limit"
+                         for case in ("audio-over-size-limit", "audio-over-duration-limit", "image-over-download-limit")}
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ from typing import Any
 from simulator.claimed import ClaimedVersion
 from simulator.faults import Faults
 from simulator.media import (
+    ActiveCaps,
     Audio,
     FetchError,
     Image,
+    MediaCaps,
     MediaError,
     decode_audio,
     decode_base64,
@@ -27,11 +29,12 @@ from simulator.model import MESSAGE_OVERHEAD_TOKENS, FakeModel, Serving, count_t
 class ApiError(Exception):
     """Answered as vLLM's error body: {"error": {"message", "type", "param", "code"}}."""
 
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+    def __init__(self, status: int, message: str, param: str | None = None, raised: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
+        self.raised = raised  # raised out of vLLM's chat handler (a media fetch), not returned by it
 
     def type(self, claimed: ClaimedVersion) -> str:
         named = {400: "BadRequestError", 404: "NotFoundError", 422: "UnprocessableEntityError", 501: "NotImplementedError"}
@@ -52,6 +55,8 @@ class ServingLimits:
     loras: dict[str, str] = field(default_factory=dict)  # name -> adapter folder: --lora-modules, and each
     # --default-mm-loras modality, which vLLM loads as a LoRA named by the modality (listed by /v1/models)
     mm_cache: ProcessorCache = field(default_factory=lambda: ProcessorCache(0))
+    media_caps: MediaCaps = field(default_factory=MediaCaps)
+    enforce_media_caps: bool = True  # False: the no_media_limits fault
 
     def applied_lora(self, model: str, messages: list[Any]) -> str | None:
         """The LoRA vLLM applies (0.11-0.33 `_maybe_get_adapters`): the one the request names as its model, else
@@ -314,23 +319,26 @@ def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Au
     try:
         if kind == "text" and isinstance(part.get("text"), str):
             return part["text"]
+        caps = limits.media_caps.claimed_by(limits.claimed) if limits.enforce_media_caps else ActiveCaps()
         if kind == "image_url" and isinstance(part.get("image_url"), dict) and isinstance(part["image_url"].get("url"), str):
-            return load_image(part["image_url"]["url"], limits.fetch_timeout_s)
+            return load_image(part["image_url"]["url"], limits.fetch_timeout_s, caps.download_bytes)
         if kind == "input_audio" and isinstance(part.get("input_audio"), dict):
             audio = part["input_audio"]
             if audio.get("format") != "wav" or not isinstance(audio.get("data"), str):
                 raise MediaError("input_audio needs base64 'data' and format 'wav'.")
-            return decode_audio(decode_base64(audio["data"], "input_audio"))
+            caps.check_audio_base64(audio["data"])
+            return caps.checked_audio(decode_audio(decode_base64(audio["data"], "input_audio")))
         if kind == "audio_url" and isinstance(part.get("audio_url"), dict) and isinstance(part["audio_url"].get("url"), str):
-            return decode_audio(load_url_bytes(part["audio_url"]["url"], limits.fetch_timeout_s))
+            return caps.checked_audio(decode_audio(load_url_bytes(part["audio_url"]["url"], limits.fetch_timeout_s,
+                                                                  caps.download_bytes)))
     except FetchError as exc:
         if exc.http_status is None:  # nothing answered: an aiohttp error, a 500 in every release
-            raise ApiError(500, str(exc)) from None
+            raise ApiError(500, str(exc), raised=True) from None
         status = limits.claimed.fetch_failure_status(exc.http_status)
-        raise ApiError(status, str(exc), kind if status == 422 else None) from None
+        raise ApiError(status, str(exc), kind if status == 422 else None, raised=True) from None
     except MediaError as exc:
         status = getattr(limits.claimed, exc.kind) if exc.kind else 400
-        raise ApiError(status, f"{where}: {exc}", where if status == 400 else None) from None
+        raise ApiError(status, f"{where}: {exc}", exc.param or (where if status == 400 else None)) from None
     raise ApiError(
         400,
         f"1 validation error for ChatCompletionRequest {where}: unknown or malformed content part "

@@ -64,5 +64,29 @@ class ClaimedVersion:
         return self.missing_media_status if http_status not in (408, 429) and http_status < 500 else 500
 
     @property
+    def limits_audio_size(self) -> bool:
+        """Chat audio over VLLM_MAX_AUDIO_CLIP_FILESIZE_MB is refused (400) from 0.29."""
+        return self.release >= (0, 29, 0)
+
+    @property
+    def limits_audio_duration(self) -> bool:
+        """Audio longer than VLLM_MAX_AUDIO_DECODE_DURATION_S is refused (400) from 0.24."""
+        return self.release >= (0, 24, 0)
+
+    @property
+    def download_too_large_status(self) -> int:
+        """A media download over VLLM_MAX_MEDIA_DOWNLOAD_SIZE_MB: 422 (the limit exists from 0.29)."""
+        return 422
+
+    @property
+    def limits_download_size(self) -> bool:
+        return self.release >= (0, 29, 0)
+
+    @property
+    def raised_errors_as_200(self) -> bool:
+        """0.15.0-0.16.0 answer an error raised out of the chat handler with HTTP 200 and the error body."""
+        return (0, 15, 0) <= self.release < (0, 17, 0)
+
+    @property
     def internal_error_type(self) -> str:
         return "InternalServerError" if self.release >= (0, 17, 0) else "Internal Server Error"

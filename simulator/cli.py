@@ -20,6 +20,7 @@ from simulator.chat import ServingLimits
 from simulator.claimed import ClaimedVersion
 from simulator.environment import describe_environment
 from simulator.faults import Faults
+from simulator.media import MediaCaps
 from simulator.mm_cache import ProcessorCache
 from simulator.model import FakeModel, ModelNotFound
 from simulator.server import ROUTES, SimState, TraceLog, bind, log, vllm_log
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         loras={**loras, **((args.default_mm_loras or {}) if args.enable_lora else {})},
         claimed=claimed,
         mm_cache=ProcessorCache(args.mm_processor_cache_gb),
+        media_caps=MediaCaps.from_env(),
+        enforce_media_caps=not faults.no_media_limits,
     )
     trace = TraceLog(os.environ["SIM_TRACE_FILE"]) if os.environ.get("SIM_TRACE_FILE") else None
     state = SimState(model=model, limits=limits, timing=timing, faults=faults, trace=trace, api_key=args.api_key,

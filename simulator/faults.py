@@ -31,6 +31,8 @@ class Faults:
     omit_null_fields: bool = False
     usage_in_every_chunk: bool = False
     bad_request_as_500: bool = False
+    error_body_with_http_200: bool = False
+    no_media_limits: bool = False
     wrong_max_model_len: int = 0
     wrong_answers_pct: int = 0
     ignore_eos_unsupported: bool = False
@@ -97,6 +99,10 @@ FAULT_DOCS: dict[str, str] = {
     "usage_in_every_chunk": "every stream chunk carries usage, though only include_usage was asked (that is "
                             "continuous_usage_stats)",
     "bad_request_as_500": "invalid requests are answered 500 instead of 400",
+    "error_body_with_http_200": "errors raised in the chat handler (a media URL that fails) are answered with HTTP "
+                                "200 and the error body, as vLLM 0.15.0-0.16.0 do",
+    "no_media_limits": "enforces none of vLLM's media limits (audio size and length, download size), whatever "
+                       "the release it claims",
     "wrong_max_model_len": "N: /v1/models reports max_model_len N instead of the real limit",
     "wrong_answers_pct": "N: a fixed N% of answers (by question and media) are wrong: accuracy falls",
     "ignore_eos_unsupported": "ignores vLLM's `ignore_eos`: answers end at their natural length, benchmark loads "

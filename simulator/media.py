@@ -10,17 +10,32 @@ import base64
 import binascii
 import hashlib
 import math
+import os
 import struct
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from simulator.claimed import ClaimedVersion
+
+MIB = 1 << 20
+
 
 class MediaError(ValueError):
     """A request's media could not be used; becomes a 400 answer, or what the claimed release answers for its
-    kind (`kind`, a ClaimedVersion property naming the status)."""
+    kind (`kind`, a ClaimedVersion property naming the status), with vLLM's `param` where it names one."""
 
     kind: str | None = None
+    param: str | None = None
+
+
+class AudioTooLarge(MediaError):
+    param = "audio_filesize_mb"
+
+
+class DownloadTooLarge(MediaError):
+    kind = "download_too_large_status"
+    param = "image_url"  # vLLM names image_url for every media URL (0.29-0.33 multimodal/media/connector.py)
 
 
 class NotAudio(MediaError):
@@ -42,6 +57,52 @@ class FetchError(MediaError):
     def __init__(self, message: str, http_status: int | None = None) -> None:
         super().__init__(message)
         self.http_status = http_status
+
+
+@dataclass(frozen=True)
+class ActiveCaps:
+    """The media limits the claimed release enforces (None: that release has no such limit)."""
+
+    audio_bytes: int | None = None
+    audio_s: int | None = None
+    download_bytes: int | None = None
+
+    def check_audio_base64(self, payload: str) -> None:
+        """Refused on its base64 length, before decoding, as vLLM's AudioMediaIO.load_base64 does."""
+        if self.audio_bytes is not None and len(payload) > 4 * ((self.audio_bytes + 2) // 3):
+            raise AudioTooLarge(f"Maximum file size exceeded (parameter=audio_filesize_mb, "
+                                f"value={len(payload) * 3 / 4 / MIB:.1f})")
+
+    def checked_audio(self, audio: Audio) -> Audio:
+        if self.audio_bytes is not None and len(audio.data) > self.audio_bytes:
+            raise AudioTooLarge("Maximum file size exceeded")
+        if self.audio_s is not None and audio.duration_s > self.audio_s:
+            raise MediaError(f"Audio exceeds maximum allowed duration of {self.audio_s}s (file contains "
+                             f"{audio.duration_s:.1f}s at {audio.sample_rate_hz}Hz). Set "
+                             "VLLM_MAX_AUDIO_DECODE_DURATION_S to increase this limit.")
+        return audio
+
+
+@dataclass(frozen=True)
+class MediaCaps:
+    """vLLM's media limits as its environment sets them (defaults as vLLM's envs.py)."""
+
+    audio_mb: int = 25
+    audio_s: int = 600
+    download_mb: int = 256
+
+    @classmethod
+    def from_env(cls) -> MediaCaps:
+        def read(name: str, default: int) -> int:
+            raw = os.environ.get(name, "").strip()
+            return int(raw) if raw.lstrip("-").isdigit() else default
+        return cls(read("VLLM_MAX_AUDIO_CLIP_FILESIZE_MB", 25), read("VLLM_MAX_AUDIO_DECODE_DURATION_S", 600),
+                   read("VLLM_MAX_MEDIA_DOWNLOAD_SIZE_MB", 256))
+
+    def claimed_by(self, claimed: ClaimedVersion) -> ActiveCaps:
+        return ActiveCaps(self.audio_mb * MIB if claimed.limits_audio_size else None,
+                          self.audio_s if claimed.limits_audio_duration else None,
+                          self.download_mb * MIB if claimed.limits_download_size and self.download_mb > 0 else None)
 
 
 @dataclass(frozen=True)
@@ -150,11 +211,11 @@ def decode_base64(payload: str, what: str) -> bytes:
         raise MediaError(f"Invalid base64 data in {what}: {exc}") from None
 
 
-def load_image(url: str, fetch_timeout_s: float) -> Image:
-    return decode_image(load_url_bytes(url, fetch_timeout_s))
+def load_image(url: str, fetch_timeout_s: float, max_bytes: int | None = None) -> Image:
+    return decode_image(load_url_bytes(url, fetch_timeout_s, max_bytes))
 
 
-def load_url_bytes(url: str, fetch_timeout_s: float) -> bytes:
+def load_url_bytes(url: str, fetch_timeout_s: float, max_bytes: int | None = None) -> bytes:
     if url.startswith("data:"):
         header, sep, payload = url.partition(",")
         if not sep or ";base64" not in header:
@@ -163,14 +224,29 @@ def load_url_bytes(url: str, fetch_timeout_s: float) -> bytes:
     if url.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(url, timeout=fetch_timeout_s) as response:  # noqa: S310
-                return response.read()
+                return _read_within(response, max_bytes)
         except urllib.error.HTTPError as exc:
             raise FetchError(f"Failed to fetch media from URL: HTTP {exc.code} error ({url})", exc.code) from None
+        except MediaError:
+            raise
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise FetchError(f"Failed to fetch media from {url}: {exc}") from None
     if url.startswith("file:"):
         raise LocalFileRefused("Cannot load local files without `--allowed-local-media-path`.")
     raise MediaError(f"Unsupported media URL scheme in {url[:40]!r}: use data:, http:// or https://.")
+
+
+def _read_within(response: object, max_bytes: int | None) -> bytes:
+    """The body, refused on its Content-Length or on the bytes read past the limit (vLLM 0.29+ connections.py)."""
+    length = response.headers.get("Content-Length")  # type: ignore[attr-defined]
+    if max_bytes is not None and length and length.isdigit() and int(length) > max_bytes:
+        raise DownloadTooLarge(f"Failed to fetch media from URL: Remote media download exceeds "
+                               f"VLLM_MAX_MEDIA_DOWNLOAD_SIZE_MB={max_bytes // MIB} (received at least {length} bytes)")
+    data = response.read(max_bytes + 1) if max_bytes is not None else response.read()  # type: ignore[attr-defined]
+    if max_bytes is not None and len(data) > max_bytes:
+        raise DownloadTooLarge(f"Failed to fetch media from URL: Remote media download exceeds "
+                               f"VLLM_MAX_MEDIA_DOWNLOAD_SIZE_MB={max_bytes // MIB}")
+    return data
 
 
 def decode_image(data: bytes) -> Image:

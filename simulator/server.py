@@ -157,7 +157,9 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode())
 
     def _error(self, error: ApiError) -> None:
-        self._json(error.status, error.body(self.state.limits.claimed))
+        claimed = self.state.limits.claimed
+        as_200 = error.raised and (claimed.raised_errors_as_200 or self.state.faults.error_body_with_http_200)
+        self._json(200 if as_200 else error.status, error.body(claimed))
 
     def _read_json_quietly(self) -> None:
         """Consume a refused request's body so the connection stays usable."""

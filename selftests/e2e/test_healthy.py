@@ -7,13 +7,18 @@ from xml.etree import ElementTree
 
 import pytest
 
+from phi4mm_acceptance.contract import load_contract
 from selftests.detection_matrix import FUNCTIONAL
-from selftests.suite_run import SuiteRun, processes_on_port, run_suite
+from selftests.suite_run import NO_MEDIA_LIMITS_SKIPS, SuiteRun, processes_on_port, run_suite
+
+CONTRACT = load_contract()
 
 pytestmark = pytest.mark.e2e
 IDENTITY_PROPERTIES = {"target", "profile", "hardware", "model", "server_version"}
-NETWORK_SKIP = {"test_seed_request[boardwalk]": "needs the server to reach the internet; run with --network"}
 XDIST_SKIP = "performance is measured without xdist"
+# What a healthy simulator run skips: the seed's own request without --network, and the media limits
+SIM_SKIPS = {"test_seed_request[boardwalk]": "needs the server to reach the internet; run with --network"
+             } | NO_MEDIA_LIMITS_SKIPS
 
 
 def skipped(run: SuiteRun) -> dict[str, str]:
@@ -33,7 +38,7 @@ def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: in
     assert run.exit_code == 0, run.describe()
     assert "verdict: PASSED (simulator run: proves the suite, certifies no hardware)" in run.output
     assert "hardware=SIMULATOR" in run.suite_name()
-    assert_skips(run, NETWORK_SKIP)
+    assert_skips(run, SIM_SKIPS)
     cases = ElementTree.parse(run.junit).getroot().findall(".//testcase")
     assert len(cases) >= 30
     for case in cases:
@@ -47,7 +52,7 @@ def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: in
     assert processes_on_port(port) == []
 
 
-@pytest.mark.parametrize("version", ["0.11.0", "0.16.0", "0.25.0", "0.32.0"])
+@pytest.mark.parametrize("version", ["0.11.0", "0.17.0", "0.25.0", "0.32.0"])
 def test_smoke_passes_on_each_claimed_vllm_release(tmp_path: Path, port: int, version: str) -> None:
     """The simulator claiming each release where vLLM's answers change (contract/vllm-requests.toml): the suite
     asks /version and expects that release's answers, so each passes; one judged by another's would not."""
@@ -56,7 +61,25 @@ def test_smoke_passes_on_each_claimed_vllm_release(tmp_path: Path, port: int, ve
     assert run.exit_code == 0, run.describe()
     assert f"version {version}+simulator" in run.output
     robustness = [case for name, case in run.cases().items() if name.startswith("test_odd_request")]
-    assert len(robustness) >= 15 and all(case.outcome == "passed" for case in robustness)
+    assert len(robustness) >= 15 and all(case.outcome in ("passed", "skipped") for case in robustness)
+    limits = {name.split("[")[1].rstrip("]"): case.outcome for name, case in run.cases().items() if "-limit]" in name}
+    judged = {case: "skipped" if CONTRACT.answer(case, version)[0].status is None else "passed" for case in limits}
+    assert len(limits) == 3 and limits == judged
+
+
+def test_the_claimed_vllm_0_16_fails_naming_its_http_200_error_bug(tmp_path: Path, port: int) -> None:
+    """vLLM 0.15.0-0.16.0 answer an error raised in the chat handler (a media URL that fails) with HTTP 200 and
+    the error body (contract/vllm-bugs.toml): the simulator claiming 0.16.0 does so, and exactly those requests
+    fail, naming the bug and that this server's version has it."""
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "test_odd_request", "--target", "sim", "--port", str(port),
+                    env={"SIM_VLLM_VERSION": "0.16.0"})
+    assert run.exit_code == 1, run.describe()
+    failed = {name for name, case in run.cases().items() if case.outcome == "failed"}
+    fetches = ("unreachable-image-url", "missing-image-url", "media-server-error")
+    assert failed == {f"test_odd_request_gets_vllms_answer_and_server_recovers[{case}]" for case in fetches}, failed
+    for name in failed:
+        assert "HTTP 200 carrying an error" in run.cases()[name].message
+        assert "this server's vLLM 0.16.0+simulator has it: upgrade" in run.cases()[name].message
 
 
 def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int) -> None:
@@ -66,7 +89,7 @@ def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int
     measured = {name for name in run.cases() if name.startswith(("test_single_request_latency", "test_load_meets",
                                                                    "test_vllm_bench_serve"))}
     assert len(measured) == 7, sorted(measured)  # 3 latencies, 2 loads, 2 vllm bench loads
-    assert_skips(run, NETWORK_SKIP | dict.fromkeys(measured, XDIST_SKIP) | {
+    assert_skips(run, SIM_SKIPS | dict.fromkeys(measured, XDIST_SKIP) | {
         "test_no_regression_against_previous_run": "this run's figures are collected on the controller"} | {
         f"test_aisbench[{name}]": "no AISBench datasets root" for name in ("textvqa", "gsm8k", "vocalsound")})
     log = (tmp_path / "reports" / "server.log").read_text()

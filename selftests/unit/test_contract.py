@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.contract import ContractError, load_contract, release_of
+from phi4mm_acceptance.checks import error_with_http_200
+from phi4mm_acceptance.client import HttpReply
+from phi4mm_acceptance.contract import ContractError, load_contract, load_known_bugs, release_of
 
 CONTRACT = load_contract()
 REPO = Path(__file__).resolve().parents[2]
@@ -47,9 +49,52 @@ def test_every_robustness_case_is_in_the_contract() -> None:
     '[{ status = 400, source = "x" }, { since = "0.20", status = 422 }]',
     '[{ since = "0.20", status = 400, source = "x" }, { since = "0.12", status = 422, source = "y" }]',
     '[]',
+    '[{ source = "no status and no no_limit" }]',
 ])
 def test_a_malformed_case_is_named(tmp_path, answers) -> None:
     path = tmp_path / "contract.toml"
     path.write_text(f"[some-case]\nanswers = {answers}\n")
     with pytest.raises(ContractError, match="some-case"):
         load_contract(path)
+
+
+@pytest.mark.parametrize(("case", "version", "status"), [
+    ("audio-over-size-limit", "0.28.0", None), ("audio-over-size-limit", "0.29.0", 400),
+    ("audio-over-duration-limit", "0.23.0", None), ("audio-over-duration-limit", "0.24.0", 400),
+    ("image-over-download-limit", "0.28.0", None), ("image-over-download-limit", "0.33.0", 422),
+])
+def test_a_limit_is_judged_only_where_vllm_has_it(case, version, status) -> None:
+    assert CONTRACT.answer(case, version)[0].status == status
+
+
+@pytest.mark.parametrize(("env", "value"), [({}, 25), ({"VLLM_MAX_AUDIO_CLIP_FILESIZE_MB": "2"}, 2),
+                                            ({"VLLM_MAX_AUDIO_CLIP_FILESIZE_MB": "many"}, 25)])
+def test_a_limit_is_the_servers_setting_else_vllms_default(env, value) -> None:
+    assert CONTRACT.limits["audio-over-size-limit"].value(env) == value
+
+
+def test_a_limit_without_its_variable_is_named(tmp_path) -> None:
+    path = tmp_path / "contract.toml"
+    path.write_text('[big-case]\nlimit = { default = 3 }\nanswers = [{ status = 400, source = "x" }]\n')
+    with pytest.raises(ContractError, match="big-case limit"):
+        load_contract(path)
+
+
+@pytest.mark.parametrize(("version", "verdict"), [("0.16.0", "this server's vLLM 0.16.0 has it: upgrade"),
+                                                  ("0.15.0+cpu", "has it: upgrade"),
+                                                  ("0.17.0", "which should not have it"),
+                                                  (None, "version is not known")])
+def test_an_error_with_http_200_names_the_bug_and_its_versions(version, verdict) -> None:
+    body = '{"error": {"message": "Failed to fetch media", "type": "Internal Server Error", "code": 500}}'
+    problem = error_with_http_200(HttpReply(200, "application/json", body, 1.0), version)
+    assert problem and "code 500" in problem and "vLLM 0.15.0 up to 0.17.0" in problem and verdict in problem
+
+
+def test_a_completion_is_no_error_with_http_200() -> None:
+    assert error_with_http_200(HttpReply(200, "application/json", '{"object": "chat.completion", "choices": []}', 1.0), "0.16.0") is None
+    assert error_with_http_200(HttpReply(500, "application/json", '{"error": {"message": "x", "code": 500}}', 1.0), "0.16.0") is None
+
+
+def test_every_known_bug_has_its_versions_and_source() -> None:
+    bugs = load_known_bugs()
+    assert bugs and all(bug.since < bug.fixed_in and bug.source.startswith("source ") for bug in bugs.values())

@@ -14,7 +14,7 @@ from phi4mm_acceptance.media import load_manifest
 from simulator.chat import ApiError, ServingLimits, plan_chat
 from simulator.claimed import ClaimedVersion
 from simulator.faults import Faults, markdown_table
-from simulator.media import MediaError, decode_audio, decode_image, load_url_bytes
+from simulator.media import MediaCaps, MediaError, decode_audio, decode_image, load_url_bytes
 from simulator.model import FakeModel, split_into_tokens
 from simulator.server import SimState, bind
 from simulator.timing import TimingModel
@@ -175,6 +175,22 @@ def test_caps_answer_as_the_claimed_vllm(version, zero, clamped) -> None:
             assert error.status == expected == 400, (cap, version)
         else:
             assert expected == 200 and plan.prompt_tokens + plan.completion_tokens <= limits.max_model_len
+
+
+@pytest.mark.parametrize(("version", "caps", "status", "param"), [
+    ("0.28.0", MediaCaps(audio_mb=0), 200, None), ("0.29.0", MediaCaps(audio_mb=0), 400, "audio_filesize_mb"),
+    ("0.23.0", MediaCaps(audio_s=1), 200, None), ("0.24.0", MediaCaps(audio_s=1), 400, "messages[0].content[0]"),
+])
+def test_audio_limits_answer_as_the_claimed_vllm(version, caps, status, param) -> None:
+    """A 1.5 s clip past a 0 MB size cap or a 1 s duration cap: refused from the release that has the limit."""
+    limits = replace(LIMITS, claimed=ClaimedVersion.from_env({"SIM_VLLM_VERSION": version}), media_caps=caps)
+    part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav(1.5)).decode(), "format": "wav"}}
+    try:
+        chat([part, {"type": "text", "text": "Transcribe the audio clip."}], limits=limits)
+    except ApiError as error:
+        assert (error.status, error.param) == (status, param)
+    else:
+        assert status == 200
 
 
 def test_a_bad_claimed_version_is_refused() -> None:
