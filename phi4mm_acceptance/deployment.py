@@ -58,7 +58,7 @@ class Deployment:
         cache = host_hub_cache(settings)
         try:
             snapshot = check_weights(settings.model, settings.model_path, cache, hub_offline(),
-                                     settings.profile.snapshot_adapters)
+                                     settings.profile.snapshot_adapters, settings.profile.loads_checkpoint)
         except WeightsError as exc:
             return [str(exc)], "<weights not found>"  # pre-flight fails on the problem before this is used
         if settings.model_path:
@@ -82,7 +82,8 @@ class Deployment:
         if self.needs_weights:
             try:
                 model_dir = str(check_weights(settings.model, settings.model_path, settings.hf_cache, hub_offline(),
-                                              settings.profile.snapshot_adapters))
+                                              settings.profile.snapshot_adapters,
+                                              settings.profile.loads_checkpoint))
             except WeightsError as exc:
                 raise ProvisioningError(str(exc)) from None
         env = server_env(settings)

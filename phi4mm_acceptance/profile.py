@@ -191,6 +191,14 @@ class Profile:
         return tuple(dict.fromkeys(re.findall(r"\{model_dir\}/([\w.-]+)", " ".join(self.serve.args))))
 
     @property
+    def loads_checkpoint(self) -> bool:
+        """False when the serve arguments say --load-format dummy: vLLM then makes random weights and reads no
+        shard, so a snapshot without them is complete."""
+        args = list(self.serve.args)
+        return not any(a == "--load-format" and b == "dummy" for a, b in zip(args, args[1:])) and \
+            "--load-format=dummy" not in args
+
+    @property
     def mm_cache_gb(self) -> float:
         """The multimodal processor cache the server keeps per process (--mm-processor-cache-gb)."""
         args = list(self.serve.args)

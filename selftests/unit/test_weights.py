@@ -1,11 +1,13 @@
 """Weights: found offline in a real-layout Hugging Face cache, checked complete, errors clear and token-free."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from phi4mm_acceptance.launch.ports import free_port
+from phi4mm_acceptance.profile import load_profile
 from phi4mm_acceptance.weights import WeightsError, check_weights, missing_files
 from selftests.fake_hub import COMMIT, REPO_ID, SHARDS, make_fake_snapshot, phi4mm_files
 
@@ -66,3 +68,21 @@ def test_only_the_adapter_folders_the_profile_serves_are_required(tmp_path: Path
     snapshot = make_fake_snapshot(tmp_path, files)
     assert missing_files(snapshot, adapters=()) == []
     assert "vision-lora/adapter_config.json" in missing_files(snapshot)
+
+
+def test_dummy_weights_need_no_shards_but_the_rest(tmp_path: Path) -> None:
+    """--load-format dummy: vLLM reads no shard, so a folder without them serves; config and adapters it still
+    reads."""
+    files = {k: v for k, v in phi4mm_files().items() if k != "model.safetensors.index.json" and k not in SHARDS}
+    snapshot = make_fake_snapshot(tmp_path, files)
+    assert missing_files(snapshot, shards=False) == []
+    assert missing_files(snapshot) == ["model.safetensors.index.json"]
+    (snapshot / "config.json").unlink()
+    assert missing_files(snapshot, shards=False) == ["config.json"]
+
+
+@pytest.mark.parametrize(("args", "loads"), [(("--load-format", "dummy"), False), (("--load-format=dummy",), False),
+                                            (("--load-format", "safetensors"), True), ((), True)])
+def test_a_profile_serving_dummy_weights_loads_no_checkpoint(args, loads) -> None:
+    profile = load_profile("vllm-cpu-tiny-phi4mm")
+    assert replace(profile, serve=replace(profile.serve, args=args)).loads_checkpoint is loads
