@@ -39,24 +39,21 @@ def _wav(rate: int, seconds: float, channels: int) -> bytes:
     frames = int(rate * seconds)
     samples = (int(12000 * math.sin(2 * math.pi * 440 * n / rate) * (0.6 + 0.4 * math.sin(2 * math.pi * 3 * n / rate)))
                for n in range(frames))
-    pcm = b"".join(struct.pack("<h", value) * channels for value in samples)
+    return _pcm16_wav(rate, channels, b"".join(struct.pack("<h", value) * channels for value in samples))
+
+
+def silent_wav(rate: int, seconds: float, channels: int) -> bytes:
+    """Silence as 16-bit PCM: a valid clip of any length or size, made at memory speed."""
+    return _pcm16_wav(rate, channels, bytes(int(rate * seconds) * 2 * channels))
+
+
+def _pcm16_wav(rate: int, channels: int, pcm: bytes) -> bytes:
     out = io.BytesIO()
     with wave.open(out, "wb") as writer:
         writer.setnchannels(channels)
         writer.setsampwidth(2)
         writer.setframerate(rate)
         writer.writeframes(pcm)
-    return out.getvalue()
-
-
-def silent_wav(rate: int, seconds: float, channels: int) -> bytes:
-    """Silence as 16-bit PCM: a valid clip of any length or size, made at memory speed."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(channels)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(bytes(int(rate * seconds) * 2 * channels))
     return out.getvalue()
 
 

@@ -190,21 +190,27 @@ class Profile:
         """Adapter folders inside the model snapshot that the serve arguments load (`{model_dir}/NAME`)."""
         return tuple(dict.fromkeys(re.findall(r"\{model_dir\}/([\w.-]+)", " ".join(self.serve.args))))
 
+    def serve_flag(self, flag: str) -> str | None:
+        """The value the serve arguments give `flag` (`--flag VALUE` or `--flag=VALUE`), or None."""
+        args = list(self.serve.args)
+        for number, arg in enumerate(args):
+            if arg == flag and number + 1 < len(args):
+                return args[number + 1]
+            if arg.startswith(flag + "="):
+                return arg[len(flag) + 1:]
+        return None
+
     @property
     def loads_checkpoint(self) -> bool:
         """False when the serve arguments say --load-format dummy: vLLM then makes random weights and reads no
         shard, so a snapshot without them is complete."""
-        args = list(self.serve.args)
-        return not any(a == "--load-format" and b == "dummy" for a, b in zip(args, args[1:])) and \
-            "--load-format=dummy" not in args
+        return self.serve_flag("--load-format") != "dummy"
 
     @property
     def mm_cache_gb(self) -> float:
         """The multimodal processor cache the server keeps per process (--mm-processor-cache-gb)."""
-        args = list(self.serve.args)
-        if "--mm-processor-cache-gb" in args[:-1]:
-            return float(args[args.index("--mm-processor-cache-gb") + 1])
-        return VLLM_MM_CACHE_GB
+        value = self.serve_flag("--mm-processor-cache-gb")
+        return float(value) if value is not None else VLLM_MM_CACHE_GB
 
     @property
     def lora_modules(self) -> dict[str, str]:

@@ -110,7 +110,8 @@ def openai_schema_problems(body: dict[str, Any], chunk: bool) -> list[str]:
     the keys its schema requires."""
     kind = "chunk" if chunk else "completion"
     problems = missing_keys(kind, body)
-    for choice in body.get("choices") or [] if isinstance(body.get("choices"), list) else []:
+    choices = body.get("choices")
+    for choice in choices if isinstance(choices, list) else []:
         problems += missing_keys("chunk choice" if chunk else "choice", choice)
         if not chunk and isinstance(choice, dict):
             problems += missing_keys("message", choice.get("message"))

@@ -96,8 +96,10 @@ class MediaCaps:
         def read(name: str, default: int) -> int:
             raw = os.environ.get(name, "").strip()
             return int(raw) if raw.lstrip("-").isdigit() else default
-        return cls(read("VLLM_MAX_AUDIO_CLIP_FILESIZE_MB", 25), read("VLLM_MAX_AUDIO_DECODE_DURATION_S", 600),
-                   read("VLLM_MAX_MEDIA_DOWNLOAD_SIZE_MB", 256))
+        defaults = cls()
+        return cls(read("VLLM_MAX_AUDIO_CLIP_FILESIZE_MB", defaults.audio_mb),
+                   read("VLLM_MAX_AUDIO_DECODE_DURATION_S", defaults.audio_s),
+                   read("VLLM_MAX_MEDIA_DOWNLOAD_SIZE_MB", defaults.download_mb))
 
     def claimed_by(self, claimed: ClaimedVersion) -> ActiveCaps:
         return ActiveCaps(self.audio_mb * MIB if claimed.limits_audio_size else None,
@@ -240,13 +242,16 @@ def _read_within(response: object, max_bytes: int | None) -> bytes:
     """The body, refused on its Content-Length or on the bytes read past the limit (vLLM 0.29+ connections.py)."""
     length = response.headers.get("Content-Length")  # type: ignore[attr-defined]
     if max_bytes is not None and length and length.isdigit() and int(length) > max_bytes:
-        raise DownloadTooLarge(f"Failed to fetch media from URL: Remote media download exceeds "
-                               f"VLLM_MAX_MEDIA_DOWNLOAD_SIZE_MB={max_bytes // MIB} (received at least {length} bytes)")
+        raise _download_too_large(max_bytes, int(length))
     data = response.read(max_bytes + 1) if max_bytes is not None else response.read()  # type: ignore[attr-defined]
     if max_bytes is not None and len(data) > max_bytes:
-        raise DownloadTooLarge(f"Failed to fetch media from URL: Remote media download exceeds "
-                               f"VLLM_MAX_MEDIA_DOWNLOAD_SIZE_MB={max_bytes // MIB}")
+        raise _download_too_large(max_bytes, len(data))
     return data
+
+
+def _download_too_large(max_bytes: int, received: int) -> DownloadTooLarge:
+    return DownloadTooLarge(f"Failed to fetch media from URL: Remote media download exceeds "
+                            f"VLLM_MAX_MEDIA_DOWNLOAD_SIZE_MB={max_bytes // MIB} (received at least {received} bytes)")
 
 
 def decode_image(data: bytes) -> Image:
