@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.launch.container import on_host
+from phi4mm_acceptance.launch.container import on_host, seen_inside
 from phi4mm_acceptance.settings import RunSettings
 from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
 
@@ -44,22 +44,37 @@ class BenchPlacement:
     vllm: list[str]
     result_dir_seen_by_tool: Path
     result_dir: Path
+    tokenizer: str  # --tokenizer as the tool sees it: a hub id, or a folder through the container's mounts
     container: str | None = None  # the serving container it runs in, where a timeout must kill it too
 
 
 def bench_placement(settings: RunSettings, server: Server, load: str) -> BenchPlacement | None:
     """--vllm-bench (or vllm on PATH) on this host; for the docker target, the serving container's own vLLM
     via `docker exec` (the API key and proxy bypass passed in by name, never by value), writing into the
-    shared /data mount; None when there is no vllm to run."""
+    shared /data mount, with a local tokenizer folder named as the container sees it; None when there is no vllm
+    to run."""
     if settings.vllm_bench:
         out = settings.reports_dir / "vllm-bench"
-        return BenchPlacement(settings.vllm_bench, out, out)
+        return BenchPlacement(settings.vllm_bench, out, out, settings.tokenizer)
     if settings.target == "docker" and server.container_name and shutil.which("docker"):
         inside = Path("/data/phi4mm-bench") / f"{server.container_name}-{load}"
         passed = [f"--env={name}" for name in ("OPENAI_API_KEY", "NO_PROXY", "no_proxy")]
         return BenchPlacement(["docker", "exec", *passed, server.container_name, "vllm"], inside,
-                              on_host(settings, str(inside)), server.container_name)
+                              on_host(settings, str(inside)), tokenizer_inside(settings), server.container_name)
     return None
+
+
+def tokenizer_inside(settings: RunSettings) -> str:
+    """--tokenizer for the tool in the serving container: a hub id as it is, a local folder (by default the
+    --model-path one) through the mount that holds it."""
+    folder = Path(settings.tokenizer)
+    if not folder.is_dir():
+        return settings.tokenizer
+    inside = seen_inside(settings, folder)
+    if inside is None:
+        raise VllmBenchError(f"--tokenizer {folder} is not in any folder the serving container mounts: "
+                             "vllm bench serve runs inside it (pass a hub id or a folder under a mount)")
+    return inside
 
 
 def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, run: BenchRun,

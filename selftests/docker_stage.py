@@ -1,10 +1,13 @@
-"""The docker self-tests' stage: a real Docker engine with the simulator image, the profile they run and
-the suite's command line for the docker target against a stand-in Atlas host."""
+"""The docker self-tests' stage: a real Docker engine with the simulator image (or the real vLLM image), the
+profile they run and the suite's command line for the docker target against a stand-in Atlas host."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -13,20 +16,20 @@ from docker.errors import DockerException
 from phi4mm_acceptance.launch.container import SUITE_LABEL
 
 IMAGE = os.environ.get("PHI4MM_SIM_IMAGE", "phi4mm-sim:latest")
+VLLM_CPU_IMAGE = "phi4mm-vllm-cpu:0.32.0"  # selftests/vllm_cpu_image.py, which scripts/selftest runs
 DRIVER_MOUNTS = {"/usr/local/dcmi", "/usr/local/bin/npu-smi", "/usr/local/Ascend/driver/lib64",
                  "/usr/local/Ascend/driver/version.info", "/etc/ascend_install.info", "/root/.cache", "/data"}
 PROFILE = "atlas-800i-a2-lora"  # as vLLM recommends serving the model; without the adapters the canary fails
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[docker.DockerClient]:
-    """The Docker engine and the simulator image; CI must have both (scripts/selftest provides them)."""
+def engine_with(image: str) -> Iterator[docker.DockerClient]:
+    """The Docker engine and `image`; CI must have both (scripts/selftest provides them)."""
     try:
         client = docker.from_env()
         client.ping()
-        client.images.get(IMAGE)
+        client.images.get(image)
     except DockerException as exc:
-        message = f"needs a Docker engine with image {IMAGE} (scripts/selftest sets both up as root): {exc}"
+        message = f"needs a Docker engine with image {image} (scripts/selftest sets both up as root): {exc}"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -34,10 +37,49 @@ def engine() -> Iterator[docker.DockerClient]:
     client.close()
 
 
+@pytest.fixture(scope="module")
+def engine() -> Iterator[docker.DockerClient]:
+    yield from engine_with(IMAGE)
+
+
+@pytest.fixture(scope="module")
+def vllm_cpu_engine() -> Iterator[docker.DockerClient]:
+    yield from engine_with(VLLM_CPU_IMAGE)
+
+
 def suite_containers(client: docker.DockerClient) -> list[str]:
     return [c.name for c in client.containers.list(all=True, filters={"label": SUITE_LABEL})]
 
 
-def docker_args(host_root: Path, port: int, *extra: str, image: str = IMAGE, pull: bool = False) -> tuple[str, ...]:
-    return ("--target", "docker", "--profile", PROFILE, f"--image={image}", *(() if pull else ("--no-pull",)),
+def docker_args(host_root: Path, port: int, *extra: str, image: str = IMAGE, pull: bool = False,
+                profile: str = PROFILE) -> tuple[str, ...]:
+    return ("--target", "docker", "--profile", profile, f"--image={image}", *(() if pull else ("--no-pull",)),
             f"--host-root={host_root}", "--port", str(port), *extra)
+
+
+@contextmanager
+def first_suite_container(client: docker.DockerClient) -> Iterator[dict[str, Any]]:
+    """What `docker inspect` and `docker top` show of the first container the suite starts, caught while it
+    runs (the suite removes it afterwards): its attributes plus "processes", the command lines inside."""
+    seen: dict[str, Any] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(1):
+            for container in client.containers.list(filters={"label": SUITE_LABEL, "status": "running"}):
+                try:
+                    top = container.top(ps_args="-eo pid,args")
+                    processes = [row[top["Titles"].index("COMMAND")] for row in top["Processes"]]
+                    if any(" serve " in line for line in processes):
+                        seen.update(container.attrs, processes=processes)
+                        return
+                except DockerException:
+                    continue  # gone between the listing and the question
+
+    watcher = threading.Thread(target=watch, name="container-watch", daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join(10)

@@ -98,7 +98,7 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
     if placement is None:
         pytest.skip("no `vllm` command for `vllm bench serve`: install vLLM here or pass --vllm-bench CMD")
     run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len, load.max_concurrency)
-    command = bench_command(placement.vllm, server.base_url, server.served_model_name, settings.tokenizer,
+    command = bench_command(placement.vllm, server.base_url, server.served_model_name, placement.tokenizer,
                             run, placement.result_dir_seen_by_tool)
     log = settings.reports_dir / "vllm-bench" / f"{load.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

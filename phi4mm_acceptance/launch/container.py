@@ -55,6 +55,32 @@ def host_hub_cache(settings: RunSettings) -> Path:
     return settings.hf_cache or on_host(settings, CONTAINER_HUB_CACHE)
 
 
+def container_volumes(settings: RunSettings) -> dict[str, dict[str, str]]:
+    """The profile's driver (read-only) and shared (read-write) mounts, --hf-cache over the container's hub
+    cache, and a --model-path folder at /models/NAME (read-only)."""
+    spec = settings.profile.container
+    assert spec is not None
+    volumes = {str(on_host(settings, path)): {"bind": path, "mode": "ro"} for path in spec.read_only_mounts}
+    volumes |= {str(on_host(settings, path)): {"bind": path, "mode": "rw"} for path in spec.shared_mounts}
+    if settings.hf_cache:
+        volumes[str(settings.hf_cache)] = {"bind": CONTAINER_HUB_CACHE, "mode": "rw"}
+    if settings.model_path:
+        volumes[str(settings.model_path)] = {"bind": f"{CONTAINER_MODEL_DIR}/{settings.model_path.name}", "mode": "ro"}
+    return volumes
+
+
+def seen_inside(settings: RunSettings, host_path: Path) -> str | None:
+    """`host_path` as the container sees it through one of its mounts (the deepest that holds it), None when
+    none does: a tool run inside must be given this path, not the host's."""
+    wanted = host_path.resolve()
+    holders = [(Path(host).resolve(), mount["bind"]) for host, mount in container_volumes(settings).items()
+               if wanted.is_relative_to(Path(host).resolve())]
+    if not holders:
+        return None
+    host, bind = max(holders, key=lambda holder: len(holder[0].parts))
+    return str(Path(bind) / wanted.relative_to(host))
+
+
 def plan_container(settings: RunSettings, port: int, run_id: str, model_dir: str | None = None) -> ContainerPlan:
     """`model_dir`: the snapshot folder as the container sees it, for profiles whose arguments name it."""
     spec = settings.profile.container
@@ -63,14 +89,7 @@ def plan_container(settings: RunSettings, port: int, run_id: str, model_dir: str
     device_paths = [spec.device_file.format(n=n) for n in settings.devices] if spec.accelerator == "npu" else []
     device_paths += list(spec.extra_devices)
     devices = [f"{on_host(settings, path)}:{path}:rwm" for path in device_paths]
-    volumes = {str(on_host(settings, path)): {"bind": path, "mode": "ro"} for path in spec.read_only_mounts}
-    volumes |= {str(on_host(settings, path)): {"bind": path, "mode": "rw"} for path in spec.shared_mounts}
-    if settings.hf_cache:
-        volumes[str(settings.hf_cache)] = {"bind": CONTAINER_HUB_CACHE, "mode": "rw"}
-    model = None
-    if settings.model_path:
-        model = f"{CONTAINER_MODEL_DIR}/{settings.model_path.name}"
-        volumes[str(settings.model_path)] = {"bind": model, "mode": "ro"}
+    model = f"{CONTAINER_MODEL_DIR}/{settings.model_path.name}" if settings.model_path else None
     environment = {**server_env(settings),
                    spec.visible_devices_env: ",".join(str(i) for i in range(len(settings.devices)))}
     environment |= {name: os.environ[name] for name in PASSED_THROUGH_ENV if os.environ.get(name)}
@@ -79,7 +98,7 @@ def plan_container(settings: RunSettings, port: int, run_id: str, model_dir: str
         name=f"{SUITE_LABEL}-{run_id}",
         command=serve_command(settings, port, model, model_dir),
         devices=devices,
-        volumes=volumes,
+        volumes=container_volumes(settings),
         gpu_ids=[str(n) for n in settings.devices] if spec.accelerator == "gpu" else [],
         shm_size=spec.shm_size,
         labels={SUITE_LABEL: "1", f"{SUITE_LABEL}.run": run_id, f"{SUITE_LABEL}.port": str(port),

