@@ -26,12 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from phi4mm_acceptance.bench_metrics import percentile  # noqa: E402
-from phi4mm_acceptance.client import probe_health  # noqa: E402
-from phi4mm_acceptance.launch.ports import free_port  # noqa: E402
-from phi4mm_acceptance.launch.process import stop_process_group  # noqa: E402
-from phi4mm_acceptance.loadgen import LoadShape, run_load  # noqa: E402
-from phi4mm_acceptance.vllm_bench import BenchRun, bench_command, run_vllm_bench  # noqa: E402
+from phi4mm_acceptance.deployment.launch.ports import free_port  # noqa: E402
+from phi4mm_acceptance.deployment.launch.process import stop_process_group  # noqa: E402
+from phi4mm_acceptance.performance.loadgen import LoadShape, run_load  # noqa: E402
+from phi4mm_acceptance.performance.metrics import percentile  # noqa: E402
+from phi4mm_acceptance.performance.vllm_bench import BenchRun, bench_command, run_vllm_bench  # noqa: E402
+from phi4mm_acceptance.protocol.client import probe_health  # noqa: E402
 
 TTFT_MS, TPOT_MS, OUTPUT, INPUT = 50.0, 10.0, 32, 128
 LOADS = {"10 req/s Poisson": (10.0, None), "32 concurrent": (float("inf"), 32), "50 at once": (float("inf"), None)}

@@ -8,8 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from phi4mm_acceptance.logwatch import last_lines
-from phi4mm_acceptance.secrets import redact
+from phi4mm_acceptance.deployment.logwatch import last_lines
+from phi4mm_acceptance.deployment.secrets import redact
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from phi4mm_acceptance.settings import OPTIONS  # noqa: E402
+from phi4mm_acceptance.deployment.settings import OPTIONS  # noqa: E402
 from selftests.detection_matrix import markdown_table as detection_table  # noqa: E402
 from simulator.faults import markdown_table  # noqa: E402
 

@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from phi4mm_acceptance.media import load_manifest
+from phi4mm_acceptance.protocol.media import load_manifest
 
 ANNOTATORS = 10  # VQA accuracy counts an answer fully when at least 3 annotators gave it
 

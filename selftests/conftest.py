@@ -15,7 +15,7 @@ if str(REPO) not in sys.path:
 
 import pytest  # noqa: E402
 
-from phi4mm_acceptance.launch.ports import free_port  # noqa: E402
+from phi4mm_acceptance.deployment.launch.ports import free_port  # noqa: E402
 
 
 @pytest.fixture

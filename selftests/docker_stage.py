@@ -13,7 +13,7 @@ import docker
 import pytest
 from docker.errors import DockerException
 
-from phi4mm_acceptance.launch.container import SUITE_LABEL
+from phi4mm_acceptance.deployment.launch.container import SUITE_LABEL
 
 IMAGE = os.environ.get("PHI4MM_SIM_IMAGE", "phi4mm-sim:latest")
 VLLM_CPU_IMAGE = "phi4mm-vllm-cpu:0.32.0"  # selftests/vllm_cpu_image.py, which scripts/selftest runs

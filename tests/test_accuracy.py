@@ -11,22 +11,22 @@ from collections.abc import Callable
 
 import pytest
 
-from phi4mm_acceptance.accuracy_gates import gate_failures, wilson_lower_bound
-from phi4mm_acceptance.aisbench import find_placement, run_dataset
-from phi4mm_acceptance.canary import (
+from phi4mm_acceptance.accuracy.aisbench import find_placement, run_dataset
+from phi4mm_acceptance.accuracy.canary import (
     CANARY_MAX_TOKENS,
     audio_messages,
     image_canary,
     share_right,
 )
-from phi4mm_acceptance.checks import greedy_answer
-from phi4mm_acceptance.client import ChatClient
-from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.lora_hint import ADAPTER_FOR, missing_lora_hint
-from phi4mm_acceptance.media import Manifest
-from phi4mm_acceptance.profile import AccuracySpec, AisbenchDataset
-from phi4mm_acceptance.scoring import corpus_wer
-from phi4mm_acceptance.settings import RunSettings
+from phi4mm_acceptance.accuracy.gates import gate_failures, wilson_lower_bound
+from phi4mm_acceptance.accuracy.lora_hint import ADAPTER_FOR, missing_lora_hint
+from phi4mm_acceptance.accuracy.scoring import corpus_wer
+from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.profile import AccuracySpec, AisbenchDataset
+from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.protocol.checks import greedy_answer
+from phi4mm_acceptance.protocol.client import ChatClient
+from phi4mm_acceptance.protocol.media import Manifest
 from phi4mm_acceptance.verdicts import WrongAnswer
 
 pytestmark = pytest.mark.accuracy

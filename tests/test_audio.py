@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from phi4mm_acceptance.checks import media_token_problems, stream_and_plain
-from phi4mm_acceptance.client import ChatClient
-from phi4mm_acceptance.media import (
+from phi4mm_acceptance.deployment.profile import Profile
+from phi4mm_acceptance.protocol.checks import media_token_problems, stream_and_plain
+from phi4mm_acceptance.protocol.client import ChatClient
+from phi4mm_acceptance.protocol.media import (
     AssetServer,
     AudioItem,
     audio_message,
@@ -21,7 +22,6 @@ from phi4mm_acceptance.media import (
     input_audio_part,
     load_manifest,
 )
-from phi4mm_acceptance.profile import Profile
 
 pytestmark = [pytest.mark.audio, pytest.mark.smoke]
 MANIFEST = load_manifest()

@@ -11,15 +11,16 @@ from typing import Any
 import pytest
 
 from fixtures.selection import not_applicable
-from phi4mm_acceptance.checks import (
+from phi4mm_acceptance.deployment.profile import Profile
+from phi4mm_acceptance.protocol.checks import (
     answer_text,
     chat_reply_problems,
     media_token_problems,
     stream_and_plain,
     stream_reply_problems,
 )
-from phi4mm_acceptance.client import ChatClient
-from phi4mm_acceptance.media import (
+from phi4mm_acceptance.protocol.client import ChatClient
+from phi4mm_acceptance.protocol.media import (
     ORDINALS,
     AssetServer,
     ImageItem,
@@ -28,7 +29,6 @@ from phi4mm_acceptance.media import (
     own_image_problem,
     user_message,
 )
-from phi4mm_acceptance.profile import Profile
 from phi4mm_acceptance.verdicts import WrongAnswer
 
 MANIFEST = load_manifest()

@@ -17,8 +17,15 @@ import pytest
 from scipy.stats import linregress
 
 from fixtures.selection import not_applicable
-from phi4mm_acceptance.canary import CANARY_MAX_TOKENS, CanaryAnswer, image_canary, share_right
-from phi4mm_acceptance.checks import (
+from phi4mm_acceptance.accuracy.canary import CANARY_MAX_TOKENS, CanaryAnswer, image_canary, share_right
+from phi4mm_acceptance.accuracy.lora_hint import adapter_for
+from phi4mm_acceptance.accuracy.scoring import corpus_wer
+from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.profile import Profile
+from phi4mm_acceptance.deployment.server_memory import MetricsMemory, memory_reader
+from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.deployment.telemetry import sampler_for
+from phi4mm_acceptance.protocol.checks import (
     answer_text,
     chat_reply_problems,
     describe_error,
@@ -32,10 +39,8 @@ from phi4mm_acceptance.checks import (
     stream_and_plain,
     stream_reply_problems,
 )
-from phi4mm_acceptance.client import ChatClient, HttpReply, TokenStall
-from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.lora_hint import adapter_for
-from phi4mm_acceptance.media import (
+from phi4mm_acceptance.protocol.client import ChatClient, HttpReply, TokenStall
+from phi4mm_acceptance.protocol.media import (
     ORDINALS,
     audio_message,
     audio_url_part,
@@ -44,16 +49,11 @@ from phi4mm_acceptance.media import (
     own_image_problem,
     user_message,
 )
-from phi4mm_acceptance.modalities import Served
-from phi4mm_acceptance.odd_media import distinct_image_url, odd_media, padded_with_silence
-from phi4mm_acceptance.profile import Profile
-from phi4mm_acceptance.release_report import memory_plot
-from phi4mm_acceptance.scoring import corpus_wer
-from phi4mm_acceptance.server_memory import MetricsMemory, memory_reader
-from phi4mm_acceptance.settings import RunSettings
-from phi4mm_acceptance.telemetry import sampler_for
+from phi4mm_acceptance.protocol.modalities import Served
+from phi4mm_acceptance.protocol.odd_media import distinct_image_url, odd_media, padded_with_silence
+from phi4mm_acceptance.protocol.vllm_api import parse_error_body
+from phi4mm_acceptance.report.release import memory_plot
 from phi4mm_acceptance.verdicts import WrongAnswer
-from phi4mm_acceptance.vllm_api import parse_error_body
 
 MANIFEST = load_manifest()
 RecordProperty = Callable[[str, object], None]

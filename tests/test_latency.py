@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from fixtures.selection import not_applicable
-from phi4mm_acceptance.checks import chat_reply_problems
-from phi4mm_acceptance.client import ChatClient
-from phi4mm_acceptance.media import load_manifest, user_message
-from phi4mm_acceptance.profile import Profile
+from phi4mm_acceptance.deployment.profile import Profile
+from phi4mm_acceptance.protocol.checks import chat_reply_problems
+from phi4mm_acceptance.protocol.client import ChatClient
+from phi4mm_acceptance.protocol.media import load_manifest, user_message
 
 pytestmark = [pytest.mark.performance, pytest.mark.nightly]
 MANIFEST = load_manifest()

@@ -14,16 +14,16 @@ from contextlib import nullcontext
 import pytest
 
 from fixtures.selection import not_applicable
-from phi4mm_acceptance.bench_metrics import latency_samples
-from phi4mm_acceptance.budgets import budgets_from_profile, missing_gates
-from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.loadgen import LoadShape, run_load
-from phi4mm_acceptance.media import load_manifest
-from phi4mm_acceptance.profile import PerformanceSpec
-from phi4mm_acceptance.settings import RunSettings
-from phi4mm_acceptance.telemetry import sampler_for
+from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.profile import PerformanceSpec
+from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.deployment.telemetry import sampler_for
+from phi4mm_acceptance.performance.budgets import budgets_from_profile, missing_gates
+from phi4mm_acceptance.performance.loadgen import LoadShape, run_load
+from phi4mm_acceptance.performance.metrics import latency_samples
+from phi4mm_acceptance.performance.vllm_bench import BenchRun, bench_command, bench_placement, run_vllm_bench
+from phi4mm_acceptance.protocol.media import load_manifest
 from phi4mm_acceptance.verdicts import TooSlow
-from phi4mm_acceptance.vllm_bench import BenchRun, bench_command, bench_placement, run_vllm_bench
 
 pytestmark = [pytest.mark.performance, pytest.mark.nightly]
 FIGURES = ("request_rate", "completed", "failed", "duration", "request_throughput", "output_throughput", "mean_ttft_ms",

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from fixtures.reporting import compare_with_previous
-from phi4mm_acceptance.compare import table
-from phi4mm_acceptance.settings import RunSettings
+from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.performance.compare import table
 from phi4mm_acceptance.verdicts import TooSlow
 
 pytestmark = [pytest.mark.performance, pytest.mark.nightly]

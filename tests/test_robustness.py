@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from fixtures.selection import not_applicable
-from phi4mm_acceptance.checks import chat_reply_problems, error_with_http_200
-from phi4mm_acceptance.client import ChatClient, HttpReply
-from phi4mm_acceptance.contract import load_contract
-from phi4mm_acceptance.launch.ports import free_port
-from phi4mm_acceptance.media import AssetServer, audio_message, input_audio_part, load_manifest, user_message
-from phi4mm_acceptance.odd_media import silent_wav
-from phi4mm_acceptance.profile import Profile
-from phi4mm_acceptance.vllm_api import parse_error_body
+from phi4mm_acceptance.deployment.launch.ports import free_port
+from phi4mm_acceptance.deployment.profile import Profile
+from phi4mm_acceptance.protocol.checks import chat_reply_problems, error_with_http_200
+from phi4mm_acceptance.protocol.client import ChatClient, HttpReply
+from phi4mm_acceptance.protocol.contract import load_contract
+from phi4mm_acceptance.protocol.media import AssetServer, audio_message, input_audio_part, load_manifest, user_message
+from phi4mm_acceptance.protocol.odd_media import silent_wav
+from phi4mm_acceptance.protocol.vllm_api import parse_error_body
 
 MANIFEST = load_manifest()
 QUESTION = MANIFEST.describe_question

@@ -6,13 +6,13 @@ from collections.abc import Callable
 import pytest
 
 from fixtures.selection import not_applicable
-from phi4mm_acceptance.checks import describe_error
-from phi4mm_acceptance.client import ChatClient
-from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.modalities import Served
-from phi4mm_acceptance.profile import Profile
-from phi4mm_acceptance.readiness import STARTUP_LINES, error_lines, startup_problems
-from phi4mm_acceptance.vllm_api import lora_problems, models_problems
+from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.profile import Profile
+from phi4mm_acceptance.deployment.readiness import STARTUP_LINES, error_lines, startup_problems
+from phi4mm_acceptance.protocol.checks import describe_error
+from phi4mm_acceptance.protocol.client import ChatClient
+from phi4mm_acceptance.protocol.modalities import Served
+from phi4mm_acceptance.protocol.vllm_api import lora_problems, models_problems
 
 pytestmark = pytest.mark.smoke
 

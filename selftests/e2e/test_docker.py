@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from phi4mm_acceptance.launch.container import SUITE_LABEL
+from phi4mm_acceptance.deployment.launch.container import SUITE_LABEL
 from selftests.docker_stage import DRIVER_MOUNTS, IMAGE, PROFILE, docker_args, suite_containers
 from selftests.fake_hub import COMMIT, phi4mm_files
 from selftests.standin_host import make_standin_host

@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from phi4mm_acceptance.contract import load_contract
+from phi4mm_acceptance.protocol.contract import load_contract
 from selftests.detection_matrix import FUNCTIONAL
 from selftests.suite_run import NO_MEDIA_LIMITS_SKIPS, SuiteRun, processes_on_port, run_suite
 

@@ -16,8 +16,8 @@ import docker
 import pytest
 from docker.errors import ImageNotFound
 
-from phi4mm_acceptance.launch.ports import free_port
-from phi4mm_acceptance.launch.process import stop_process_group
+from phi4mm_acceptance.deployment.launch.ports import free_port
+from phi4mm_acceptance.deployment.launch.process import stop_process_group
 from selftests.docker_stage import IMAGE, docker_args, suite_containers
 from selftests.standin_host import make_standin_host
 from selftests.suite_run import run_suite

@@ -31,10 +31,11 @@ import docker
 import pytest
 from PIL import Image
 
-from phi4mm_acceptance.client import ChatClient, probe_health
-from phi4mm_acceptance.launch.container import CONTAINER_MODEL_DIR
-from phi4mm_acceptance.media import audio_url_part, image_part, input_audio_part, load_manifest, user_message
-from phi4mm_acceptance.profile import Profile, load_profile
+from phi4mm_acceptance.deployment.launch.container import CONTAINER_MODEL_DIR
+from phi4mm_acceptance.deployment.profile import Profile
+from phi4mm_acceptance.deployment.profile_files import load_profile
+from phi4mm_acceptance.protocol.client import ChatClient, probe_health
+from phi4mm_acceptance.protocol.media import audio_url_part, image_part, input_audio_part, load_manifest, user_message
 from phi4mm_acceptance.verdicts import ANSWERS_WRONG
 from selftests.aisbench_data import write_tiny_datasets
 from selftests.docker_stage import DRIVER_MOUNTS, VLLM_CPU_IMAGE, docker_args, first_suite_container, suite_containers

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.client import probe_health
+from phi4mm_acceptance.protocol.client import probe_health
 from selftests.suite_run import NO_MEDIA_LIMITS_SKIPS, REPO, processes_on_port, run_suite
 
 pytestmark = pytest.mark.e2e

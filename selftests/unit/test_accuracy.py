@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.accuracy_gates import gate_failures, wilson_lower_bound
-from phi4mm_acceptance.aisbench import AisbenchError, model_config, parse_run
-from phi4mm_acceptance.lora_hint import missing_lora_hint
-from phi4mm_acceptance.profile import load_profile
-from phi4mm_acceptance.scoring import corpus_wer, vqa_correct, vqa_normalise
+from phi4mm_acceptance.accuracy.aisbench import AisbenchError, model_config, parse_run
+from phi4mm_acceptance.accuracy.gates import gate_failures, wilson_lower_bound
+from phi4mm_acceptance.accuracy.lora_hint import missing_lora_hint
+from phi4mm_acceptance.accuracy.scoring import corpus_wer, vqa_correct, vqa_normalise
+from phi4mm_acceptance.deployment.profile_files import load_profile
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "aisbench"
 TEXTVQA = next(d for d in load_profile("cuda").accuracy.datasets if d.name == "textvqa")  # 75.6 +- 5, floor 65.6
@@ -138,8 +138,8 @@ def test_lora_hint_reads_models_and_serve_command(modality: str, body: dict, arg
 
 
 def test_host_and_container_placements_build_the_command(tmp_path: Path) -> None:
-    from phi4mm_acceptance.aisbench import container_placement, host_placement, seen_in_container, tool_env
-    from phi4mm_acceptance.settings import raw_values, resolve_settings
+    from phi4mm_acceptance.accuracy.aisbench import container_placement, host_placement, seen_in_container, tool_env
+    from phi4mm_acceptance.deployment.settings import raw_values, resolve_settings
 
     dataset = next(d for d in load_profile("sim").accuracy.datasets if d.name == "gsm8k")
     host = host_placement(["/opt/ab/bin/ais_bench"], tmp_path)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.bench_metrics import RequestRecord, percentile, summarise
-from phi4mm_acceptance.budgets import budgets_from_profile
-from phi4mm_acceptance.loadgen import LoadShape, arrival_offsets, read_stream
-from phi4mm_acceptance.vllm_bench import METRIC_KEYS, BenchRun, VllmBenchError, bench_command, parse_result
+from phi4mm_acceptance.performance.budgets import budgets_from_profile
+from phi4mm_acceptance.performance.loadgen import LoadShape, arrival_offsets, read_stream
+from phi4mm_acceptance.performance.metrics import RequestRecord, percentile, summarise
+from phi4mm_acceptance.performance.vllm_bench import METRIC_KEYS, BenchRun, VllmBenchError, bench_command, parse_result
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "vllm-bench"
 
@@ -119,9 +119,9 @@ def test_budgets_judge_ceilings_and_the_throughput_floor() -> None:
 
 
 def test_vllm_bench_runs_inside_the_serving_container_for_the_docker_target(tmp_path: Path) -> None:
-    from phi4mm_acceptance.launch.base import Server
-    from phi4mm_acceptance.settings import raw_values, resolve_settings
-    from phi4mm_acceptance.vllm_bench import bench_placement
+    from phi4mm_acceptance.deployment.launch.base import Server
+    from phi4mm_acceptance.deployment.settings import raw_values, resolve_settings
+    from phi4mm_acceptance.performance.vllm_bench import bench_placement
 
     settings = resolve_settings(raw_values({"phi4mm_profile": "atlas-800i-a2", "phi4mm_host_root": str(tmp_path)},
                                            {}))
@@ -140,9 +140,9 @@ def test_vllm_bench_runs_inside_the_serving_container_for_the_docker_target(tmp_
 ], ids=["model-folder", "hub-id", "under-data-mount"])
 def test_vllm_bench_in_the_container_gets_the_tokenizer_as_the_container_sees_it(
         tmp_path: Path, tokenizer: str | None, seen: str) -> None:
-    from phi4mm_acceptance.launch.base import Server
-    from phi4mm_acceptance.settings import raw_values, resolve_settings
-    from phi4mm_acceptance.vllm_bench import bench_placement
+    from phi4mm_acceptance.deployment.launch.base import Server
+    from phi4mm_acceptance.deployment.settings import raw_values, resolve_settings
+    from phi4mm_acceptance.performance.vllm_bench import bench_placement
 
     model, host = tmp_path / "snapshot", tmp_path / "host"
     for folder in (model, host / "data" / "tok"):
@@ -156,9 +156,9 @@ def test_vllm_bench_in_the_container_gets_the_tokenizer_as_the_container_sees_it
 
 
 def test_a_tokenizer_folder_the_container_cannot_see_is_named(tmp_path: Path) -> None:
-    from phi4mm_acceptance.launch.base import Server
-    from phi4mm_acceptance.settings import raw_values, resolve_settings
-    from phi4mm_acceptance.vllm_bench import bench_placement
+    from phi4mm_acceptance.deployment.launch.base import Server
+    from phi4mm_acceptance.deployment.settings import raw_values, resolve_settings
+    from phi4mm_acceptance.performance.vllm_bench import bench_placement
 
     cli = {"phi4mm_profile": "atlas-800i-a2", "phi4mm_host_root": str(tmp_path / "host"),
            "phi4mm_tokenizer": str(tmp_path)}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
-from phi4mm_acceptance.bench_metrics import percentile
-from phi4mm_acceptance.compare import compare, table
-from phi4mm_acceptance.profile import RegressionSpec, load_profile
+from phi4mm_acceptance.deployment.profile import RegressionSpec
+from phi4mm_acceptance.deployment.profile_files import load_profile
+from phi4mm_acceptance.performance.compare import compare, table
+from phi4mm_acceptance.performance.metrics import percentile
 
 TEST = "tests/test_performance.py::test_load_meets_budgets[text]"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.launch.container import plan_container
-from phi4mm_acceptance.settings import raw_values, resolve_settings
+from phi4mm_acceptance.deployment.launch.container import plan_container
+from phi4mm_acceptance.deployment.settings import raw_values, resolve_settings
 
 
 def settings_for(**cli: str):

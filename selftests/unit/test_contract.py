@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.checks import error_with_http_200
-from phi4mm_acceptance.client import HttpReply
-from phi4mm_acceptance.contract import ContractError, load_contract, load_known_bugs, release_of
+from phi4mm_acceptance.protocol.checks import error_with_http_200
+from phi4mm_acceptance.protocol.client import HttpReply
+from phi4mm_acceptance.protocol.contract import ContractError, load_contract, load_known_bugs, release_of
 
 CONTRACT = load_contract()
 REPO = Path(__file__).resolve().parents[2]

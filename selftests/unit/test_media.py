@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from phi4mm_acceptance.media import IMAGES_DIR, load_manifest, missing_keywords, normalise_answer
+from phi4mm_acceptance.protocol.media import IMAGES_DIR, load_manifest, missing_keywords, normalise_answer
 from simulator.media import decode_audio, decode_image
 from simulator.model import BUILTIN_MODEL_DIR
 
@@ -58,7 +58,7 @@ def test_keywords_match_whole_words_after_normalising() -> None:
 
 
 def test_missing_media_files_are_named(tmp_path) -> None:
-    from phi4mm_acceptance.media import missing_media
+    from phi4mm_acceptance.protocol.media import missing_media
 
     assert missing_media() == []
     (tmp_path / "manifest.json").write_text((IMAGES_DIR / "manifest.json").read_text())

@@ -1,9 +1,9 @@
 """`npu-smi info` parsing, the NPU pre-flight verdicts and telemetry, on the reference layouts."""
 from __future__ import annotations
 
-from phi4mm_acceptance.npu_smi import parse_npu_smi_info
-from phi4mm_acceptance.preflight import npu_problems
-from phi4mm_acceptance.telemetry import TelemetrySampler, npu_samples, nvidia_samples
+from phi4mm_acceptance.deployment.npu_smi import parse_npu_smi_info
+from phi4mm_acceptance.deployment.preflight import npu_problems
+from phi4mm_acceptance.deployment.telemetry import TelemetrySampler, npu_samples, nvidia_samples
 from selftests.standin_host import SAMPLES
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.profile import PROFILES_DIR, ProfileError, available_profiles, load_profile
+from phi4mm_acceptance.deployment.profile import ProfileError
+from phi4mm_acceptance.deployment.profile_files import PROFILES_DIR, available_profiles, load_profile
 
 
 @pytest.mark.parametrize("name", available_profiles())
@@ -80,8 +81,8 @@ def test_extends_cycle_is_named(tmp_path: Path) -> None:
 
 
 def test_model_dir_placeholder_is_filled_with_the_snapshot() -> None:
-    from phi4mm_acceptance.launch.command import serve_command
-    from phi4mm_acceptance.settings import raw_values, resolve_settings
+    from phi4mm_acceptance.deployment.launch.command import serve_command
+    from phi4mm_acceptance.deployment.settings import raw_values, resolve_settings
 
     settings = resolve_settings(raw_values({"phi4mm_profile": "atlas-800i-a2-lora"}, {}))
     command = serve_command(settings, 8000, model_dir="/snap")

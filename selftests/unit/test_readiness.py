@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.logwatch import LogFollower
-from phi4mm_acceptance.readiness import (
+from phi4mm_acceptance.deployment.logwatch import LogFollower
+from phi4mm_acceptance.deployment.readiness import (
     StartupError,
     StartupLineTracker,
     error_lines,

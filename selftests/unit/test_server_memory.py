@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from phi4mm_acceptance.launch.base import Server
-from phi4mm_acceptance.server_memory import (
+from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.server_memory import (
     ContainerMemory,
     MemoryUnreadable,
     MetricsMemory,

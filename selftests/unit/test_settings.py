@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from phi4mm_acceptance.settings import OPTIONS, UsageError, raw_values, resolve_settings
+from phi4mm_acceptance.deployment.settings import OPTIONS, UsageError, raw_values, resolve_settings
 
 
 def settings_for(cli: dict[str, object] | None = None, env: dict[str, str] | None = None):

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from phi4mm_acceptance.media import load_manifest
+from phi4mm_acceptance.protocol.media import load_manifest
 from simulator.chat import ApiError, ServingLimits, plan_chat
 from simulator.claimed import ClaimedVersion
 from simulator.faults import Faults, markdown_table

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.launch.process import pid_alive
+from phi4mm_acceptance.deployment.launch.process import pid_alive
+from phi4mm_acceptance.performance.vllm_bench import VllmBenchError, run_vllm_bench
 from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
-from phi4mm_acceptance.vllm_bench import VllmBenchError, run_vllm_bench
 
 
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:

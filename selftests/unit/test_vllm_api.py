@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from phi4mm_acceptance.vllm_api import (
+from phi4mm_acceptance.protocol.vllm_api import (
     chat_completion_problems,
     lora_names_listed,
     models_problems,
@@ -177,7 +177,7 @@ def test_lora_names_are_those_whose_parent_is_the_served_model() -> None:
 
 
 def test_a_stream_plain_difference_says_where_and_that_no_cache_was_shared() -> None:
-    from phi4mm_acceptance.checks import text_difference
+    from phi4mm_acceptance.protocol.checks import text_difference
 
     message = text_difference("Un café ☕☕ chaud", "Un café ☕ chaud", {"plain": "a" * 32, "streamed": "b" * 32})
     assert "from character 9, though both were computed afresh" in message
@@ -186,7 +186,7 @@ def test_a_stream_plain_difference_says_where_and_that_no_cache_was_shared() -> 
 
 
 def test_an_image_answered_with_anothers_answer_or_its_start_is_a_mixup_a_late_divergence_is_not() -> None:
-    from phi4mm_acceptance.checks import mixup_problems
+    from phi4mm_acceptance.protocol.checks import mixup_problems
 
     names = ("red-circle", "another-448px-image")
     a, b = "A red circle on a white background.", "A gradient with a small square."
@@ -203,7 +203,7 @@ def test_an_image_answered_with_anothers_answer_or_its_start_is_a_mixup_a_late_d
 
 
 def test_a_stop_string_comes_from_the_second_half_and_leaves_text_before_it() -> None:
-    from phi4mm_acceptance.checks import stop_string_for
+    from phi4mm_acceptance.protocol.checks import stop_string_for
 
     answer = "Fishing boats rest on still water."
     stop = stop_string_for(answer)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.launch.ports import free_port
-from phi4mm_acceptance.profile import load_profile
-from phi4mm_acceptance.weights import WeightsError, check_weights, missing_files
+from phi4mm_acceptance.deployment.launch.ports import free_port
+from phi4mm_acceptance.deployment.profile_files import load_profile
+from phi4mm_acceptance.deployment.weights import WeightsError, check_weights, missing_files
 from selftests.fake_hub import COMMIT, REPO_ID, SHARDS, make_fake_snapshot, phi4mm_files
 
 

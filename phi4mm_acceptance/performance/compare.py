@@ -1,0 +1,153 @@
+"""Before/after: this run's figures against a previous run's metrics.json, judged as distributions.
+
+Direction comes from the metric's name: latencies (`*_ms`) should not grow, throughputs should not shrink.
+A figure counts only with enough samples behind it on both sides (`min_samples`): a latency figure needs its
+samples (reports/samples/), and a throughput the number of requests it was measured over; a single-shot
+latency is listed, never judged. A latency regresses when the figure is worse by more than `tolerance` and by
+more than its metric's noise floor, and the samples say so:
+- a mean or median: the whole distribution moved (one-sided Mann-Whitney U, p < `alpha`), so one slow tail
+  sample is no regression;
+- a percentile (p99): more of this run's samples than of the previous run's lie beyond the previous run's
+  p99 (one-sided Fisher exact test of those counts, p < `alpha`: both samples' chance is counted, as the
+  previous p99 is itself an estimate), so a tail that grew while the body stayed is caught, which a test of
+  the whole distribution cannot see.
+A throughput is judged only where the server bounds it: a load whose requests arrive at a set rate finishes
+at that rate however slowly the server decodes (its TPOT and ITL show that), so its throughput is listed,
+not judged. SciPy's tests: no reason to write our own.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scipy.stats import fisher_exact, mannwhitneyu
+
+from phi4mm_acceptance.deployment.profile import RegressionSpec
+from phi4mm_acceptance.performance.metrics import percentile
+
+STATISTIC = re.compile(r"^(?:(?P<centre>mean|median)|p(?P<quantile>\d+(?:\.\d+)?))_(?P<base>.+_ms)$")
+
+
+@dataclass(frozen=True)
+class Change:
+    test: str
+    metric: str
+    before: float
+    after: float
+    higher_is_better: bool
+    limits: RegressionSpec
+    samples_before: int = 0  # how many measurements the figure summarises (1: a single shot)
+    samples_after: int = 0
+    p_value: float | None = None  # after's samples worse than before's; None for a throughput
+    not_judged: str = ""  # why the figure cannot be judged, whatever its samples
+
+    @property
+    def relative(self) -> float:
+        return (self.after - self.before) / self.before if self.before else 0.0
+
+    @property
+    def judged(self) -> bool:
+        return not self.not_judged and min(self.samples_before, self.samples_after) >= self.limits.min_samples
+
+    @property
+    def regressed(self) -> bool:
+        worse = -self.relative if self.higher_is_better else self.relative
+        beyond_noise = self.higher_is_better or self.after - self.before > self.limits.floor_ms(base_metric(self.metric))
+        moved = self.p_value is None or self.p_value < self.limits.alpha
+        return self.judged and worse > self.limits.tolerance and beyond_noise and moved
+
+    @property
+    def verdict(self) -> str:
+        if self.not_judged:
+            return f"not judged: {self.not_judged}"
+        if not self.judged:
+            return f"not judged: fewer than {self.limits.min_samples} samples"
+        return "REGRESSION" if self.regressed else "ok"
+
+
+def direction(metric: str) -> bool | None:
+    """True: higher is better; False: lower is better; None: not compared."""
+    if "throughput" in metric:
+        return True
+    if metric.endswith("_ms") and not metric.startswith("std_"):
+        return False
+    return None
+
+
+def base_metric(metric: str) -> str:
+    """p99_ttft_ms -> ttft_ms; a metric that is no statistic is its own base (latency_ms)."""
+    match = STATISTIC.match(metric)
+    return match["base"] if match else metric
+
+
+def load_metrics(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("tests"), dict):
+        raise ValueError(f"{path} is not a phi4mm-acceptance metrics.json")
+    return data
+
+
+def arrival_bound(figures: dict[str, Any]) -> str:
+    """Why a load's throughput says nothing about the server: its requests arrived at a set rate."""
+    rate = figures.get("request_rate")
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool):
+        return f"throughput bound by the arrivals ({rate:g} requests/s); TPOT and ITL show a slower server"
+    return ""
+
+
+def _behind(metric: str, figures: dict[str, Any], samples: dict[str, list[float]]) -> list[float] | int:
+    """The samples behind a latency figure, or the request count behind a throughput."""
+    if direction(metric):
+        completed = figures.get("completed")
+        return int(completed) if isinstance(completed, int) else 1
+    return samples.get(base_metric(metric), [])
+
+
+def _count(behind: list[float] | int) -> int:
+    return len(behind) if isinstance(behind, list) else behind
+
+
+def worse_p_value(metric: str, was: list[float], now: list[float]) -> float:
+    """How likely this run's samples are no worse than the previous run's, by the figure's statistic."""
+    match = STATISTIC.match(metric)
+    if match and match["quantile"]:
+        threshold = percentile(was, float(match["quantile"]))
+        beyond_now, beyond_was = (sum(value > threshold for value in values) for values in (now, was))
+        counts = [[beyond_now, len(now) - beyond_now], [beyond_was, len(was) - beyond_was]]
+        return float(fisher_exact(counts, alternative="greater").pvalue)
+    return float(mannwhitneyu(now, was, alternative="greater").pvalue)
+
+
+def compare(before: dict[str, Any], after: dict[str, Any], limits: RegressionSpec,
+            before_samples: dict[str, dict[str, list[float]]] | None = None,
+            after_samples: dict[str, dict[str, list[float]]] | None = None) -> list[Change]:
+    changes = []
+    for test, entry in after.items():
+        old = before.get(test, {}).get("figures", {})
+        new = entry.get("figures", {})
+        for metric, value in new.items():
+            higher = direction(metric)
+            previous = old.get(metric)
+            if higher is None or not isinstance(value, (int, float)) or not isinstance(previous, (int, float)):
+                continue
+            was = _behind(metric, old, (before_samples or {}).get(test, {}))
+            now = _behind(metric, new, (after_samples or {}).get(test, {}))
+            p_value = None
+            if isinstance(was, list) and isinstance(now, list) and was and now:
+                p_value = worse_p_value(metric, was, now)
+            changes.append(Change(test, metric, float(previous), float(value), higher, limits, _count(was),
+                                  _count(now), p_value, arrival_bound(new) or arrival_bound(old) if higher else ""))
+    return changes
+
+
+def table(changes: list[Change]) -> str:
+    rows = ["| test | metric | before (n) | after (n) | change | p | verdict |", "|---|---|---|---|---|---|---|"]
+    for c in changes:
+        name = c.test.split("::")[-1]
+        p = f"{c.p_value:.3g}" if c.p_value is not None else "-"
+        rows.append(f"| {name} | {c.metric} | {c.before:.2f} ({c.samples_before}) | {c.after:.2f} "
+                    f"({c.samples_after}) | {c.relative:+.1%} | {p} | {c.verdict} |")
+    return "\n".join(rows)

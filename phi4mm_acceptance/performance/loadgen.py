@@ -1,0 +1,182 @@
+"""The suite's own load generator: streamed chat requests at a Poisson rate or a fixed concurrency, with
+text prompts of a requested length and, unlike `vllm bench serve`'s random dataset, optional images.
+
+Timing follows vllm bench's definitions (see performance/metrics). To keep the client's own delay out of the
+figures, requests are pre-serialised, connections are opened before the clock starts (rawhttp), arrivals
+are scheduled on absolute times, and every chunk is dated by when its bytes reached this host (the kernel's
+stamp on plain TCP); all parsing waits until a response is complete.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from phi4mm_acceptance.performance.metrics import RequestRecord, summarise
+from phi4mm_acceptance.performance.rawhttp import ConnectionPool, HttpStatusError
+from phi4mm_acceptance.protocol.client import chat_payload
+from phi4mm_acceptance.protocol.media import user_message
+
+WORDS = ("time", "year", "people", "way", "day", "man", "thing", "woman", "life", "child", "world", "school",
+         "state", "family", "student", "group", "country", "problem", "hand", "part", "place", "case", "week",
+         "company", "system", "program", "question", "work", "government", "number", "night", "point", "home",
+         "water", "room", "mother", "area", "money", "story", "fact", "month", "lot", "right", "study", "book")
+
+
+USAGE_COUNTS = ("prompt_tokens", "completion_tokens")
+
+
+@dataclass(frozen=True)
+class LoadShape:
+    num_prompts: int
+    input_len: int
+    output_len: int
+    request_rate: float = float("inf")  # requests per second; inf sends them all at once
+    max_concurrency: int | None = None
+    image_urls: tuple[str, ...] = ()  # attached to every request
+    seed: int = 0
+    request_id_prefix: str = ""  # sends x-request-id: <prefix><i>, to match server-side logs
+
+
+def random_prompt(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def arrival_offsets(shape: LoadShape, rng: random.Random) -> list[float]:
+    """Send times in seconds from the start: Poisson arrivals (exponential gaps) at request_rate."""
+    if shape.request_rate == float("inf"):
+        return [0.0] * shape.num_prompts
+    offsets, now = [], 0.0
+    for _ in range(shape.num_prompts):
+        offsets.append(now)
+        now += rng.expovariate(shape.request_rate)
+    return offsets
+
+
+async def _one_request(pool: ConnectionPool, request: bytes, start: float, record: RequestRecord,
+                       output_len: int) -> None:
+    """Time the exchange; the chunks carry their arrival times, so all parsing happens afterwards."""
+    try:
+        connection = await pool.take()
+    except OSError as exc:
+        record.error = f"cannot connect: {type(exc).__name__}: {exc}"
+        return
+    healthy = False
+    sent = time.perf_counter()
+    record.sent_s = sent - start
+    try:
+        response = await connection.exchange(request)
+        record.latency_s = response.chunks[-1][0] - sent if response.chunks else time.perf_counter() - sent
+        healthy = True
+    except HttpStatusError as exc:
+        record.error, record.status, healthy = str(exc), exc.status, True
+        return
+    except (OSError, ValueError, IndexError) as exc:
+        record.error = f"{type(exc).__name__}: {exc}"
+        return
+    finally:
+        pool.give_back(connection, healthy)
+    timed, buffer = [], b""
+    for arrived, raw in response.chunks:
+        buffer += raw
+        *events, buffer = buffer.split(b"\n\n")
+        timed += [(arrived, event) for event in events]
+    read_stream(timed, sent, start, record, output_len)
+
+
+def token_chunk(chunk: dict[str, Any]) -> bool:
+    """A chunk that carries a generated token, as `vllm bench serve` 0.33 counts them
+    (benchmarks/lib/endpoint_request_func.py `_choice_has_streamed_output`): text, reasoning or a tool call,
+    or an empty `content` without `role` (a token that decodes to nothing, which real vLLM streams as
+    `"content": ""`; the opening chunk carries `role`)."""
+    choices = chunk.get("choices")
+    delta = choices[0].get("delta") if isinstance(choices, list) and choices and isinstance(choices[0], dict) \
+        else None
+    if not isinstance(delta, dict):
+        return False
+    if any(delta.get(key) for key in ("content", "reasoning", "tool_calls", "function_call")):
+        return True
+    return delta.get("content") == "" and "role" not in delta
+
+
+def read_stream(timed: list[tuple[float, bytes]], sent: float, start: float, record: RequestRecord,
+                 output_len: int) -> None:
+    """Token times from the token chunks; success by what vLLM promises, not by the text (tokens may decode
+    to nothing): with `ignore_eos` the usage chunk must say exactly the requested number of tokens (vLLM
+    generates to the cap); a short or padded answer would skew throughput and TPOT, so it counts as failed."""
+    usage, last = None, None
+    for arrived, event in timed:
+        data = event.removeprefix(b"data: ")
+        if data == b"[DONE]" or not data or data.startswith(b":"):
+            continue
+        try:
+            chunk = json.loads(data)
+            usage = chunk.get("usage") or usage
+            if not token_chunk(chunk):
+                continue
+        except (ValueError, AttributeError, LookupError, TypeError):
+            record.error = f"malformed stream event {data[:80]!r}"
+            return
+        if last is None:
+            record.ttft_s = arrived - sent
+        else:
+            record.itls_s.append(arrived - last)
+        record.chunk_times_s.append(arrived - start)
+        last = arrived
+    if not isinstance(usage, dict) or not all(isinstance(usage.get(k), int) for k in USAGE_COUNTS):
+        record.error = f"the stream's usage chunk (stream_options.include_usage) is missing or malformed: {usage!r}"
+        return
+    record.prompt_tokens, record.output_tokens = (usage[k] for k in USAGE_COUNTS)
+    if record.output_tokens != output_len:
+        record.error = (f"asked for {output_len} tokens with ignore_eos, the usage says {record.output_tokens} "
+                        f"were generated")
+        return
+    if last is None:
+        record.error = f"the usage says {record.output_tokens} tokens, the stream carried no token chunk"
+        return
+    record.success = True
+
+
+async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
+               api_key: str | None) -> tuple[list[RequestRecord], float, float]:
+    rng = random.Random(shape.seed)
+    offsets = arrival_offsets(shape, rng)
+    slots = shape.max_concurrency or shape.num_prompts
+    pool = ConnectionPool(base_url, {"Authorization": f"Bearer {api_key}"} if api_key else {}, slots)
+    requests = [pool.request_bytes("/v1/chat/completions", json.dumps(chat_payload(
+        model, user_message(random_prompt(rng, shape.input_len), *shape.image_urls), stream=True,
+        stream_options={"include_usage": True}, max_completion_tokens=shape.output_len, ignore_eos=True,
+    )).encode(), {"x-request-id": f"{shape.request_id_prefix}{i}"} if shape.request_id_prefix else None)
+        for i in range(len(offsets))]
+    await pool.open()
+    records = [RequestRecord(sent_s=0.0) for _ in offsets]
+    start, started_at = time.perf_counter(), time.time()
+
+    async def scheduled(offset: float, request: bytes, record: RequestRecord) -> None:
+        record.scheduled_s = offset
+        delay = start + offset - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await _one_request(pool, request, start, record, shape.output_len)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(scheduled(o, r, rec) for o, r, rec in
+                                                zip(offsets, requests, records))), timeout_s)
+    finally:
+        pool.close()
+    return records, time.perf_counter() - start, started_at
+
+
+def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300,
+             api_key: str | None = None) -> tuple[dict[str, Any], list[RequestRecord]]:
+    """Run the load; return vllm-bench-style metrics and the per-request records."""
+    records, duration, started_at = asyncio.run(_run(base_url, model, shape, timeout_s, api_key))
+    metrics = summarise(records, duration)
+    rate = "inf" if shape.request_rate == float("inf") else shape.request_rate
+    metrics |= {"started_at_unix": started_at, "num_prompts": shape.num_prompts, "request_rate": rate,
+                "max_concurrency": shape.max_concurrency, "images_per_request": len(shape.image_urls),
+                "backend": "phi4mm-loadgen"}
+    return metrics, records

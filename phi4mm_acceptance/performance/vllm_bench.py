@@ -1,0 +1,122 @@
+"""`vllm bench serve`, the users' reference tool: its command line, a timed run, and its result JSON.
+
+The seed's shape (`--dataset-name random --random-input 1024 --num-prompt 200 --request-rate 1
+--save-result`) with the chat endpoint and percentiles 50,90,99, so the result has the same keys as the
+suite's own load generator and both are judged by the same budgets.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.launch.container import on_host, seen_inside
+from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
+
+REQUIRED_KEYS = ("duration", "completed", "failed", "total_input_tokens", "total_output_tokens",
+                 "request_throughput", "output_throughput", "total_token_throughput")
+METRIC_KEYS = tuple(f"{stat}_{metric}_ms" for metric in ("ttft", "tpot", "itl", "e2el")
+                    for stat in ("mean", "median", "std", "p50", "p90", "p99"))
+
+
+class VllmBenchError(RuntimeError):
+    """The tool did not produce a usable result; the message says why, with its output's tail."""
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    num_prompts: int
+    request_rate: float
+    input_len: int
+    output_len: int
+    max_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class BenchPlacement:
+    """Where the tool runs: its command, and its result folder as it sees it and as this host sees it."""
+
+    vllm: list[str]
+    result_dir_seen_by_tool: Path
+    result_dir: Path
+    tokenizer: str  # --tokenizer as the tool sees it: a hub id, or a folder through the container's mounts
+    container: str | None = None  # the serving container it runs in, where a timeout must kill it too
+
+
+def bench_placement(settings: RunSettings, server: Server, load: str) -> BenchPlacement | None:
+    """--vllm-bench (or vllm on PATH) on this host; for the docker target, the serving container's own vLLM
+    via `docker exec` (the API key and proxy bypass passed in by name, never by value), writing into the
+    shared /data mount, with a local tokenizer folder named as the container sees it; None when there is no vllm
+    to run."""
+    if settings.vllm_bench:
+        out = settings.reports_dir / "vllm-bench"
+        return BenchPlacement(settings.vllm_bench, out, out, settings.tokenizer)
+    if settings.target == "docker" and server.container_name and shutil.which("docker"):
+        inside = Path("/data/phi4mm-bench") / f"{server.container_name}-{load}"
+        passed = [f"--env={name}" for name in ("OPENAI_API_KEY", "NO_PROXY", "no_proxy")]
+        return BenchPlacement(["docker", "exec", *passed, server.container_name, "vllm"], inside,
+                              on_host(settings, str(inside)), tokenizer_inside(settings), server.container_name)
+    return None
+
+
+def tokenizer_inside(settings: RunSettings) -> str:
+    """--tokenizer for the tool in the serving container: a hub id as it is, a local folder (by default the
+    --model-path one) through the mount that holds it."""
+    folder = Path(settings.tokenizer)
+    if not folder.is_dir():
+        return settings.tokenizer
+    inside = seen_inside(settings, folder)
+    if inside is None:
+        raise VllmBenchError(f"--tokenizer {folder} is not in any folder the serving container mounts: "
+                             "vllm bench serve runs inside it (pass a hub id or a folder under a mount)")
+    return inside
+
+
+def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, run: BenchRun,
+                  result_dir: Path) -> list[str]:
+    return [*vllm, "bench", "serve", "--backend", "openai-chat", "--endpoint", "/v1/chat/completions",
+            "--base-url", base_url, "--model", model, "--tokenizer", tokenizer, "--trust-remote-code",
+            "--dataset-name", "random", "--random-input-len", str(run.input_len),
+            "--random-output-len", str(run.output_len), "--num-prompts", str(run.num_prompts),
+            "--request-rate", str(run.request_rate), "--percentile-metrics", "ttft,tpot,itl,e2el",
+            "--metric-percentiles", "50,90,99", "--save-result", "--result-dir", str(result_dir),
+            "--ready-check-timeout-sec", "0",
+            *(["--max-concurrency", str(run.max_concurrency)] if run.max_concurrency else [])]
+
+
+def parse_result(path: Path) -> dict[str, Any]:
+    """The result file's figures; a file missing a metric the budgets need is an error, not a silent pass."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VllmBenchError(f"cannot read vllm bench result {path}: {exc}") from None
+    missing = [key for key in (*REQUIRED_KEYS, *METRIC_KEYS) if not isinstance(data.get(key), (int, float))]
+    if missing:
+        raise VllmBenchError(f"vllm bench result {path.name} lacks {', '.join(missing[:6])}"
+                             f"{' ...' if len(missing) > 6 else ''}")
+    return data
+
+
+def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_path: Path,
+                   api_key: str | None = None, container: str | None = None) -> dict[str, Any]:
+    """Run the tool in its own process group (killed whole on timeout, and inside `container` if it runs
+    there) and parse the newest result file. The API key goes by environment (OPENAI_API_KEY, which vllm
+    bench reads), never on the command line; without one, a key this shell happens to hold is not sent."""
+    result_dir.mkdir(parents=True, exist_ok=True)
+    before = set(result_dir.glob("*.json"))
+    env = {name: value for name, value in os.environ.items() if name != "OPENAI_API_KEY"}
+    env |= {"NO_PROXY": "*", "no_proxy": "*", **({"OPENAI_API_KEY": api_key} if api_key else {})}
+    code = run_in_group(command, log_path, timeout_s, env=env,
+                        inside=InContainer(container, "vllm bench") if container else None)
+    if code is None:
+        raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{output_tail(log_path)}")
+    new = sorted(set(result_dir.glob("*.json")) - before, key=lambda p: p.stat().st_mtime)
+    if code != 0 or not new:
+        raise VllmBenchError(f"vllm bench serve exited with code {code} and "
+                             f"{'no result file' if not new else 'a result'}{output_tail(log_path)}")
+    return parse_result(new[-1])

@@ -1,0 +1,132 @@
+"""What vLLM promises for odd and bad requests, by version, read from contract/vllm-requests.toml.
+
+The data holds each case's answer per vLLM version range with its source; this module only picks the answer
+for the version the server reports (GET /version). The simulator keeps its own account of the same facts
+(simulator/claimed.py), so a wrong row here is not satisfied by construction.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from phi4mm_acceptance import PROJECT_ROOT
+
+CONTRACT_FILE = PROJECT_ROOT / "contract" / "vllm-requests.toml"
+BUGS_FILE = CONTRACT_FILE.with_name("vllm-bugs.toml")
+RELEASE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+class ContractError(ValueError):
+    """The contract file is malformed; the message names the case."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    since: tuple[int, int, int]
+    status: int | None  # None: vLLM has no such limit in these versions, so it promises nothing model-independent
+    clamp: bool  # a served (200) answer whose completion is cut to what the context has left
+    source: str
+
+    @property
+    def served(self) -> bool:
+        return self.status == 200
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The server setting a case goes just past: an environment variable of vLLM's and its default."""
+
+    env: str
+    default: int
+
+    def value(self, env: dict[str, str]) -> int:
+        """The limit the server runs with: its environment as the profile states it, else vLLM's default."""
+        raw = env.get(self.env, "").strip()
+        return int(raw) if raw.isdigit() else self.default
+
+
+def release_of(version: str | None) -> tuple[int, int, int] | None:
+    """x.y.z of a vLLM version string (0.25.0rc1, 0.32.0+cpu, v0.11.0 count as their release), or None."""
+    match = RELEASE.match((version or "").strip())
+    if not match:
+        return None
+    return int(match[1]), int(match[2]), int(match[3] or 0)
+
+
+@dataclass(frozen=True)
+class Contract:
+    cases: dict[str, tuple[Answer, ...]]
+    limits: dict[str, Limit]
+    path: Path
+
+    def answer(self, case: str, version: str | None) -> tuple[Answer, str]:
+        """The answer vLLM `version` gives to `case`, and a note when the version could not be read (the
+        newest known answer is then expected: an endpoint that hides its version is held to today's vLLM)."""
+        answers = self.cases[case]
+        release = release_of(version)
+        if release is None:
+            return answers[-1], f"server version {version!r} unreadable: expecting vLLM's newest behaviour"
+        chosen = answers[0]
+        for answer in answers[1:]:
+            if release >= answer.since:
+                chosen = answer
+        return chosen, ""
+
+
+def load_contract(path: Path = CONTRACT_FILE) -> Contract:
+    data = tomllib.loads(path.read_text())
+    cases, limits = {}, {}
+    for name, table in data.items():
+        answers = []
+        for number, raw in enumerate(table.get("answers") or []):
+            since = release_of(raw.get("since", "0.0"))
+            status = None if raw.get("no_limit") else raw.get("status")
+            if since is None or not (status is None or isinstance(status, int)) or not raw.get("source") or (
+                    status is None and not raw.get("no_limit")):
+                raise ContractError(f"{path.name}: {name} answer {number} needs a version `since`, a `status` "
+                                    "(or `no_limit = true`) and a `source`")
+            answers.append(Answer(since, status, bool(raw.get("clamp", False)), raw["source"]))
+        if not answers or any(a.since >= b.since for a, b in zip(answers, answers[1:])):
+            raise ContractError(f"{path.name}: {name} needs answers in rising version order")
+        cases[name] = tuple(answers)
+        if "limit" in table:
+            raw_limit = table["limit"]
+            if not isinstance(raw_limit.get("env"), str) or not isinstance(raw_limit.get("default"), int):
+                raise ContractError(f"{path.name}: {name} limit needs an `env` variable and its `default`")
+            limits[name] = Limit(raw_limit["env"], raw_limit["default"])
+    return Contract(cases, limits, path)
+
+
+@dataclass(frozen=True)
+class KnownBug:
+    """A defect of some vLLM releases that a reply shows by itself (contract/vllm-bugs.toml)."""
+
+    name: str
+    what: str
+    since: tuple[int, int, int]
+    fixed_in: tuple[int, int, int]
+    source: str
+
+    def describe(self, version: str | None) -> str:
+        """The bug, its versions, and whether the server's version is one of them."""
+        release = release_of(version)
+        span = f"vLLM {'.'.join(map(str, self.since))} up to {'.'.join(map(str, self.fixed_in))} (fixed there)"
+        if release is None:
+            known = "the server's version is not known here"
+        elif self.since <= release < self.fixed_in:
+            known = f"this server's vLLM {version} has it: upgrade"
+        else:
+            known = f"this server reports vLLM {version}, which should not have it"
+        return f"{self.what}: the bug of {span}; {known} ({self.source})"
+
+
+def load_known_bugs(path: Path = BUGS_FILE) -> dict[str, KnownBug]:
+    bugs = {}
+    for name, table in tomllib.loads(path.read_text()).items():
+        since, fixed_in = release_of(table.get("since", "")), release_of(table.get("fixed_in", ""))
+        if since is None or fixed_in is None or not table.get("what") or not table.get("source"):
+            raise ContractError(f"{path.name}: {name} needs `what`, `since`, `fixed_in` and `source`")
+        bugs[name] = KnownBug(name, table["what"], since, fixed_in, table["source"])
+    return bugs

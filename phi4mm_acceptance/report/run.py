@@ -1,0 +1,102 @@
+"""What a run reports about itself: its identity (target, profile, hardware, server), figures, verdict.
+
+The identity goes into the terminal summary, the JUnit suite name and every report file, so a simulator
+run can never be mistaken for a hardware certification.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from phi4mm_acceptance.deployment.settings import RunSettings
+
+
+@dataclass
+class RunIdentity:
+    target: str
+    profile: str
+    profile_path: str
+    hardware: str
+    hardware_label: str
+    model: str
+    served_model_name: str
+    base_url: str | None = None
+    server_version: str | None = None
+    startup_s: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: RunSettings) -> RunIdentity:
+        return cls(target=settings.target, profile=settings.profile.name, profile_path=str(settings.profile.path),
+                   hardware=settings.profile.hardware, hardware_label=settings.hardware_label,
+                   model=settings.model, served_model_name=settings.served_model_name)
+
+    @property
+    def simulated(self) -> bool:
+        """A simulator profile, or the simulator answering under a hardware profile (its version says so)."""
+        return self.hardware == "simulator" or "simulator" in (self.server_version or "")
+
+    @property
+    def suite_name(self) -> str:
+        kind = "SIMULATOR" if self.simulated else self.hardware
+        return f"phi4mm-acceptance[target={self.target},profile={self.profile},hardware={kind}]"
+
+    def test_properties(self) -> list[tuple[str, str]]:
+        """The properties every testcase carries in the JUnit file."""
+        return [("target", self.target), ("profile", self.profile), ("hardware", self.hardware),
+                ("model", self.served_model_name), ("server_version", self.server_version or "unknown")]
+
+    def summary_lines(self) -> list[str]:
+        label = self.hardware_label
+        if self.simulated and self.hardware != "simulator":
+            label = f"SIMULATOR answering under the {self.hardware} profile (not a hardware certification)"
+        lines = [f"target: {self.target}    profile: {self.profile} ({self.profile_path})",
+                 f"hardware: {label}",
+                 f"model: {self.model} (served as {self.served_model_name})"]
+        if self.base_url:
+            version = self.server_version or "unknown"
+            startup = f", ready in {self.startup_s:.1f} s" if self.startup_s is not None else ""
+            lines.append(f"server: {self.base_url}, version {version}{startup}")
+        return lines
+
+
+@dataclass
+class MetricsReport:
+    """reports/metrics.json: the run's identity, every test's outcome and recorded figures."""
+
+    identity: RunIdentity
+    started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    tests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, nodeid: str, when: str, outcome: str, duration_s: float, properties: list[tuple[str, Any]],
+            reason: str = "") -> None:
+        """outcome: passed, failed (error outside the call), skipped, or deselected; reason: why not passed."""
+        entry = self.tests.setdefault(nodeid, {"outcome": "passed", "duration_s": 0.0, "figures": {}})
+        entry["duration_s"] = round(entry["duration_s"] + duration_s, 4)
+        if outcome != "passed" and entry["outcome"] == "passed":
+            entry["outcome"] = "error" if when != "call" and outcome == "failed" else outcome
+            entry["reason"] = reason
+        identity_keys = {key for key, _ in self.identity.test_properties()}
+        entry["figures"].update({k: v for k, v in properties if k not in identity_keys})
+
+    def write(self, path: Path, verdict: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"run": {**asdict(self.identity), "simulated": self.identity.simulated,
+                           "suite": self.identity.suite_name,
+                           "started_at": self.started_at, "verdict": verdict},
+                   "tests": self.tests}
+        path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def write_error_junit(path: Path, suite_name: str, message: str) -> None:
+    """A JUnit file for a run that could not even start (bad option, unknown profile)."""
+    suite = ElementTree.Element("testsuite", name=suite_name, tests="1", errors="1", failures="0", skipped="0")
+    case = ElementTree.SubElement(suite, "testcase", classname="phi4mm_acceptance", name="configuration")
+    ElementTree.SubElement(case, "error", message=message).text = message
+    root = ElementTree.Element("testsuites")
+    root.append(suite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
