@@ -9,11 +9,21 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from phi4mm_acceptance.performance.rawhttp import MAX_IDLE_S, ConnectionPool, HttpStatusError, RawConnection, event_ends
+from phi4mm_acceptance.performance.rawhttp import (
+    MAX_IDLE_S,
+    SO_TIMESTAMPNS,
+    TIMESPEC,
+    ConnectionPool,
+    HttpStatusError,
+    RawConnection,
+    event_ends,
+    kernel_time,
+)
 
 GAP_S = 0.05
 
@@ -124,7 +134,31 @@ def late_stream_server(listener: socket.socket, sent_at: list[float]) -> None:
         connection.sendall(b"9\r\ndata: 2\n\n\r\n0\r\n\r\n")
 
 
+@contextlib.contextmanager
+def kernel_stamps_on() -> Iterator[None]:
+    """Held open until the kernel stamps packets on arrival: it turns stamping on in deferred work after the
+    first socket asks (net_enable_timestamp), and until then stamps a packet when it is read. The load
+    generator opens its connections before the clock starts; this test's must not race that work either."""
+    receiver, sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with receiver, sender:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        for _ in range(250):
+            sender.sendto(b"x", receiver.getsockname())
+            time.sleep(0.02)
+            _, ancillary, _, _ = receiver.recvmsg(16, socket.CMSG_SPACE(TIMESPEC.size))
+            stamp = kernel_time(ancillary)
+            if stamp is not None and time.time() - stamp > 0.01:
+                break
+        yield
+
+
 def test_a_busy_client_still_dates_a_chunk_by_its_arrival() -> None:
+    with kernel_stamps_on():
+        dated_by_arrival()
+
+
+def dated_by_arrival() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     sent_at: list[float] = []  # when the server sent the first event (same process, same clock)
     server = threading.Thread(target=late_stream_server, args=(listener, sent_at), daemon=True)
