@@ -2,6 +2,7 @@
 profile they run and the suite's command line for the docker target against a stand-in Atlas host."""
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Iterator
@@ -37,14 +38,38 @@ def engine_with(image: str) -> Iterator[docker.DockerClient]:
     client.close()
 
 
+@contextmanager
+def engine_to_ourselves(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An exclusive lock on the engine for one test: a docker test judges every container the engine has (none
+    may be left), so one on the other xdist worker waits its turn. The lock file sits beside the workers'
+    temporary folders, which their session shares."""
+    with (tmp_path_factory.getbasetemp().parent / "docker-engine.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="module")
-def engine() -> Iterator[docker.DockerClient]:
+def sim_image_engine() -> Iterator[docker.DockerClient]:
     yield from engine_with(IMAGE)
 
 
 @pytest.fixture(scope="module")
-def vllm_cpu_engine() -> Iterator[docker.DockerClient]:
+def vllm_cpu_image_engine() -> Iterator[docker.DockerClient]:
     yield from engine_with(VLLM_CPU_IMAGE)
+
+
+@pytest.fixture
+def engine(sim_image_engine: docker.DockerClient,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.DockerClient]:
+    with engine_to_ourselves(tmp_path_factory):
+        yield sim_image_engine
+
+
+@pytest.fixture
+def vllm_cpu_engine(vllm_cpu_image_engine: docker.DockerClient,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.DockerClient]:
+    with engine_to_ourselves(tmp_path_factory):
+        yield vllm_cpu_image_engine
 
 
 def suite_containers(client: docker.DockerClient) -> list[str]:

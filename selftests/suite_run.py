@@ -105,8 +105,22 @@ def assert_complete(run: SuiteRun, workdir: Path, *args: str) -> None:
     assert expected and reported == expected, f"missing from junit.xml: {sorted(expected - reported)}"
 
 
-def live_processes() -> list[list[bytes]]:
-    """The argv of every live (not zombie) process on this host."""
+@dataclass(frozen=True)
+class LiveProcess:
+    pid: int
+    argv: list[bytes]
+
+    def environ(self) -> dict[bytes, bytes]:
+        """Its environment (empty once it has gone, or when it is not ours to read)."""
+        try:
+            entries = Path(f"/proc/{self.pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return {}
+        return dict(entry.split(b"=", 1) for entry in entries if b"=" in entry)
+
+
+def live_processes() -> list[LiveProcess]:
+    """Every live (not zombie) process on this host."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -117,14 +131,14 @@ def live_processes() -> list[list[bytes]]:
         except OSError:
             continue
         if state != "Z":
-            found.append(argv)
+            found.append(LiveProcess(int(proc.name), argv))
     return found
 
 
 def processes_on_port(port: int) -> list[str]:
     """Command lines of live processes that were started to serve on this port."""
-    return [b" ".join(argv).decode(errors="replace") for argv in live_processes()
-            if b"--port" in argv and str(port).encode() in argv]
+    return [b" ".join(p.argv).decode(errors="replace") for p in live_processes()
+            if b"--port" in p.argv and str(port).encode() in p.argv]
 
 
 def real_tool(path: Path) -> Path:

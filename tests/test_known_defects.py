@@ -6,6 +6,7 @@ None needs the right answer, so each holds on a random-weight model too (the rea
 from __future__ import annotations
 
 import base64
+import statistics
 import uuid
 import warnings
 from collections.abc import Callable
@@ -14,7 +15,6 @@ from contextlib import closing, nullcontext
 from typing import Any
 
 import pytest
-from scipy.stats import linregress
 
 from fixtures.selection import not_applicable
 from phi4mm_acceptance.accuracy.canary import CANARY_MAX_TOKENS, CanaryAnswer, image_canary, share_right
@@ -428,4 +428,4 @@ def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: 
 
 def soak_growth(totals: list[float]) -> float:
     """Growth over the soak by the least-squares line through every reading (its slope times the images)."""
-    return float(linregress(range(len(totals)), totals).slope) * (len(totals) - 1) if len(totals) > 1 else 0.0
+    return statistics.linear_regression(range(len(totals)), totals).slope * (len(totals) - 1) if len(totals) > 1 else 0.0

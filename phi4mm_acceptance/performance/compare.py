@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scipy.stats import fisher_exact, mannwhitneyu
-
 from phi4mm_acceptance.deployment.profile import RegressionSpec
 from phi4mm_acceptance.performance.metrics import percentile
 
@@ -111,7 +109,12 @@ def _count(behind: list[float] | int) -> int:
 
 
 def worse_p_value(metric: str, was: list[float], now: list[float]) -> float:
-    """How likely this run's samples are no worse than the previous run's, by the figure's statistic."""
+    """How likely this run's samples are no worse than the previous run's, by the figure's statistic.
+
+    scipy is imported here, not at the top: it costs about a second at every run's start, and only --compare-to
+    runs need it."""
+    from scipy.stats import fisher_exact, mannwhitneyu
+
     match = STATISTIC.match(metric)
     if match and match["quantile"]:
         threshold = percentile(was, float(match["quantile"]))

@@ -10,18 +10,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from phi4mm_acceptance.deployment.profile import Profile  # noqa: E402
-from phi4mm_acceptance.performance.budgets import budgets_from_profile  # noqa: E402
-from phi4mm_acceptance.report.gates import gate_rows  # noqa: E402
-from phi4mm_acceptance.report.run import RunIdentity  # noqa: E402
-from phi4mm_acceptance.verdicts import GATE_NOT_RUN, KINDS  # noqa: E402
+from phi4mm_acceptance.deployment.profile import Profile
+from phi4mm_acceptance.performance.budgets import budgets_from_profile
+from phi4mm_acceptance.report.gates import gate_rows
+from phi4mm_acceptance.report.run import RunIdentity
+from phi4mm_acceptance.verdicts import GATE_NOT_RUN, KINDS
 
 EXCEPTION_PREFIX = re.compile(r"^[\w.]+\.(?:WrongAnswer|TooSlow|AssertionError): |^AssertionError: ")
 GATE_STATE = {"passed": "pass", "failed": "fail", "error": "fail", "skipped": "not run", "deselected": "not run"}
@@ -48,8 +44,20 @@ def failures_by_kind(tests: dict[str, dict[str, Any]]) -> dict[str, int]:
     return {kind: kinds.count(kind) for kind in KINDS if kind in kinds and kind != GATE_NOT_RUN}
 
 
+def pyplot() -> ModuleType:
+    """matplotlib's pyplot on its file-only backend, loaded with the first plot: it costs half a second, and
+    most runs (smoke, accuracy) draw none."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def latency_plot(name: str, perf: dict[str, Any], out: Path, budgets: dict[str, float] | None = None) -> Path:
     """TTFT and ITL histograms with their p50 and p99, and the profile's p99 budget as a line."""
+    plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, key, label in ((axes[0], "ttfts", "time to first token (ms)"), (axes[1], "itls", "inter-token latency (ms)")):
         values = [v * 1000 for v in perf.get(key, [])]
@@ -74,6 +82,7 @@ def latency_plot(name: str, perf: dict[str, Any], out: Path, budgets: dict[str, 
 
 def throughput_plot(perfs: dict[str, dict[str, Any]], out: Path, budgets: dict[str, dict[str, float]]) -> Path:
     """Each load's output throughput, with its floor (ratio x baseline) as a red tick where the profile has one."""
+    plt = pyplot()
     figure, ax = plt.subplots(figsize=(6, 3.2))
     names = list(perfs)
     ax.bar(names, [perfs[n].get("output_throughput", 0) for n in names], color="#0969da")
@@ -96,6 +105,7 @@ def throughput_plot(perfs: dict[str, dict[str, Any]], out: Path, budgets: dict[s
 def memory_plot(samples_mb: list[float], warm_up: int, max_growth_mb: float, out: Path) -> Path:
     """The memory soak: the server's resident memory after each distinct image, the warm-up and the bound."""
     out.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
     figure, ax = plt.subplots(figsize=(8, 3.4))
     ax.plot(range(1, len(samples_mb) + 1), samples_mb, color="#0969da")
     ax.axvline(warm_up, color="#9a6700", linestyle=":", label="end of warm-up")

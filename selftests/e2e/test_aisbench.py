@@ -34,9 +34,11 @@ def accuracy_run(workdir: Path, port: int, tool: Path, datasets: Path, *args: st
                      f"--aisbench-datasets={datasets}", *args, env=env, timeout_s=600)
 
 
-def aisbench_processes() -> list[str]:
-    """Live AISBench processes (not this pytest, whose arguments may mention it)."""
-    commands = [b" ".join(argv) for argv in live_processes()]
+def aisbench_processes(datasets: Path) -> list[str]:
+    """Live AISBench processes on these datasets (the suite names them in AISBench's environment), not this
+    pytest, whose arguments may mention it, nor another test's AISBench on the other xdist worker."""
+    mine = [p for p in live_processes() if p.environ().get(b"AIS_BENCH_DATASETS_CACHE") == bytes(datasets)]
+    commands = [b" ".join(p.argv) for p in mine]
     return [c.decode(errors="replace") for c in commands if b"ais_bench" in c and b"pytest" not in c]
 
 
@@ -54,7 +56,7 @@ def test_healthy_simulator_passes_every_accuracy_gate(tmp_path: Path, port: int,
     assert textvqa["floor"] == 75.0 and textvqa["wilson_lower_bound"] == pytest.approx(87.94, abs=0.01)
     assert figures["tests/test_accuracy.py::test_image_canary"]["figures"]["canary_image_accuracy"] == 1.0
     assert sorted((tmp_path / "reports" / "aisbench" / "gsm8k" / "run" / "summary").glob("summary_*.csv"))
-    assert processes_on_port(port) == [] and aisbench_processes() == []
+    assert processes_on_port(port) == [] and aisbench_processes(datasets) == []
 
 
 @pytest.mark.parametrize(("env", "args", "expected"), [
@@ -80,7 +82,7 @@ def test_accuracy_faults_fail_the_right_gate(tmp_path: Path, port: int, tool: Pa
     for name, words in expected.items():
         missing = [w for w in words if w not in failed[name].message]
         assert not missing, f"{name} message lacks {missing}: {failed[name].message}"
-    assert processes_on_port(port) == [] and aisbench_processes() == []
+    assert processes_on_port(port) == [] and aisbench_processes(datasets) == []
 
 
 def test_missing_dataset_skips_nightly_and_fails_release(tmp_path: Path, port: int, tool: Path) -> None:
@@ -115,4 +117,4 @@ def test_aisbench_timeout_kills_the_tool(tmp_path: Path, port: int, tool: Path, 
     run = accuracy_run(tmp_path, port, tool, datasets, "-m", "accuracy", "-k", "aisbench and gsm8k",
                        f"--profile={profile}")
     assert "AISBench did not finish gsm8k in 3 s (killed)" in run.cases()["test_aisbench[gsm8k]"].message
-    assert aisbench_processes() == []
+    assert aisbench_processes(datasets) == []

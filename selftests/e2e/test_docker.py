@@ -68,6 +68,7 @@ def test_lora_profile_serves_the_adapters_from_the_cached_snapshot(tmp_path: Pat
     assert f"'vision={snapshot}/vision-lora'" in (tmp_path / "reports" / "server.log").read_text()
 
 
+@pytest.mark.quiet_machine
 def test_load_in_a_container_samples_npu_telemetry(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
     host = make_standin_host(tmp_path / "host")
     profile = tmp_path / "quick-load.toml"
@@ -83,6 +84,7 @@ def test_load_in_a_container_samples_npu_telemetry(tmp_path: Path, port: int, en
     assert "peak_memory_mb_dev1" not in figures
 
 
+@pytest.mark.quiet_machine
 def test_an_npu_health_change_during_a_load_fails_it(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
     """NPU 3 turns Warning after the pre-flight and the first telemetry sample: the load fails, naming it."""
     host = make_standin_host(tmp_path / "host", npu_smi_later=(2, "a2-two-busy-two-unhealthy.txt"))

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from selftests.detection_matrix import FAULTS, HARDWARE_SOAK, Fault
+from selftests.detection_matrix import FAULTS, HARDWARE_SOAK, LOADS, Fault
 from selftests.suite_run import processes_on_port, run_suite
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=[fault.test_id for fault in FAULTS])
+@pytest.mark.parametrize("fault", [pytest.param(fault, id=fault.test_id, marks=[pytest.mark.quiet_machine] * (
+    fault.selection == LOADS)) for fault in FAULTS])  # a measured load also judges the rest of its budgets
 def test_fault_is_caught(tmp_path: Path, port: int, fault: Fault) -> None:
     run = run_suite(tmp_path, *fault.selection, "--target", "sim", "--port", str(port), *fault.extra_args,
                     env=fault.env)

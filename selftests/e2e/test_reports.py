@@ -7,7 +7,7 @@ import pytest
 
 from selftests.suite_run import REPO, run_suite
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.quiet_machine]  # each run measures its loads
 
 
 def test_report_and_regression_against_the_previous_run(tmp_path: Path, port: int) -> None:

@@ -42,6 +42,7 @@ def profile_without_accuracy(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.quiet_machine
 def test_complete_sign_off_passes_and_the_report_lists_every_gate(tmp_path: Path, port: int,
                                                                   datasets: Path) -> None:
     target = ("--target", "sim", "--port", str(port))

@@ -41,6 +41,7 @@ def run_with_tool(tmp_path: Path, port: int, executable: Path, profile_extra: st
     return run_suite(tmp_path, *suite_args, timeout_s=600), host
 
 
+@pytest.mark.quiet_machine
 def test_vllm_bench_serve_runs_inside_the_serving_container(tmp_path: Path, port: int,
                                                            engine: docker.DockerClient) -> None:
     """With an API key, which must reach the tool inside (by name, not on the command line)."""

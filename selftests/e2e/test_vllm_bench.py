@@ -8,7 +8,7 @@ import pytest
 
 from selftests.suite_run import REPO, real_tool, run_suite
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.quiet_machine]
 CLIENT = REPO / ".venv-vllm-bench" / "bin" / "vllm"
 
 

@@ -153,6 +153,7 @@ def kernel_stamps_on() -> Iterator[None]:
         yield
 
 
+@pytest.mark.quiet_machine
 def test_a_busy_client_still_dates_a_chunk_by_its_arrival() -> None:
     with kernel_stamps_on():
         dated_by_arrival()
