@@ -110,6 +110,10 @@ class LiveProcess:
     pid: int
     argv: list[bytes]
 
+    @property
+    def command_line(self) -> str:
+        return b" ".join(self.argv).decode(errors="replace")
+
     def environ(self) -> dict[bytes, bytes]:
         """Its environment (empty once it has gone, or when it is not ours to read)."""
         try:
@@ -137,8 +141,7 @@ def live_processes() -> list[LiveProcess]:
 
 def processes_on_port(port: int) -> list[str]:
     """Command lines of live processes that were started to serve on this port."""
-    return [b" ".join(p.argv).decode(errors="replace") for p in live_processes()
-            if b"--port" in p.argv and str(port).encode() in p.argv]
+    return [p.command_line for p in live_processes() if b"--port" in p.argv and str(port).encode() in p.argv]
 
 
 def real_tool(path: Path) -> Path:

@@ -37,9 +37,9 @@ def accuracy_run(workdir: Path, port: int, tool: Path, datasets: Path, *args: st
 def aisbench_processes(datasets: Path) -> list[str]:
     """Live AISBench processes on these datasets (the suite names them in AISBench's environment), not this
     pytest, whose arguments may mention it, nor another test's AISBench on the other xdist worker."""
-    mine = [p for p in live_processes() if p.environ().get(b"AIS_BENCH_DATASETS_CACHE") == bytes(datasets)]
-    commands = [b" ".join(p.argv) for p in mine]
-    return [c.decode(errors="replace") for c in commands if b"ais_bench" in c and b"pytest" not in c]
+    mine = [p.command_line for p in live_processes()
+            if p.environ().get(b"AIS_BENCH_DATASETS_CACHE") == bytes(datasets)]
+    return [command for command in mine if "ais_bench" in command and "pytest" not in command]
 
 
 def test_healthy_simulator_passes_every_accuracy_gate(tmp_path: Path, port: int, tool: Path, datasets: Path) -> None:

@@ -62,7 +62,7 @@ PHI4MM_PICTURE_CONTENT = "not test_image_question and not test_image_canary"  # 
 # model; the questions run through the process target only, the canary (the same image chats) on Idefics3 only
 PHI4MM_PROCESS_TARGET_ONLY = (f"{PHI4MM_PICTURE_CONTENT} and not test_odd_media_fail_alone "
                               "and not completion-exceeds-context")  # and two checks of ~70 s each here, the same
-# whichever target started vLLM: the burst of odd media, and a completion vLLM 0.32 clamps to the context (~4,000
+# whichever target started vLLM: the burst of odd media, and a completion vLLM 0.32 clamps to the context (~6,700
 # tokens of dummy-weight text): the external and docker targets leave them to the process target's run
 
 
@@ -120,8 +120,7 @@ def vllm_env(profile: Profile) -> dict[str, str]:
 
 
 def vllm_processes(model_dir: Path) -> list[str]:
-    return [b" ".join(p.argv).decode(errors="replace") for p in live_processes()
-            if any(str(model_dir).encode() in arg for arg in p.argv)]
+    return [p.command_line for p in live_processes() if any(str(model_dir).encode() in arg for arg in p.argv)]
 
 
 def assert_only_content_fails(run: SuiteRun, model: TinyModel) -> None:
