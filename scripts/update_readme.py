@@ -1,5 +1,5 @@
-"""Regenerate the README's generated sections (options, simulator faults, detection matrix) from the code
-that defines them.
+"""Regenerate the README's generated sections (options, simulator faults, detection matrix, vLLM releases) from
+the code and data that define them.
 
 `python scripts/update_readme.py` rewrites them in place; `--check` exits 1 when the README is stale.
 """
@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from phi4mm_acceptance.deployment.settings import OPTIONS  # noqa: E402
+from phi4mm_acceptance.protocol.releases import load_releases  # noqa: E402
 from selftests.detection_matrix import markdown_table as detection_table  # noqa: E402
 from simulator.faults import markdown_table  # noqa: E402
 
@@ -25,7 +26,8 @@ def options_table() -> str:
     return "\n".join(rows)
 
 
-SECTIONS = {"options": options_table, "faults": markdown_table, "detection": detection_table}
+SECTIONS = {"options": options_table, "faults": markdown_table, "detection": detection_table,
+            "releases": lambda: load_releases().markdown_table()}
 
 
 def render(text: str) -> str:

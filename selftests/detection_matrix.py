@@ -51,6 +51,7 @@ CATEGORY = {
     'leak_per_image_kb': 'vLLM bug history',
     'answers_every_item': 'vLLM bug history',
     'empty_answer_for_long_audio': 'vLLM bug history',
+    'behaves_as_minor': 'robustness',
 }
 
 
@@ -131,6 +132,9 @@ FAULTS = (
     Fault("no_media_limits", {"SIM_FAULT_NO_MEDIA_LIMITS": "1", "SIM_VLLM_VERSION": "0.29.0"},
           "test_odd_request_gets_vllms_answer_and_server_recovers[audio-over-size-limit]", "answers 400",
           kind="serving broken"),
+    Fault("behaves_as_minor", {"SIM_VLLM_VERSION": "0.34.0", "SIM_FAULT_BEHAVES_AS_MINOR": "33"},
+          "test_odd_request_gets_vllms_answer_and_server_recovers[local-file-url]", "vLLM 0.34.0+simulator answers 400",
+          kind="serving broken"),  # a 0.33 server claiming 0.34: e2e/test_healthy.py pins all that fails
     Fault("wrong_max_model_len", {"SIM_FAULT_WRONG_MAX_MODEL_LEN": "16384"}, "test_models_lists_served_model",
           "max_model_len is 16384"),
     Fault("wrong_answers_pct", {"SIM_FAULT_WRONG_ANSWERS_PCT": "40"}, "test_image_canary",

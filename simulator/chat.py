@@ -59,12 +59,12 @@ class ServingLimits:
     enforce_media_caps: bool = True  # False: the no_media_limits fault
 
     def applied_lora(self, model: str, messages: list[Any]) -> str | None:
-        """The LoRA vLLM applies (0.11-0.33 `_maybe_get_adapters`): the one the request names as its model, else
-        the only LoRA named like a content part's type up to its first "_" (how the modality-named
-        --default-mm-loras adapters are picked: image_url -> image, input_audio -> input, so none)."""
+        """The LoRA vLLM applies (0.11-0.34 `_maybe_get_adapters`): the one the request names as its model, else
+        the only LoRA named like a content part's kind (how the modality-named --default-mm-loras adapters are
+        picked: ClaimedVersion.lora_kind)."""
         if model in self.loras:
             return model
-        types = {str(part["type"]).split("_")[0] for message in messages if isinstance(message, dict)
+        types = {self.claimed.lora_kind(str(part["type"])) for message in messages if isinstance(message, dict)
                  and isinstance(message.get("content"), list)
                  for part in message["content"] if isinstance(part, dict) and "type" in part}
         matched = types & set(self.loras)

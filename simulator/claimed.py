@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DEFAULT_VERSION = "0.11.0"
 
 
 @dataclass(frozen=True)
 class ClaimedVersion:
-    release: tuple[int, int, int] = (0, 11, 0)
+    release: tuple[int, int, int] = (0, 11, 0)  # whose behaviour it has
+    reported: tuple[int, int, int] | None = None  # what GET /version says, when it is not `release` (a fault)
+
+    def behaving_as_minor(self, minor: int) -> ClaimedVersion:
+        """Still reporting this release, but answering as vLLM 0.`minor`.0 does (the behaves_as_minor fault)."""
+        return replace(self, release=(0, minor, 0), reported=self.reported or self.release) if minor else self
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ClaimedVersion:
@@ -26,7 +31,7 @@ class ClaimedVersion:
     @property
     def text(self) -> str:
         """What GET /version answers: the release, marked as the simulator's."""
-        return ".".join(map(str, self.release)) + "+simulator"
+        return ".".join(map(str, self.reported or self.release)) + "+simulator"
 
     @property
     def missing_media_status(self) -> int:
@@ -50,8 +55,22 @@ class ClaimedVersion:
 
     @property
     def refusal_status(self) -> int:
-        """A file:// URL without --allowed-local-media-path: 400 up to 0.17, 500 from 0.18."""
-        return 500 if self.release >= (0, 18, 0) else 400
+        """A file:// URL without --allowed-local-media-path: 400 up to 0.17, 500 from 0.18 (a RuntimeError), 400
+        again from 0.34 (a VLLMValidationError)."""
+        return 500 if (0, 18, 0) <= self.release < (0, 34, 0) else 400
+
+    def lora_kind(self, part_type: str) -> str:
+        """The modality a content part's type names for --default-mm-loras: its type up to the first "_"
+        (image_url -> image, input_audio -> input) up to 0.33; from 0.34 an `input_` prefix is dropped first
+        (input_audio -> audio), 0.34 entrypoints/serve/engine/serving.py _get_message_types."""
+        if self.release >= (0, 34, 0) and part_type.startswith("input_"):
+            return part_type.removeprefix("input_")
+        return part_type.split("_")[0]
+
+    @property
+    def omits_null_annotations(self) -> bool:
+        """From 0.34 message.annotations and usage.prompt_tokens_details are left out when null (exclude_if)."""
+        return self.release >= (0, 34, 0)
 
     @property
     def unparsed_data_url_status(self) -> int:
@@ -59,8 +78,8 @@ class ClaimedVersion:
         return 501 if self.release >= (0, 18, 0) else 400
 
     def fetch_failure_status(self, http_status: int) -> int:
-        """A media URL answering an error: 500 up to 0.24; from 0.25 408, 429 and 5xx are retried, then 500,
-        other 4xx are 422."""
+        """A media URL answering an error: 500 up to 0.24; from 0.25 5xx are retried, then 500, 408 and 429 are
+        500 at once (not retried: 0.32-0.34 connections.py _is_retryable), other 4xx are 422."""
         return self.missing_media_status if http_status not in (408, 429) and http_status < 500 else 500
 
     @property

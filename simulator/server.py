@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from simulator.chat import ApiError, ChatPlan, EngineCrash, ServingLimits, plan_chat, read_prompt
+from simulator.claimed import ClaimedVersion
 from simulator.environment import describe_environment
 from simulator.faults import Faults
 from simulator.model import FakeModel, split_into_tokens
@@ -317,7 +318,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 if deadlines:
                     sleep_until(deadlines[-1])
-                self._json(200, _completion(plan, state.faults))
+                self._json(200, _completion(plan, state.faults, state.limits.claimed))
         state.counters.record(plan, plan.completion_tokens, ttft)
         if state.faults.die_after and number >= state.faults.die_after:
             vllm_log("ERROR", "core.py:712", "EngineCore encountered a fatal error (simulated fault: die_after).")
@@ -332,7 +333,7 @@ class Handler(BaseHTTPRequestHandler):
         ident, created = _ident(), int(time.time())
         usage_field = {"usage": None} if plan.include_usage else {}
         if self.state.faults.usage_in_every_chunk:  # as continuous_usage_stats would, though nobody asked
-            usage_field = {"usage": _usage(plan, self.state.faults)}
+            usage_field = {"usage": _usage(plan, self.state.faults, self.state.limits.claimed)}
 
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
             return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": plan.model,
@@ -373,7 +374,7 @@ class Handler(BaseHTTPRequestHandler):
         if not pieces:
             self._event(chunk(choice({"content": ""}, finish)))
         if plan.include_usage:
-            self._event(chunk([], usage=_usage(plan, faults)))
+            self._event(chunk([], usage=_usage(plan, faults, self.state.limits.claimed)))
         if not faults.stream_no_done:
             self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")
@@ -407,22 +408,25 @@ def _ident() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def _usage(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
+def _usage(plan: ChatPlan, faults: Faults, claimed: ClaimedVersion) -> dict[str, Any]:
     total = plan.prompt_tokens + plan.completion_tokens + (1 if faults.bad_usage else 0)
+    details = {} if claimed.omits_null_annotations else {"prompt_tokens_details": None}
     return {"prompt_tokens": plan.prompt_tokens, "total_tokens": total,
-            "completion_tokens": plan.completion_tokens, "prompt_tokens_details": None}
+            "completion_tokens": plan.completion_tokens, **details}
 
 
-def _completion(plan: ChatPlan, faults: Faults) -> dict[str, Any]:
+def _completion(plan: ChatPlan, faults: Faults, claimed: ClaimedVersion) -> dict[str, Any]:
     message = {"role": "assistant", "content": "".join(plan.pieces), "refusal": None, "annotations": None,
                "audio": None, "function_call": None, "tool_calls": [], "reasoning_content": None}  # vLLM 0.11's fields
+    if claimed.omits_null_annotations:
+        del message["annotations"]
     if faults.omit_null_fields:  # serialised without its None fields: keys the OpenAI schema requires go missing
         message = {key: value for key, value in message.items() if value is not None}
     return {"id": _ident(), "object": "chat.completion", "created": int(time.time()), "model": plan.model,
             "choices": [{"index": 0, "message": message, "finish_reason": plan.finish_reason,
                          "stop_reason": plan.stop_reason, **({} if faults.omit_null_fields and plan.logprobs is None
                                                              else {"logprobs": plan.logprobs})}],
-            "usage": _usage(plan, faults), "prompt_logprobs": None}
+            "usage": _usage(plan, faults, claimed), "prompt_logprobs": None}
 
 
 class SimHTTPServer(ThreadingHTTPServer):

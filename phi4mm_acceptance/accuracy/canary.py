@@ -38,8 +38,8 @@ def image_messages(item: ImageItem, question: str) -> list[dict[str, Any]]:
 
 def audio_messages(clip: AudioItem) -> list[dict[str, Any]]:
     """The clip inline as an `audio_url` (a base64 WAV data: URL), then the instruction, as Phi-4-multimodal's
-    ASR prompt. Not `input_audio`: vLLM (0.11-0.33) picks a --default-mm-loras adapter by the content part's
-    type up to its first "_", so `input_audio` ("input") never gets the speech LoRA (vllm_api.reply_model_name)."""
+    ASR prompt. Not `input_audio`: vLLM 0.11-0.33 picks a --default-mm-loras adapter by the content part's
+    type up to its first "_", so `input_audio` ("input") never gets the speech LoRA there (vllm_api.part_kind)."""
     return audio_message(clip.question, audio_url_part(clip.data_url()))
 
 

@@ -108,13 +108,16 @@ def chat_payload(model: str, messages: list[dict[str, Any]], **params: Any) -> d
 
 
 class ChatClient:
-    """`lora_names`: the LoRA adapters the server lists (/v1/models), which decide the `model` of its replies."""
+    """`lora_names`: the LoRA adapters the server lists (/v1/models), which with `server_version` (GET /version)
+    decide the `model` of its replies."""
 
     def __init__(self, base_url: str, model: str, timeout_s: float, api_key: str | None = None,
-                 lora_names: frozenset[str] = frozenset(), token_gap_s: float | None = None) -> None:
+                 lora_names: frozenset[str] = frozenset(), token_gap_s: float | None = None,
+                 server_version: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.lora_names = lora_names
+        self.server_version = server_version
         self.token_gap_s = token_gap_s
         self._api_key = api_key
         self._client_args = {"base_url": self.base_url, "timeout": timeout_s, "trust_env": False,
@@ -128,7 +131,7 @@ class ChatClient:
         """A client of its own (its own connections, so it may run in another thread) whose requests name
         `model`: the served model, or one of its LoRA adapters."""
         return ChatClient(self.base_url, model, self._client_args["timeout"], self._api_key, self.lora_names,
-                          self.token_gap_s)
+                          self.token_gap_s, self.server_version)
 
     @contextmanager
     def _transport(self, what: str, stall_after_s: float | None = None) -> Iterator[None]:
@@ -144,10 +147,16 @@ class ChatClient:
                                     f"({type(exc).__name__}: {exc or 'no detail'})") from None
 
     def _drop_connections(self) -> None:
-        """After a 5xx, open new connections: vLLM's uvicorn closes a connection whose request raised (its 500
-        comes from Starlette's error middleware), without saying so, and a reused one would then be reset."""
         self._http.close()
         self._http = httpx.Client(**self._client_args)
+
+    def _after_error(self, status: int) -> None:
+        """After an error reply, open new connections: vLLM's uvicorn closes a connection whose request raised
+        (the error reply comes from Starlette's error middleware), without saying so, and a reused one would then
+        be reset. A 500 there in every release (measured 0.32); a 400 too in 0.23 (measured 0.23.0: an image that
+        fails to load raises its ValueError out of the chat handler, to the app's exception handler)."""
+        if status >= 400:
+            self._drop_connections()
 
     def get(self, path: str) -> HttpReply:
         return self._request("GET", path)
@@ -163,13 +172,12 @@ class ChatClient:
         start = time.perf_counter()
         with self._transport(f"{method} {path}"):
             response = self._http.request(method, path, **kwargs)
-        if response.status_code >= 500:
-            self._drop_connections()
+        self._after_error(response.status_code)
         return HttpReply(response.status_code, response.headers.get("content-type", ""), response.text,
                          (time.perf_counter() - start) * 1000)
 
     def expected_model(self, payload: dict[str, Any]) -> str:
-        return reply_model_name(payload, self.model, self.lora_names)
+        return reply_model_name(payload, self.model, self.lora_names, self.server_version)
 
     def prompt_tokens(self, messages: list[dict[str, Any]]) -> int | None:
         """The prompt's length as the server counts it, media included (vLLM's POST /tokenize with chat
@@ -204,8 +212,7 @@ class ChatClient:
                                 expected_model=self.expected_model(payload))
             if response.status_code != 200:
                 reply.error_text = response.read().decode(errors="replace")
-                if response.status_code >= 500:
-                    self._drop_connections()
+                self._after_error(response.status_code)
                 return reply
             for line in response.iter_lines():
                 arrived = (time.perf_counter() - start) * 1000

@@ -6,16 +6,16 @@ for the version the server reports (GET /version). The simulator keeps its own a
 """
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from phi4mm_acceptance import PROJECT_ROOT
+from phi4mm_acceptance.protocol.releases import RELEASES_FILE, Release, ReleaseKnowledge, load_releases, release_of
 
 CONTRACT_FILE = PROJECT_ROOT / "contract" / "vllm-requests.toml"
 BUGS_FILE = CONTRACT_FILE.with_name("vllm-bugs.toml")
-RELEASE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+RELEASES_NAME = RELEASES_FILE.name
 
 
 class ContractError(ValueError):
@@ -24,7 +24,7 @@ class ContractError(ValueError):
 
 @dataclass(frozen=True)
 class Answer:
-    since: tuple[int, int, int]
+    since: Release
     status: int | None  # None: vLLM has no such limit in these versions, so it promises nothing model-independent
     clamp: bool  # a served (200) answer whose completion is cut to what the context has left
     source: str
@@ -47,35 +47,31 @@ class Limit:
         return int(raw) if raw.isdigit() else self.default
 
 
-def release_of(version: str | None) -> tuple[int, int, int] | None:
-    """x.y.z of a vLLM version string (0.25.0rc1, 0.32.0+cpu, v0.11.0 count as their release), or None."""
-    match = RELEASE.match((version or "").strip())
-    if not match:
-        return None
-    return int(match[1]), int(match[2]), int(match[3] or 0)
-
-
 @dataclass(frozen=True)
 class Contract:
     cases: dict[str, tuple[Answer, ...]]
     limits: dict[str, Limit]
     path: Path
+    releases: ReleaseKnowledge
 
     def answer(self, case: str, version: str | None) -> tuple[Answer, str]:
-        """The answer vLLM `version` gives to `case`, and a note when the version could not be read (the
-        newest known answer is then expected: an endpoint that hides its version is held to today's vLLM)."""
+        """The answer vLLM `version` gives to `case`, and a note when the suite has not read that version (an
+        unreadable one, or one outside the releases read: the nearest release's answer is then expected, and an
+        endpoint that hides its version is held to today's vLLM)."""
         answers = self.cases[case]
         release = release_of(version)
+        note = self.releases.outside(release, version)
         if release is None:
-            return answers[-1], f"server version {version!r} unreadable: expecting vLLM's newest behaviour"
+            return answers[-1], note
         chosen = answers[0]
         for answer in answers[1:]:
             if release >= answer.since:
                 chosen = answer
-        return chosen, ""
+        return chosen, note
 
 
-def load_contract(path: Path = CONTRACT_FILE) -> Contract:
+def load_contract(path: Path = CONTRACT_FILE, releases: ReleaseKnowledge | None = None) -> Contract:
+    releases = releases or load_releases()
     data = tomllib.loads(path.read_text())
     cases, limits = {}, {}
     for name, table in data.items():
@@ -90,13 +86,16 @@ def load_contract(path: Path = CONTRACT_FILE) -> Contract:
             answers.append(Answer(since, status, bool(raw.get("clamp", False)), raw["source"]))
         if not answers or any(a.since >= b.since for a, b in zip(answers, answers[1:])):
             raise ContractError(f"{path.name}: {name} needs answers in rising version order")
+        if answers[-1].since > releases.newest_read:
+            raise ContractError(f"{path.name}: {name} has an answer since a release newer than the newest read "
+                                f"(newest_read in {RELEASES_NAME})")
         cases[name] = tuple(answers)
         if "limit" in table:
             raw_limit = table["limit"]
             if not isinstance(raw_limit.get("env"), str) or not isinstance(raw_limit.get("default"), int):
                 raise ContractError(f"{path.name}: {name} limit needs an `env` variable and its `default`")
             limits[name] = Limit(raw_limit["env"], raw_limit["default"])
-    return Contract(cases, limits, path)
+    return Contract(cases, limits, path, releases)
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,8 @@ class KnownBug:
 
     name: str
     what: str
-    since: tuple[int, int, int]
-    fixed_in: tuple[int, int, int]
+    since: Release
+    fixed_in: Release
     source: str
 
     def describe(self, version: str | None) -> str:

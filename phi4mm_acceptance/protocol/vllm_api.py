@@ -12,6 +12,8 @@ from typing import Any
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import ValidationError
 
+from phi4mm_acceptance.protocol.releases import release_of
+
 FINISH_REASONS = ("stop", "length")
 
 
@@ -35,17 +37,31 @@ def parse_error_body(body: Any) -> ApiErrorBody | None:
     return ApiErrorBody(message=message, type=error.get("type"), code=error.get("code"))
 
 
-def reply_model_name(payload: dict[str, Any], served_name: str, lora_names: frozenset[str]) -> str:
-    """The `model` vLLM names in a chat reply (and every stream chunk): the LoRA adapter it applied, else the
-    served name. It applies the LoRA a request names as its model; else, when exactly one LoRA is named like
-    a content part's type up to its first "_" (`image_url` -> image, `audio_url` -> audio, `input_audio` ->
-    input), that one: how `--default-mm-loras` adapters, which are named by modality, are chosen.
-    Source: vLLM 0.11 entrypoints/openai/serving_engine.py `_maybe_get_adapters` and
-    `_get_active_default_mm_loras`, the same in 0.32 entrypoints/serve/engine/serving.py (measured 0.32)."""
+INPUT_PREFIX_DROPPED_SINCE = (0, 34, 0)  # `input_audio` -> audio: 0.34 entrypoints/serve/engine/serving.py
+# _get_message_types drops an `input_` prefix before the part's kind; 0.11-0.33 take the type up to its first "_"
+
+
+def part_kind(part_type: str, release: tuple[int, int, int] | None) -> str:
+    """The modality a content part's type names when vLLM picks a --default-mm-loras adapter (an unreadable
+    version is held to the newest behaviour read)."""
+    if (release is None or release >= INPUT_PREFIX_DROPPED_SINCE) and part_type.startswith("input_"):
+        return part_type.removeprefix("input_")
+    return part_type.split("_")[0]
+
+
+def reply_model_name(payload: dict[str, Any], served_name: str, lora_names: frozenset[str],
+                     version: str | None = None) -> str:
+    """The `model` vLLM `version` names in a chat reply (and every stream chunk): the LoRA adapter it applied,
+    else the served name. It applies the LoRA a request names as its model; else, when exactly one LoRA is named
+    like a content part's kind (`image_url` -> image, `audio_url` -> audio, `input_audio` -> input up to 0.33 and
+    audio from 0.34: part_kind), that one: how `--default-mm-loras` adapters, which are named by modality, are
+    chosen. Source: vLLM 0.11 entrypoints/openai/serving_engine.py `_maybe_get_adapters` and
+    `_get_active_default_mm_loras`, the same in 0.32-0.34 entrypoints/serve/engine/serving.py (measured 0.32)."""
     requested = payload.get("model")
     if requested in lora_names:
         return str(requested)
-    types = {str(part["type"]).split("_")[0]
+    release = release_of(version)
+    types = {part_kind(str(part["type"]), release)
              for message in payload.get("messages") or [] if isinstance(message, dict)
              and isinstance(message.get("content"), list)
              for part in message["content"] if isinstance(part, dict) and "type" in part}

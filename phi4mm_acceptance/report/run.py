@@ -13,6 +13,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.protocol.releases import load_releases, release_of
 
 
 @dataclass
@@ -40,6 +41,15 @@ class RunIdentity:
         return self.hardware == "simulator" or "simulator" in (self.server_version or "")
 
     @property
+    def version_note(self) -> str:
+        """What the run must say when the server's vLLM lies outside the releases the suite has read (it is then
+        judged by the nearest one's answers); empty within them, and before a server answered."""
+        if self.base_url is None:
+            return ""
+        version = None if self.server_version in (None, "unknown") else self.server_version
+        return load_releases().outside(release_of(version), version)
+
+    @property
     def suite_name(self) -> str:
         kind = "SIMULATOR" if self.simulated else self.hardware
         return f"phi4mm-acceptance[target={self.target},profile={self.profile},hardware={kind}]"
@@ -60,6 +70,8 @@ class RunIdentity:
             version = self.server_version or "unknown"
             startup = f", ready in {self.startup_s:.1f} s" if self.startup_s is not None else ""
             lines.append(f"server: {self.base_url}, version {version}{startup}")
+        if self.version_note:
+            lines.append(f"warning: {self.version_note}")
         return lines
 
 
@@ -85,6 +97,7 @@ class MetricsReport:
     def write(self, path: Path, verdict: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"run": {**asdict(self.identity), "simulated": self.identity.simulated,
+                           "server_version_note": self.identity.version_note,
                            "suite": self.identity.suite_name,
                            "started_at": self.started_at, "verdict": verdict},
                    "tests": self.tests}

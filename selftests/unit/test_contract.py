@@ -27,7 +27,7 @@ def test_release_of_a_version_string(version, release) -> None:
     ("missing-image-url", "0.11.0", 500), ("missing-image-url", "0.24.9", 500), ("missing-image-url", "0.25.0rc1", 422),
     ("missing-image-url", "0.33.0", 422), ("zero-max-tokens", "0.15.1", 200), ("zero-max-tokens", "0.16.0", 400),
     ("completion-exceeds-context", "0.31.0", 400), ("completion-exceeds-context", "0.32.0+cpu", 200),
-    ("unknown-role", "0.11.0", 200), ("unreachable-image-url", "0.23.0", 500), ("unknown-model", "0.9.0", 404),
+    ("unknown-role", "0.11.0", 200), ("unreachable-image-url", "0.23.0", 500), ("unknown-model", "0.11.0", 404),
 ])
 def test_answer_follows_the_servers_version(case, version, status) -> None:
     answer, note = CONTRACT.answer(case, version)
@@ -36,7 +36,34 @@ def test_answer_follows_the_servers_version(case, version, status) -> None:
 
 def test_an_unreadable_version_is_held_to_the_newest_behaviour_and_says_so() -> None:
     answer, note = CONTRACT.answer("missing-image-url", "unknown")
-    assert answer.status == 422 and "unreadable" in note
+    assert answer.status == 422 and "the server's vLLM version is unknown (unknown)" in note
+
+
+@pytest.mark.parametrize(("version", "status", "words"), [
+    ("0.35.0", 400, "vLLM 0.35.0 is newer than 0.34.0, the newest release this suite has read: its answers are "
+                    "0.34.0's"),
+    ("0.34.1.dev3+g1234", 400, "vLLM 0.34.1.dev3+g1234 is newer than 0.34.0"),
+    ("0.9.2", 200, "vLLM 0.9.2 is older than 0.11.0, the oldest release this suite has read: its answers are "
+                   "0.11.0's"),
+])
+def test_a_version_the_suite_has_not_read_gets_the_nearest_answer_and_says_so(version, status, words) -> None:
+    """zero-max-tokens: 200 in the oldest release read, 400 from 0.16 (so the nearest release decides)."""
+    answer, note = CONTRACT.answer("zero-max-tokens", version)
+    assert answer.status == status and words in note
+
+
+@pytest.mark.parametrize("version", ["0.11.0", "0.34.0", "0.34.0+cpu", "0.23.0rc1"])
+def test_a_version_the_suite_has_read_says_nothing(version) -> None:
+    assert CONTRACT.answer("zero-max-tokens", version)[1] == ""
+
+
+def test_an_answer_newer_than_the_newest_release_read_is_refused(tmp_path) -> None:
+    """A row written for a release the suite has not read would be judged before anyone read it."""
+    path = tmp_path / "contract.toml"
+    path.write_text('[future-case]\nanswers = [{ status = 400, source = "x" }, '
+                    '{ since = "0.99", status = 422, source = "y" }]\n')
+    with pytest.raises(ContractError, match="future-case has an answer since a release newer than the newest read"):
+        load_contract(path)
 
 
 def test_every_robustness_case_is_in_the_contract() -> None:

@@ -348,3 +348,21 @@ def test_tokenize_counts_chat_messages_as_the_chat_endpoint_does() -> None:
     finally:
         server.shutdown()
     assert counted == chat(content).prompt_tokens > 5511
+
+
+@pytest.mark.parametrize(("version", "file_url", "input_audio_lora"), [
+    ("0.17.0", 400, None), ("0.18.0", 500, None), ("0.33.0", 500, None), ("0.34.0", 400, "audio"),
+])
+def test_claimed_releases_refuse_local_files_and_pick_adapters_as_vllm_does(version, file_url, input_audio_lora) -> None:
+    """A file:// URL is 400 to 0.17, 500 from 0.18, 400 again from 0.34; an input_audio part gets the `audio`
+    --default-mm-loras adapter from 0.34 (its `input_` prefix dropped), none before."""
+    limits = replace(LIMITS, claimed=ClaimedVersion.from_env({"SIM_VLLM_VERSION": version}))
+    assert limits.claimed.refusal_status == file_url
+    part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav(0.5)).decode(), "format": "wav"}}
+    assert limits.applied_lora("phi4mm", [{"role": "user", "content": [part]}]) == input_audio_lora
+
+
+def test_a_server_behaving_as_an_older_release_still_reports_the_newer_one() -> None:
+    claimed = ClaimedVersion.from_env({"SIM_VLLM_VERSION": "0.34.0"}).behaving_as_minor(33)
+    assert claimed.text == "0.34.0+simulator" and claimed.refusal_status == 500 and not claimed.omits_null_annotations
+    assert ClaimedVersion.from_env({"SIM_VLLM_VERSION": "0.34.0"}).behaving_as_minor(0).omits_null_annotations

@@ -166,7 +166,19 @@ def test_models_list_must_name_the_model_and_its_length() -> None:
 def test_reply_model_name_is_the_lora_vllm_applies(parts, model, loras, expected) -> None:
     content = "hi" if parts is None else [{"type": part} for part in parts]
     payload = {"model": model, "messages": [{"role": "user", "content": content}]}
-    assert reply_model_name(payload, "served", frozenset(loras)) == expected
+    assert reply_model_name(payload, "served", frozenset(loras), "0.33.0") == expected
+
+
+@pytest.mark.parametrize(("parts", "version", "expected"), [
+    (["input_audio", "text"], "0.33.0", "served"), (["input_audio", "text"], "0.34.0", "audio"),
+    (["input_audio", "text"], "unknown", "audio"),  # an unreadable version: the newest release read
+    (["image_url", "input_audio"], "0.33.0", "image"), (["image_url", "input_audio"], "0.34.0", "served"),
+    (["audio_url", "text"], "0.34.0", "audio"),
+])
+def test_from_0_34_an_input_part_names_the_adapter_of_its_modality(parts, version, expected) -> None:
+    """vLLM 0.34 drops an `input_` prefix before matching a part to a --default-mm-loras adapter."""
+    payload = {"model": "served", "messages": [{"role": "user", "content": [{"type": part} for part in parts]}]}
+    assert reply_model_name(payload, "served", frozenset({"image", "audio"}), version) == expected
 
 
 def test_lora_names_are_those_whose_parent_is_the_served_model() -> None:
