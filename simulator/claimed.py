@@ -68,6 +68,17 @@ class ClaimedVersion:
         return part_type.split("_")[0]
 
     @property
+    def tokenize_counts_media(self) -> bool:
+        """POST /tokenize counts chat media as the chat endpoint does from 0.18 (measured 0.18, 0.23, 0.32); 0.13
+        counts the text and one placeholder an item (measured)."""
+        return self.release >= (0, 18, 0)
+
+    @property
+    def stream_usage_by_default(self) -> bool:
+        """stream_options' include_usage defaults to True up to 0.17, to False from 0.18 (StreamOptions)."""
+        return self.release < (0, 18, 0)
+
+    @property
     def omits_null_annotations(self) -> bool:
         """From 0.34 message.annotations and usage.prompt_tokens_details are left out when null (exclude_if)."""
         return self.release >= (0, 34, 0)

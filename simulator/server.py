@@ -284,7 +284,9 @@ class Handler(BaseHTTPRequestHandler):
         """vLLM's POST /tokenize: a `prompt`, or chat `messages` counted as the chat endpoint counts them."""
         body = self._read_json()
         if isinstance(body, dict) and isinstance(body.get("messages"), list):
-            count = read_prompt(body["messages"], self.state.limits, self.state.faults)[0]
+            count, _, items = read_prompt(body["messages"], self.state.limits, self.state.faults)
+            if items and not self.state.limits.claimed.tokenize_counts_media:  # the text, a placeholder an item
+                count = read_prompt(_text_only(body["messages"]), self.state.limits, self.state.faults)[0] + len(items)
             tokens = [number % 200_000 for number in range(count)]
         elif isinstance(body, dict) and isinstance(body.get("prompt"), str):
             tokens = [zlib.crc32(piece.strip().encode()) % 200_000 for piece in split_into_tokens(body["prompt"])]
@@ -335,9 +337,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.state.faults.usage_in_every_chunk:  # as continuous_usage_stats would, though nobody asked
             usage_field = {"usage": _usage(plan, self.state.faults, self.state.limits.claimed)}
 
-        def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        def chunk(choices: list[dict[str, Any]], tokens: int = 0, **extra: Any) -> dict[str, Any]:
+            """`tokens` generated so far: with continuous_usage_stats each choice chunk carries the usage up to it
+            (vLLM 0.11-0.34 chat_completion_stream_generator)."""
+            usage = {"usage": {"prompt_tokens": plan.prompt_tokens, "completion_tokens": tokens,
+                               "total_tokens": plan.prompt_tokens + tokens}} if plan.continuous_usage else usage_field
             return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": plan.model,
-                    "choices": choices, **usage_field, **extra}
+                    "choices": choices, **usage, **extra}
 
         def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
             return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
@@ -366,8 +372,8 @@ class Handler(BaseHTTPRequestHandler):
             sleep_until(deadlines[index])
             if not piece and index != last:
                 continue  # vLLM sends no delta for a token whose text is held back (a stop string's start)
-            token_times.append(self._event(chunk(choice({"content": piece},
-                                                        finish if index == last else None))))
+            token_times.append(self._event(chunk(choice({"content": piece}, finish if index == last else None),
+                                                 index + 1)))
         if token_times and self.state.trace is not None:
             self.state.trace.write({"id": self.headers.get("x-request-id"), "received": self._received,
                                     "first_token": token_times[0][1], "tokens": token_times})
@@ -402,6 +408,12 @@ def _permission(created: int) -> dict[str, Any]:
             "allow_create_engine": False, "allow_sampling": True, "allow_logprobs": True,
             "allow_search_indices": False, "allow_view": True, "allow_fine_tuning": False,
             "organization": "*", "group": None, "is_blocking": False}
+
+
+def _text_only(messages: list[Any]) -> list[Any]:
+    """The messages without their media parts."""
+    return [{**m, "content": [p for p in m["content"] if isinstance(p, dict) and p.get("type") == "text"]}
+            if isinstance(m, dict) and isinstance(m.get("content"), list) else m for m in messages]
 
 
 def _ident() -> str:

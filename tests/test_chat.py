@@ -29,6 +29,7 @@ from phi4mm_acceptance.protocol.media import (
     own_image_problem,
     user_message,
 )
+from phi4mm_acceptance.protocol.vllm_api import stream_usage_asked
 from phi4mm_acceptance.verdicts import WrongAnswer
 
 MANIFEST = load_manifest()
@@ -176,3 +177,63 @@ def test_finish_reason_length_when_capped(client: ChatClient, profile: Profile, 
     assert not problems, "; ".join(problems)
     assert finish == "length", f"finish_reason is {finish!r} with max_completion_tokens={cap}, expected 'length'"
     assert usage["completion_tokens"] == cap, f"completion_tokens {usage['completion_tokens']} != the cap {cap}"
+
+
+REQUEST_FIELDS: dict[str, dict[str, Any]] = {  # what users send beside the messages (ChatCompletionRequest, 0.11-0.34)
+    "sampling": {"temperature": 0.8, "top_p": 0.9, "top_k": 20, "presence_penalty": 0.5, "frequency_penalty": 0.5,
+                 "repetition_penalty": 1.1},
+    "seed": {"temperature": 0.8, "seed": 1234},
+    "cache-salt": {"cache_salt": "phi4mm-acceptance"},
+    "logprobs": {"logprobs": True, "top_logprobs": 2},
+}
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("fields", list(REQUEST_FIELDS))
+def test_request_fields_with_every_adapter(client: ChatClient, profile: Profile, fields: str) -> None:
+    """Sampling, seed, cache and logprobs fields with the served model and with each LoRA adapter the server lists
+    named as the model: served, the reply naming what the request named, and holding what it asked for (each
+    token's `top_logprobs` alternatives where asked, none where not)."""
+    cap, asked = profile.chat.length_cap_tokens, REQUEST_FIELDS[fields]
+    problems = []
+    for model in [client.model, *sorted(client.lora_names)]:
+        reply = client.naming(model).chat([{"role": "user", "content": MANIFEST.describe_question}],
+                                          max_completion_tokens=cap, **asked)
+        found = chat_reply_problems(reply, cap) or logprobs_problems(reply.json, asked.get("top_logprobs"))
+        problems += [f"{model} with {sorted(asked)}: {problem}" for problem in found]
+    assert not problems, "; ".join(problems)
+
+
+def logprobs_problems(body: dict[str, Any], top: int | None) -> list[str]:
+    """choices[0].logprobs: null unless asked; asked, one entry per generated token (at most completion_tokens)
+    with exactly `top` alternatives each (vLLM's chat serving keeps the first `top_logprobs`)."""
+    logprobs = body["choices"][0].get("logprobs")
+    if top is None:
+        return [] if logprobs is None else [f"logprobs sent though none were asked for: {str(logprobs)[:120]}"]
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list) or not 0 < len(content) <= body["usage"]["completion_tokens"]:
+        return [f"logprobs.content is not one entry per generated token: {str(logprobs)[:200]}"]
+    wrong = [entry.get("token") for entry in content if len(entry.get("top_logprobs") or []) != top]
+    return [f"tokens {wrong[:5]} do not carry {top} top_logprobs"] if wrong else []
+
+
+STREAM_OPTIONS: dict[str, dict[str, bool] | None] = {  # vLLM 0.11-0.34 StreamOptions
+    "no-options": None, "include-usage": {"include_usage": True}, "usage-not-asked": {"include_usage": False},
+    "continuous-usage": {"include_usage": True, "continuous_usage_stats": True},
+    "continuous-without-usage": {"continuous_usage_stats": True},  # include_usage's default decides (0.18: off)
+}
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("options", list(STREAM_OPTIONS))
+def test_stream_options_are_held_to(client: ChatClient, profile: Profile, options: str) -> None:
+    """A stream carries usage exactly as its stream_options ask in the server's version: none unless
+    include_usage (which defaults to on where stream_options are sent, up to vLLM 0.17), then in the last chunk
+    only, or with continuous_usage_stats in every chunk, counting the tokens so far."""
+    asked = STREAM_OPTIONS[options] or {}
+    include, continuous = stream_usage_asked(STREAM_OPTIONS[options], client.server_version)
+    cap = profile.chat.length_cap_tokens
+    reply = client.stream_chat([{"role": "user", "content": MANIFEST.describe_question}], include_usage=False,
+                               max_completion_tokens=cap, **({"stream_options": asked} if asked else {}))
+    problems = stream_reply_problems(reply, cap, include, continuous)
+    assert not problems, "; ".join(problems)

@@ -3,6 +3,7 @@ serving afterwards. What vLLM answers, by version and with its source, is data: 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,12 @@ class Context:
     def limit(self, case: str) -> int:
         """The server's setting for a limit case (its [serve] env as the profile states it, else vLLM's default)."""
         return CONTRACT.limits[case].value(self.profile.serve.env)
+
+    def setting(self, case: str, name: str) -> int:
+        """A setting a refusal's message names (contract `states`), as this server is configured."""
+        model = self.profile.model
+        return {"max_model_len": lambda: model.max_model_len, "image_limit": lambda: model.limit("image"),
+                "audio_limit": lambda: model.limit("audio"), "limit": lambda: self.limit(case)}[name]()
 
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> HttpReply:
         return self.client.chat(messages, **{"max_completion_tokens": self.profile.chat.length_cap_tokens, **params})
@@ -147,7 +154,8 @@ def test_odd_request_gets_vllms_answer_and_server_recovers(client: ChatClient, p
     if expected.status is None:
         not_applicable(f"vLLM {server_version} has no such limit ({expected.source})")
     promise = f"vLLM {server_version} answers {expected.status} ({expected.source}){'; ' + note if note else ''}"
-    reply = case.send(Context(client, profile, assets))
+    ctx = Context(client, profile, assets)
+    reply = case.send(ctx)
     bug = error_with_http_200(reply, server_version)
     assert bug is None, f"{case.name}: {bug}; {promise}"
     if case.name == "unknown-model" and reply.status == 200:
@@ -162,8 +170,14 @@ def test_odd_request_gets_vllms_answer_and_server_recovers(client: ChatClient, p
                             f"{profile.model.max_model_len}")
         assert not problems, f"{case.name}: served, but " + "; ".join(problems) + f"; {promise}"
     else:
-        assert parse_error_body(reply.json) is not None, (
-            f"{case.name}: HTTP {reply.status} without vLLM's error body: {reply.text[:300]!r}")
+        error = parse_error_body(reply.json)
+        assert error is not None, f"{case.name}: HTTP {reply.status} without vLLM's error body: {reply.text[:300]!r}"
+        stated = CONTRACT.states.get(case.name)
+        if stated is not None and stated.applies(server_version):
+            value = ctx.setting(case.name, stated.setting)
+            assert str(value) in re.findall(r"\d+", error.message), (
+                f"{case.name}: the error message does not state the server's {stated.setting} {value}: "
+                f"{error.message[:300]!r} ({stated.source})")
 
     health = client.get("/health")
     assert health.status == 200, f"after {case.name}: GET /health answered {health.status}"

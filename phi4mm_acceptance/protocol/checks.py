@@ -36,12 +36,12 @@ def chat_reply_problems(reply: HttpReply, max_completion_tokens: int | None) -> 
 
 
 def stream_reply_problems(reply: StreamReply, max_completion_tokens: int | None,
-                          include_usage: bool = True) -> list[str]:
+                          include_usage: bool = True, continuous_usage: bool = False) -> list[str]:
     if reply.status != 200:
         return [describe_error(reply.status, reply.error_text)]
     problems = [f"line outside SSE `data:` framing: {line[:120]!r}" for line in reply.stray_lines]
     return problems + stream_problems(reply.events, reply.content_type, reply.expected_model or "", include_usage,
-                                      max_completion_tokens)
+                                      max_completion_tokens, continuous_usage)
 
 
 def answer_text(reply: HttpReply) -> str:

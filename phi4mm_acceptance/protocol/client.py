@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from phi4mm_acceptance.protocol.vllm_api import reply_model_name
+from phi4mm_acceptance.protocol.releases import release_of
+from phi4mm_acceptance.protocol.vllm_api import reply_model_name, tokenize_counts_media
 
 
 def parse_json(text: str) -> Any:
@@ -181,7 +182,12 @@ class ChatClient:
 
     def prompt_tokens(self, messages: list[dict[str, Any]]) -> int | None:
         """The prompt's length as the server counts it, media included (vLLM's POST /tokenize with chat
-        messages, counted as the chat endpoint counts them); None when the server cannot tell."""
+        messages, counted as the chat endpoint counts them); None when the server cannot tell: no /tokenize,
+        or a release whose /tokenize leaves media out (vllm_api.tokenize_counts_media)."""
+        has_media = any(isinstance(m.get("content"), list) and any(p.get("type") != "text" for p in m["content"])
+                        for m in messages if isinstance(m, dict))
+        if has_media and not tokenize_counts_media(release_of(self.server_version)):
+            return None
         reply = self.post_json("/tokenize", {"model": self.model, "messages": messages})
         count = reply.json.get("count") if reply.status == 200 and isinstance(reply.json, dict) else None
         return count if isinstance(count, int) and not isinstance(count, bool) else None

@@ -47,12 +47,29 @@ class Limit:
         return int(raw) if raw.isdigit() else self.default
 
 
+SETTINGS = ("max_model_len", "image_limit", "audio_limit", "limit")
+
+
+@dataclass(frozen=True)
+class StatedSetting:
+    """The server setting a refusal's message names (from release `since`): its number must be the server's."""
+
+    setting: str  # one of SETTINGS
+    since: Release
+    source: str
+
+    def applies(self, version: str | None) -> bool:
+        release = release_of(version)
+        return release is not None and release >= self.since
+
+
 @dataclass(frozen=True)
 class Contract:
     cases: dict[str, tuple[Answer, ...]]
     limits: dict[str, Limit]
     path: Path
     releases: ReleaseKnowledge
+    states: dict[str, StatedSetting]
 
     def answer(self, case: str, version: str | None) -> tuple[Answer, str]:
         """The answer vLLM `version` gives to `case`, and a note when the suite has not read that version (an
@@ -73,7 +90,7 @@ class Contract:
 def load_contract(path: Path = CONTRACT_FILE, releases: ReleaseKnowledge | None = None) -> Contract:
     releases = releases or load_releases()
     data = tomllib.loads(path.read_text())
-    cases, limits = {}, {}
+    cases, limits, states = {}, {}, {}
     for name, table in data.items():
         answers = []
         for number, raw in enumerate(table.get("answers") or []):
@@ -95,7 +112,15 @@ def load_contract(path: Path = CONTRACT_FILE, releases: ReleaseKnowledge | None 
             if not isinstance(raw_limit.get("env"), str) or not isinstance(raw_limit.get("default"), int):
                 raise ContractError(f"{path.name}: {name} limit needs an `env` variable and its `default`")
             limits[name] = Limit(raw_limit["env"], raw_limit["default"])
-    return Contract(cases, limits, path, releases)
+        if "states" in table:
+            raw_states = table["states"]
+            since = release_of(raw_states.get("since"))
+            if raw_states.get("setting") not in SETTINGS or since is None or not raw_states.get("source") or (
+                    raw_states["setting"] == "limit" and name not in limits):
+                raise ContractError(f"{path.name}: {name} states needs a `setting` (one of {SETTINGS}; `limit` only "
+                                    "with the case's limit), the release `since` it was read and a `source`")
+            states[name] = StatedSetting(raw_states["setting"], since, raw_states["source"])
+    return Contract(cases, limits, path, releases, states)
 
 
 @dataclass(frozen=True)

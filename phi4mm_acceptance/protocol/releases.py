@@ -35,6 +35,7 @@ class ProvenRelease:
     by: str  # who runs it
     proven: str  # one of PROOFS
     matrix: str  # the release matrix script's last result, where it serves this release
+    not_checked: tuple[str, ...]  # what changed in it that the suite does not check, each with why
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class ReleaseKnowledge:
                     "read from source | - |")
         rows.append(f"| newer than {release_text(self.newest_read)} or older than {release_text(self.oldest_read)} | "
                     "- | not read: judged by the nearest release read, and the run says so | - |")
+        for release in self.releases:
+            if release.not_checked:
+                rows += ["", f"What changed in {release.version} and is not checked, and why:"]
+                rows += [f"- {item}" for item in release.not_checked]
         return "\n".join(rows)
 
 
@@ -93,5 +98,6 @@ def load_releases(path: Path = RELEASES_FILE) -> ReleaseKnowledge:
             raise ReleasesError(f"{path.name}: release {number} needs a `version`, `by` and `proven` (one of {PROOFS})")
         if not oldest <= release <= newest:
             raise ReleasesError(f"{path.name}: release {raw['version']} lies outside oldest_read..newest_read")
-        releases.append(ProvenRelease(raw["version"], raw["by"], raw["proven"], raw.get("matrix", "")))
+        releases.append(ProvenRelease(raw["version"], raw["by"], raw["proven"], raw.get("matrix", ""),
+                                      tuple(raw.get("not_checked", ()))))
     return ReleaseKnowledge(oldest, newest, tuple(releases))

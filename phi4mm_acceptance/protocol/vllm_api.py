@@ -41,6 +41,30 @@ INPUT_PREFIX_DROPPED_SINCE = (0, 34, 0)  # `input_audio` -> audio: 0.34 entrypoi
 # _get_message_types drops an `input_` prefix before the part's kind; 0.11-0.33 take the type up to its first "_"
 
 
+TOKENIZE_COUNTS_MEDIA_SINCE = (0, 18, 0)  # POST /tokenize with chat messages counts each image's and clip's
+# tokens as the chat endpoint does: measured on 0.18.0, 0.23.0 and 0.32.0; 0.13.0 counts only the text and the
+# placeholders (measured: 63 tokens where its chat usage said 597); 0.14-0.17 not measured, so not judged
+STREAM_USAGE_BY_DEFAULT_BEFORE = (0, 18, 0)  # stream_options without include_usage: StreamOptions.include_usage
+# defaults to True in 0.13-0.17 (source; measured 0.13.0: usage sent), to False from 0.18 (source 0.18-0.34)
+
+
+def tokenize_counts_media(release: tuple[int, int, int] | None) -> bool:
+    """Whether POST /tokenize counts a chat prompt's media as the chat endpoint does (an unreadable version is
+    held to the newest behaviour read)."""
+    return release is None or release >= TOKENIZE_COUNTS_MEDIA_SINCE
+
+
+def stream_usage_asked(stream_options: dict[str, Any] | None, version: str | None) -> tuple[bool, bool]:
+    """(include_usage, continuous usage) as vLLM `version` reads a request's stream_options
+    (should_include_usage: continuous only with include_usage)."""
+    if not stream_options:
+        return False, False
+    release = release_of(version)
+    default = release is not None and release < STREAM_USAGE_BY_DEFAULT_BEFORE
+    include = bool(stream_options.get("include_usage", default))
+    return include, include and bool(stream_options.get("continuous_usage_stats"))
+
+
 def part_kind(part_type: str, release: tuple[int, int, int] | None) -> str:
     """The modality a content part's type names when vLLM picks a --default-mm-loras adapter (an unreadable
     version is held to the newest behaviour read)."""
@@ -176,9 +200,11 @@ def chat_completion_problems(body: Any, model: str, max_completion_tokens: int |
 
 
 def stream_problems(
-    events: list[str], content_type: str, model: str, include_usage: bool, max_completion_tokens: int | None
+    events: list[str], content_type: str, model: str, include_usage: bool, max_completion_tokens: int | None,
+    continuous_usage: bool = False,
 ) -> list[str]:
-    """Check an SSE stream's `data:` payloads in order, as vLLM frames them."""
+    """Check an SSE stream's `data:` payloads in order, as vLLM frames them (`continuous_usage`: the request's
+    stream_options.continuous_usage_stats, with include_usage)."""
     problems = []
     if not content_type.startswith("text/event-stream"):
         problems.append(f"content-type is {content_type!r}, expected text/event-stream")
@@ -217,7 +243,7 @@ def stream_problems(
             content = (choice.get("delta") or {}).get("content")
             if content is not None and not isinstance(content, str):
                 problems.append(f"chunk {number}: delta.content is not a string: {content!r}")
-    problems += _stream_usage_problems(chunks, include_usage, max_completion_tokens)
+    problems += _stream_usage_problems(chunks, include_usage, max_completion_tokens, continuous_usage)
     return problems
 
 
@@ -237,16 +263,31 @@ def _chunk_header_problems(chunks: list[dict[str, Any]], model: str) -> list[str
     return problems
 
 
-def _stream_usage_problems(chunks: list[dict[str, Any]], include_usage: bool, max_tokens: int | None) -> list[str]:
+def _stream_usage_problems(chunks: list[dict[str, Any]], include_usage: bool, max_tokens: int | None,
+                           continuous: bool) -> list[str]:
+    """Usage only where asked: in the last chunk (empty choices) with include_usage; with continuous_usage_stats
+    too in every chunk before it, counting the tokens generated so far (vLLM 0.11-0.34 should_include_usage and
+    chat_completion_stream_generator)."""
     with_usage = [i for i, c in enumerate(chunks) if c.get("usage") is not None]
     if not include_usage:
         return ["usage was sent although stream_options.include_usage was not set"] if with_usage else []
-    if with_usage != [len(chunks) - 1]:
-        return [f"with include_usage exactly the last chunk must carry usage; chunks {with_usage} of "
-                f"{len(chunks)} do"]
+    expected = list(range(len(chunks))) if continuous else [len(chunks) - 1]
+    if with_usage != expected:
+        return [f"with include_usage{' and continuous_usage_stats every chunk' if continuous else ' exactly the last chunk'}"
+                f" must carry usage; chunks {with_usage} of {len(chunks)} do"]
     last = chunks[-1]
     problems = [] if last.get("choices") == [] else ["the usage chunk must have empty choices"]
-    return problems + usage_problems(last["usage"], max_tokens)
+    problems += usage_problems(last["usage"], max_tokens)
+    if continuous and not problems:
+        running = [chunk["usage"] for chunk in chunks[:-1]]
+        if any(u.get("prompt_tokens") != last["usage"]["prompt_tokens"] for u in running):
+            problems.append("continuous usage: prompt_tokens changes between chunks")
+        counts = [u.get("completion_tokens") for u in running]
+        if counts != sorted(counts) or counts[-1] != last["usage"]["completion_tokens"] or any(
+                u.get("total_tokens") != u.get("prompt_tokens", 0) + (u.get("completion_tokens") or 0) for u in running):
+            problems.append(f"continuous usage does not count the tokens generated so far: completion_tokens {counts} "
+                            f"then {last['usage']['completion_tokens']}")
+    return problems
 
 
 def models_problems(body: Any, served_model_name: str, max_model_len: int) -> list[str]:

@@ -77,6 +77,7 @@ def test_a_0_33_server_claiming_0_34_fails_on_exactly_what_0_34_changed(tmp_path
     failed = {name: case.message for name, case in run.cases().items() if case.outcome == "failed"}
     assert set(failed) == {"test_odd_request_gets_vllms_answer_and_server_recovers[local-file-url]",
                            "test_audio_stream_matches_non_stream[input_audio]",
+                           "test_image_and_audio_in_one_prompt[input_audio]",
                            *(f"test_audio_chat[asr-{clip}-input_audio]" for clip in ("fox", "harbour", "callback",
                                                                                      "server"))}, sorted(failed)
     assert "HTTP 500" in failed["test_odd_request_gets_vllms_answer_and_server_recovers[local-file-url]"]

@@ -31,6 +31,7 @@ def test_the_readme_table_and_help_say_how_each_release_is_proven() -> None:
     table, help_text = RELEASES.markdown_table(), RELEASES.help_text()
     assert "| 0.23.0 | vllm-ascend 0.23.0 (stable) | real vLLM in CI |" in table
     assert "newer than 0.34.0 or older than 0.11.0" in table
+    assert "What changed in 0.34.0 and is not checked, and why:\n- start-up refusals" in table
     assert "0.11.0 to 0.34.0 read from source, 0.23.0, 0.32.0 run for real in CI" in help_text
 
 

@@ -333,10 +333,13 @@ def test_image_tokens_follow_vllms_phi4mm_count(width, height, tokens) -> None:
     assert phi4mm_image_tokens(width, height) == tokens
 
 
-def test_tokenize_counts_chat_messages_as_the_chat_endpoint_does() -> None:
+@pytest.mark.parametrize("version", ["0.13.0", "0.18.0"])
+def test_tokenize_counts_chat_messages_as_the_claimed_vllm_does(version) -> None:
+    """From 0.18 as the chat endpoint counts them; 0.13 counts the text and a placeholder for the image."""
     import json
     import urllib.request
-    state = SimState(model=MODEL, limits=LIMITS, timing=TimingModel(), faults=Faults(), ready=True)
+    limits = replace(LIMITS, claimed=ClaimedVersion.from_env({"SIM_VLLM_VERSION": version}))
+    state = SimState(model=MODEL, limits=limits, timing=TimingModel(), faults=Faults(), ready=True)
     server = bind("127.0.0.1", 0, state)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     content = [image("large-2560px"), {"type": "text", "text": "What is written?"}]
@@ -347,7 +350,8 @@ def test_tokenize_counts_chat_messages_as_the_chat_endpoint_does() -> None:
         counted = json.loads(urllib.request.urlopen(request, timeout=5).read())["count"]
     finally:
         server.shutdown()
-    assert counted == chat(content).prompt_tokens > 5511
+    expected = chat(content).prompt_tokens if version == "0.18.0" else chat([content[1]]).prompt_tokens + 1
+    assert counted == expected and chat(content).prompt_tokens > 5511
 
 
 @pytest.mark.parametrize(("version", "file_url", "input_audio_lora"), [

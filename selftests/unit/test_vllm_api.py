@@ -14,6 +14,8 @@ from phi4mm_acceptance.protocol.vllm_api import (
     parse_error_body,
     reply_model_name,
     stream_problems,
+    stream_usage_asked,
+    tokenize_counts_media,
 )
 
 MODEL = "phi4mm"
@@ -222,3 +224,19 @@ def test_a_stop_string_comes_from_the_second_half_and_leaves_text_before_it() ->
     assert stop is not None and answer.index(stop) >= len(answer) // 2 - 3 and answer.index(stop) > 0
     assert stop_string_for("bbbbbbbb") == "bbb"  # a repetitive answer: it stops empty
     assert stop_string_for("ab") is None
+
+
+@pytest.mark.parametrize(("options", "version", "asked"), [
+    (None, "0.13.0", (False, False)), ({"continuous_usage_stats": True}, "0.13.0", (True, True)),
+    ({"continuous_usage_stats": True}, "0.18.0", (False, False)), ({"include_usage": False}, "0.13.0", (False, False)),
+    ({"include_usage": True, "continuous_usage_stats": True}, "0.34.0", (True, True)),
+    ({"continuous_usage_stats": True}, None, (False, False)),  # an unreadable version: the newest read
+])
+def test_stream_usage_is_what_the_servers_version_reads_the_options_as(options, version, asked) -> None:
+    """include_usage defaults to True up to 0.17 (measured 0.13.0), to False from 0.18."""
+    assert stream_usage_asked(options, version) == asked
+
+
+@pytest.mark.parametrize(("release", "counts"), [((0, 13, 0), False), ((0, 18, 0), True), (None, True)])
+def test_tokenize_counts_media_from_0_18(release, counts) -> None:
+    assert tokenize_counts_media(release) is counts
