@@ -342,11 +342,13 @@ def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Au
     except MediaError as exc:
         status = getattr(limits.claimed, exc.kind) if exc.kind else 400
         raise ApiError(status, f"{where}: {exc}", exc.param or (where if status == 400 else None)) from None
+    status = limits.claimed.unknown_part_status
     raise ApiError(
-        400,
+        status,
+        f"Unknown part type: {kind}" if status == 501 else
         f"1 validation error for ChatCompletionRequest {where}: unknown or malformed content part "
         f"of type {kind!r}; expected 'text', 'image_url', 'input_audio' or 'audio_url'.",
-        where,
+        where if status == 400 else None, raised=status == 501,
     )
 
 

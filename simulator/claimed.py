@@ -69,9 +69,16 @@ class ClaimedVersion:
 
     @property
     def tokenize_counts_media(self) -> bool:
-        """POST /tokenize counts chat media as the chat endpoint does from 0.18 (measured 0.18, 0.23, 0.32); 0.13
-        counts the text and one placeholder an item (measured)."""
-        return self.release >= (0, 18, 0)
+        """POST /tokenize counts chat media as the chat endpoint does from 0.17 (its renderer runs the processor;
+        measured 0.18, 0.23, 0.32); 0.13 counts the text and one placeholder an item (measured)."""
+        return self.release >= (0, 17, 0)
+
+    @property
+    def unknown_part_status(self) -> int:
+        """A content part of an unknown type: its NotImplementedError is a 400 up to 0.17 (caught as a
+        RuntimeError), a 501 in 0.18-0.20 (rendering raises it to the app's handler), a 400 from 0.21 (a
+        VLLMValidationError); measured 0.13 and 0.23: 400, 0.18: 501."""
+        return 501 if (0, 18, 0) <= self.release < (0, 21, 0) else 400
 
     @property
     def stream_usage_by_default(self) -> bool:

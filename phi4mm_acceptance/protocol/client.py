@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from phi4mm_acceptance.protocol.releases import release_of
-from phi4mm_acceptance.protocol.vllm_api import reply_model_name, tokenize_counts_media
+from phi4mm_acceptance.protocol.vllm_api import reply_model_name, tokenize_takes_media
 
 
 def parse_json(text: str) -> Any:
@@ -180,13 +180,17 @@ class ChatClient:
     def expected_model(self, payload: dict[str, Any]) -> str:
         return reply_model_name(payload, self.model, self.lora_names, self.server_version)
 
+    @staticmethod
+    def has_media(messages: list[dict[str, Any]]) -> bool:
+        return any(isinstance(part, dict) and part.get("type") != "text"
+                   for m in messages if isinstance(m, dict) and isinstance(m.get("content"), list)
+                   for part in m["content"])
+
     def prompt_tokens(self, messages: list[dict[str, Any]]) -> int | None:
         """The prompt's length as the server counts it, media included (vLLM's POST /tokenize with chat
         messages, counted as the chat endpoint counts them); None when the server cannot tell: no /tokenize,
-        or a release whose /tokenize leaves media out (vllm_api.tokenize_counts_media)."""
-        has_media = any(isinstance(m.get("content"), list) and any(p.get("type") != "text" for p in m["content"])
-                        for m in messages if isinstance(m, dict))
-        if has_media and not tokenize_counts_media(release_of(self.server_version)):
+        or a release whose /tokenize must not be sent media (vllm_api.tokenize_takes_media)."""
+        if self.has_media(messages) and not tokenize_takes_media(release_of(self.server_version)):
             return None
         reply = self.post_json("/tokenize", {"model": self.model, "messages": messages})
         count = reply.json.get("count") if reply.status == 200 and isinstance(reply.json, dict) else None

@@ -52,7 +52,7 @@ def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: in
     assert processes_on_port(port) == []
 
 
-@pytest.mark.parametrize("version", ["0.11.0", "0.17.0", "0.25.0", "0.32.0", "0.34.0"])
+@pytest.mark.parametrize("version", ["0.11.0", "0.17.0", "0.18.0", "0.25.0", "0.32.0", "0.34.0"])
 def test_smoke_passes_on_each_claimed_vllm_release(tmp_path: Path, port: int, version: str) -> None:
     """The simulator claiming each release where vLLM's answers change (contract/vllm-requests.toml): the suite
     asks /version and expects that release's answers, so each passes; one judged by another's would not."""

@@ -335,7 +335,7 @@ def test_image_tokens_follow_vllms_phi4mm_count(width, height, tokens) -> None:
 
 @pytest.mark.parametrize("version", ["0.13.0", "0.18.0"])
 def test_tokenize_counts_chat_messages_as_the_claimed_vllm_does(version) -> None:
-    """From 0.18 as the chat endpoint counts them; 0.13 counts the text and a placeholder for the image."""
+    """From 0.17 as the chat endpoint counts them; 0.13 counts the text and a placeholder for the image."""
     import json
     import urllib.request
     limits = replace(LIMITS, claimed=ClaimedVersion.from_env({"SIM_VLLM_VERSION": version}))
@@ -370,3 +370,11 @@ def test_a_server_behaving_as_an_older_release_still_reports_the_newer_one() -> 
     claimed = ClaimedVersion.from_env({"SIM_VLLM_VERSION": "0.34.0"}).behaving_as_minor(33)
     assert claimed.text == "0.34.0+simulator" and claimed.refusal_status == 500 and not claimed.omits_null_annotations
     assert ClaimedVersion.from_env({"SIM_VLLM_VERSION": "0.34.0"}).behaving_as_minor(0).omits_null_annotations
+
+
+@pytest.mark.parametrize(("version", "status"), [("0.17.0", 400), ("0.18.0", 501), ("0.20.0", 501), ("0.21.0", 400)])
+def test_an_unknown_content_part_is_answered_as_the_claimed_vllm_does(version, status) -> None:
+    limits = replace(LIMITS, claimed=ClaimedVersion.from_env({"SIM_VLLM_VERSION": version}))
+    with pytest.raises(ApiError) as error:
+        chat([{"type": "hologram", "hologram": {"url": "x"}}, {"type": "text", "text": "?"}], limits=limits)
+    assert error.value.status == status

@@ -15,7 +15,7 @@ from phi4mm_acceptance.protocol.vllm_api import (
     reply_model_name,
     stream_problems,
     stream_usage_asked,
-    tokenize_counts_media,
+    tokenize_takes_media,
 )
 
 MODEL = "phi4mm"
@@ -237,6 +237,8 @@ def test_stream_usage_is_what_the_servers_version_reads_the_options_as(options, 
     assert stream_usage_asked(options, version) == asked
 
 
-@pytest.mark.parametrize(("release", "counts"), [((0, 13, 0), False), ((0, 18, 0), True), (None, True)])
-def test_tokenize_counts_media_from_0_18(release, counts) -> None:
-    assert tokenize_counts_media(release) is counts
+@pytest.mark.parametrize(("release", "takes"), [((0, 13, 0), False), ((0, 19, 0), False), ((0, 20, 0), True),
+                                              (None, True)])
+def test_tokenize_takes_media_from_0_20(release, takes) -> None:
+    """Up to 0.16 no media are counted there; 0.17-0.19 count them, but a chat with the same media then fails."""
+    assert tokenize_takes_media(release) is takes
