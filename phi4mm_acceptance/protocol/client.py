@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from phi4mm_acceptance.protocol.releases import release_of
-from phi4mm_acceptance.protocol.vllm_api import reply_model_name, tokenize_takes_media
+from phi4mm_acceptance.protocol.vllm_api import reply_model_name, tokenize_counts_media
 
 
 def parse_json(text: str) -> Any:
@@ -189,8 +189,8 @@ class ChatClient:
     def prompt_tokens(self, messages: list[dict[str, Any]]) -> int | None:
         """The prompt's length as the server counts it, media included (vLLM's POST /tokenize with chat
         messages, counted as the chat endpoint counts them); None when the server cannot tell: no /tokenize,
-        or a release whose /tokenize must not be sent media (vllm_api.tokenize_takes_media)."""
-        if self.has_media(messages) and not tokenize_takes_media(release_of(self.server_version)):
+        or a release whose /tokenize does not count media or must not be sent them (vllm_api.tokenize_counts_media)."""
+        if self.has_media(messages) and not tokenize_counts_media(release_of(self.server_version)):
             return None
         reply = self.post_json("/tokenize", {"model": self.model, "messages": messages})
         count = reply.json.get("count") if reply.status == 200 and isinstance(reply.json, dict) else None

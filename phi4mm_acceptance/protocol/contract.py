@@ -133,6 +133,10 @@ class KnownBug:
     fixed_in: Release
     source: str
 
+    def affects(self, release: Release | None) -> bool:
+        """The release is one that has the bug (an unreadable one is not known to)."""
+        return release is not None and self.since <= release < self.fixed_in
+
     def describe(self, version: str | None) -> str:
         """The bug, its versions, and whether the server's version is one of them."""
         release = release_of(version)

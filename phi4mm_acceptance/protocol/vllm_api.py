@@ -12,6 +12,7 @@ from typing import Any
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import ValidationError
 
+from phi4mm_acceptance.protocol.contract import load_known_bugs
 from phi4mm_acceptance.protocol.releases import release_of
 
 FINISH_REASONS = ("stop", "length")
@@ -41,19 +42,25 @@ INPUT_PREFIX_DROPPED_SINCE = (0, 34, 0)  # `input_audio` -> audio: 0.34 entrypoi
 # _get_message_types drops an `input_` prefix before the part's kind; 0.11-0.33 take the type up to its first "_"
 
 
-TOKENIZE_TAKES_MEDIA_SINCE = (0, 20, 0)  # POST /tokenize with chat media counts it as the chat endpoint does and
-# leaves the engine's multimodal cache alone: source 0.20 (a processor of its own, skip_mm_cache), measured 0.23.0
-# and 0.32.0. 0.17-0.19 count it, but a chat with the same media afterwards answers 500 (contract/vllm-bugs.toml
-# tokenize-media-cache-miss, measured 0.18.0); up to 0.16 it counts only the text and a placeholder an item
-# (source; measured 0.13.0: 63 where its chat usage said 597)
+TOKENIZE_COUNTS_MEDIA_SINCE = (0, 17, 0)  # POST /tokenize with chat media counts it as the chat endpoint does:
+# source 0.17 (the renderer runs the processor, renderers/base.py), measured 0.18.0, 0.23.0, 0.32.0; up to 0.16 it
+# counts only the text and a placeholder an item (measured 0.13.0: 63 where its chat usage said 597), but still
+# refuses a modality the model takes none of ("At most 0")
+TOKENIZE_MEDIA_CACHE_MISS = load_known_bugs()["tokenize-media-cache-miss"]  # 0.17-0.19: a chat with media that
+# /tokenize was sent before answers 500
 STREAM_USAGE_BY_DEFAULT_BEFORE = (0, 18, 0)  # stream_options without include_usage: StreamOptions.include_usage
 # defaults to True in 0.13-0.17 (source; measured 0.13.0: usage sent), to False from 0.18 (source 0.18-0.34)
 
 
-def tokenize_takes_media(release: tuple[int, int, int] | None) -> bool:
-    """Whether POST /tokenize may be sent a chat prompt's media: it counts them as the chat endpoint does, and a
-    chat with the same media still works afterwards (an unreadable version is held to the newest behaviour read)."""
-    return release is None or release >= TOKENIZE_TAKES_MEDIA_SINCE
+def tokenize_counts_media(release: tuple[int, int, int] | None) -> bool:
+    """Whether POST /tokenize counts a chat prompt's media as the chat endpoint does, and may be sent them (an
+    unreadable version is held to the newest behaviour read)."""
+    return release is None or (release >= TOKENIZE_COUNTS_MEDIA_SINCE and not TOKENIZE_MEDIA_CACHE_MISS.affects(release))
+
+
+def tokenize_may_see_media(release: tuple[int, int, int] | None) -> bool:
+    """Whether POST /tokenize may be sent media at all: not where a later chat with them would fail."""
+    return not TOKENIZE_MEDIA_CACHE_MISS.affects(release)
 
 
 def stream_usage_asked(stream_options: dict[str, Any] | None, version: str | None) -> tuple[bool, bool]:
