@@ -230,8 +230,8 @@ def test_stream_options_are_held_to(client: ChatClient, profile: Profile, option
     """A stream carries usage exactly as its stream_options ask in the server's version: none unless
     include_usage (which defaults to on where stream_options are sent, up to vLLM 0.17), then in the last chunk
     only, or with continuous_usage_stats in every chunk, counting the tokens so far."""
-    asked = STREAM_OPTIONS[options] or {}
-    include, continuous = stream_usage_asked(STREAM_OPTIONS[options], client.server_version)
+    asked = STREAM_OPTIONS[options]
+    include, continuous = stream_usage_asked(asked, client.server_version)
     cap = profile.chat.length_cap_tokens
     reply = client.stream_chat([{"role": "user", "content": MANIFEST.describe_question}], include_usage=False,
                                max_completion_tokens=cap, **({"stream_options": asked} if asked else {}))
