@@ -52,6 +52,8 @@ CATEGORY = {
     'answers_every_item': 'vLLM bug history',
     'empty_answer_for_long_audio': 'vLLM bug history',
     'behaves_as_minor': 'robustness',
+    'n_ignored': 'chat',
+    'logprobs_drop_last': 'chat',
 }
 
 
@@ -135,6 +137,11 @@ FAULTS = (
     Fault("behaves_as_minor", {"SIM_VLLM_VERSION": "0.34.0", "SIM_FAULT_BEHAVES_AS_MINOR": "33"},
           "test_odd_request_gets_vllms_answer_and_server_recovers[local-file-url]", "vLLM 0.34.0+simulator answers 400",
           kind="serving broken"),  # a 0.33 server claiming 0.34: e2e/test_healthy.py pins all that fails
+    Fault("n_ignored", {"SIM_FAULT_N_IGNORED": "1"}, "test_n_choices[plain]",
+          "choices must hold exactly 2 choices (the request's n)", selection=("-m", "smoke", "-k", "n_choices or test_health")),
+    Fault("logprobs_drop_last", {"SIM_FAULT_LOGPROBS_DROP_LAST": "1"},
+          "test_request_fields_with_every_adapter[logprobs]", "not one per generated token",
+          selection=("-m", "smoke", "-k", "request_fields or test_health")),
     Fault("wrong_max_model_len", {"SIM_FAULT_WRONG_MAX_MODEL_LEN": "16384"}, "test_models_lists_served_model",
           "max_model_len is 16384"),
     Fault("wrong_answers_pct", {"SIM_FAULT_WRONG_ANSWERS_PCT": "40"}, "test_image_canary",

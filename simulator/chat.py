@@ -57,6 +57,7 @@ class ServingLimits:
     mm_cache: ProcessorCache = field(default_factory=lambda: ProcessorCache(0))
     media_caps: MediaCaps = field(default_factory=MediaCaps)
     enforce_media_caps: bool = True  # False: the no_media_limits fault
+    max_logprobs: int = 20  # --max-logprobs
 
     def applied_lora(self, model: str, messages: list[Any]) -> str | None:
         """The LoRA vLLM applies (0.11-0.34 `_maybe_get_adapters`): the one the request names as its model, else
@@ -95,10 +96,17 @@ class ChatPlan:
     stop_reason: str | None = None  # the stop string that ended the answer, as vLLM reports it
     logprobs: dict[str, Any] | None = None  # choices[0].logprobs when the request asks for them
     continuous_usage: bool = False  # stream_options.continuous_usage_stats with include_usage: usage in every chunk
+    n: int = 1  # choices, each the same answer here (the fake model samples nothing)
 
     @property
     def completion_tokens(self) -> int:
+        """The tokens of one choice: what its generation takes."""
         return len(self.pieces)
+
+    @property
+    def usage_completion_tokens(self) -> int:
+        """usage.completion_tokens: summed over the choices, as vLLM counts them."""
+        return self.n * len(self.pieces)
 
 
 def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults) -> ChatPlan:
@@ -118,7 +126,7 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
                                                                 limits.claimed.stream_usage_by_default))
     continuous_usage = include_usage and bool(stream_options.get("continuous_usage_stats"))  # should_include_usage
     max_tokens = _max_tokens(body, limits.claimed)
-    _temperature(body)
+    n = _n(body, _temperature(body))
 
     prompt_tokens, question, items = read_prompt(messages, limits, faults)
 
@@ -173,17 +181,23 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     if stop_reason is not None:
         finish_reason = "stop"
     return ChatPlan(lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage,
-                    stop_reason, _logprobs(body, pieces, serving), continuous_usage)
+                    stop_reason, _logprobs(body, pieces, serving, limits.max_logprobs, faults.logprobs_drop_last),
+                    continuous_usage, 1 if faults.n_ignored else n)
 
 
-def _logprobs(body: dict[str, Any], pieces: list[str], serving: Serving) -> dict[str, Any] | None:
-    """vLLM's chat logprobs: each generated token with its log-probability and the `top_logprobs` most likely.
-    The fake weights give each (token, position) a fixed value, which an applied adapter shifts."""
+def _logprobs(body: dict[str, Any], pieces: list[str], serving: Serving, most: int,
+              drop_last: bool = False) -> dict[str, Any] | None:
+    """vLLM's chat logprobs: each generated token with its log-probability and the `top_logprobs` most likely,
+    at most --max-logprobs (`most`). The fake weights give each (token, position) a fixed value, which an applied
+    adapter shifts."""
     if not _bool(body, "logprobs"):
         return None
     top = body.get("top_logprobs") or 0
-    if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= 20:
-        raise ApiError(400, f"top_logprobs must be an integer between 0 and 20, got {top!r}.", "top_logprobs")
+    if not isinstance(top, int) or isinstance(top, bool) or top < 0:
+        raise ApiError(400, f"top_logprobs must be a non-negative integer, got {top!r}.", "top_logprobs")
+    if top > most:  # measured 0.32
+        raise ApiError(400, f"Requested sample logprobs of {top}, which is greater than max allowed: {most} "
+                            f"(parameter=logprobs, value={top})", "logprobs")
     adapter = f"{serving.vision_lora}{serving.speech_lora}"
 
     def value(token: str, position: int) -> float:
@@ -196,7 +210,7 @@ def _logprobs(body: dict[str, Any], pieces: list[str], serving: Serving) -> dict
         entries = sorted([(piece, chosen), *others], key=lambda entry: -entry[1])[:top]
         content.append({"token": piece, "logprob": chosen, "bytes": list(piece.encode()),
                         "top_logprobs": [{"token": t, "logprob": v, "bytes": list(t.encode())} for t, v in entries]})
-    return {"content": content}
+    return {"content": content[:-1] if drop_last else content}
 
 
 _COLLIDING_CACHE: dict[tuple[str, int], str] = {}  # the mm_cache_collision fault: keyed without the media
@@ -291,10 +305,25 @@ def _min_tokens(body: dict[str, Any]) -> int:
     return value
 
 
-def _temperature(body: dict[str, Any]) -> None:
+def _temperature(body: dict[str, Any]) -> float:
+    """The request's temperature; unset is sampling (vLLM's default 1.0, where the model's generation config sets
+    none)."""
     value = body.get("temperature")
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
         raise ApiError(400, f"temperature must be a non-negative number, got {value!r}.", "temperature")
+    return 1.0 if value is None else float(value)
+
+
+def _n(body: dict[str, Any], temperature: float) -> int:
+    """vLLM 0.11-0.34 SamplingParams: n at least 1, and 1 when greedy (measured 0.32: both 400, param null)."""
+    value = body.get("n")
+    if value is None:
+        return 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ApiError(400, f"n must be at least 1, got {value!r}.")
+    if value > 1 and temperature < 1e-5:
+        raise ApiError(400, f"n must be 1 when using greedy sampling, got {value}.")
+    return value
 
 
 def _read_message(message: Any, index: int, limits: ServingLimits) -> tuple[str, list[Image | Audio], int]:
@@ -309,12 +338,42 @@ def _read_message(message: Any, index: int, limits: ServingLimits) -> tuple[str,
     texts: list[str] = []
     items: list[Image | Audio] = []
     for number, part in enumerate(content):
-        texts_or_item = _read_part(part, f"{where}.content[{number}]", limits)
+        texts_or_item = _read_part_or_uuid(part, f"{where}.content[{number}]", limits, items)
         if isinstance(texts_or_item, str):
             texts.append(texts_or_item)
         else:
             items.append(texts_or_item)
     return "\n".join(texts), items, sum(item.token_count() for item in items)
+
+
+MEDIA_PARTS = {"image_url": "image", "input_audio": "audio", "audio_url": "audio"}
+
+
+def _read_part_or_uuid(part: Any, where: str, limits: ServingLimits, earlier: list[Image | Audio]) -> str | Image | Audio:
+    """A media part's optional `uuid` names its item in the processor cache in place of its content hash (vLLM
+    0.11-0.34): kept there with the item, and a part with the uuid and no data (`"image_url": null`) is served
+    from there, or refused (measured 0.32: 400 "Cache miss for image at index 0 but data is not provided.")."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    uid = part.get("uuid") if kind in MEDIA_PARTS else None
+    if uid is not None and not isinstance(uid, str):
+        raise ApiError(400, f"{where}.uuid: Input should be a valid string", where)
+    if uid is None:
+        return _read_part(part, where, limits)
+    modality = MEDIA_PARTS[kind]
+    if part.get(kind) is None:
+        if refusal := limits.claimed.uuid_reference_refusal(kind):
+            raise ApiError(*refusal)
+        cached = limits.mm_cache.get(f"uuid:{uid}")
+        if cached is None:
+            index = sum(isinstance(item, Image if modality == "image" else Audio) for item in earlier)
+            raise ApiError(400, f"Cache miss for {modality} at index {index} but data is not provided.")
+        return cached
+    if kind == "input_audio" and limits.claimed.input_audio_uuid_drops_data:
+        raise ApiError(500, "Expected code to be unreachable, but got: None")
+    item = _read_part(part, where, limits)
+    if isinstance(item, (Image, Audio)):
+        limits.mm_cache.add(f"uuid:{uid}", item.processed_bytes() if isinstance(item, Image) else len(item.data), item)
+    return item
 
 
 def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Audio:

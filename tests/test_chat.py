@@ -5,13 +5,14 @@ question and the keywords a right answer contains (images/manifest.json).
 """
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from fixtures.selection import not_applicable
-from phi4mm_acceptance.deployment.profile import Profile
+from phi4mm_acceptance.deployment.profile import Profile, flag_value
 from phi4mm_acceptance.protocol.checks import (
     answer_text,
     chat_reply_problems,
@@ -20,7 +21,9 @@ from phi4mm_acceptance.protocol.checks import (
     stream_reply_problems,
 )
 from phi4mm_acceptance.protocol.client import ChatClient
+from phi4mm_acceptance.protocol.contract import load_contract
 from phi4mm_acceptance.protocol.media import (
+    MEDIA_PARTS,
     ORDINALS,
     AssetServer,
     ImageItem,
@@ -28,11 +31,13 @@ from phi4mm_acceptance.protocol.media import (
     missing_keywords,
     own_image_problem,
     user_message,
+    uuid_reference,
 )
 from phi4mm_acceptance.protocol.vllm_api import stream_usage_asked
 from phi4mm_acceptance.verdicts import WrongAnswer
 
 MANIFEST = load_manifest()
+CONTRACT = load_contract()
 DELIVERIES = ("base64", "url")
 RecordProperty = Callable[[str, object], None]
 
@@ -205,16 +210,86 @@ def test_request_fields_with_every_adapter(client: ChatClient, profile: Profile,
 
 
 def logprobs_problems(body: dict[str, Any], top: int | None) -> list[str]:
-    """choices[0].logprobs: null unless asked; asked, one entry per generated token (at most completion_tokens)
-    with exactly `top` alternatives each (vLLM's chat serving keeps the first `top_logprobs`)."""
-    logprobs = body["choices"][0].get("logprobs")
+    """Each choice's logprobs: null unless asked; asked, one entry per generated token, its last (the end of
+    sequence, or a stop token) included, so the entries of all choices sum to usage.completion_tokens (measured
+    0.32: a stop token as the only token is one entry and one completion token), each with exactly `top`
+    alternatives (vLLM's chat serving keeps the first `top_logprobs`)."""
+    choices = body["choices"]
     if top is None:
-        return [] if logprobs is None else [f"logprobs sent though none were asked for: {str(logprobs)[:120]}"]
-    content = logprobs.get("content") if isinstance(logprobs, dict) else None
-    if not isinstance(content, list) or not 0 < len(content) <= body["usage"]["completion_tokens"]:
-        return [f"logprobs.content is not one entry per generated token: {str(logprobs)[:200]}"]
-    wrong = [entry.get("token") for entry in content if len(entry.get("top_logprobs") or []) != top]
+        sent = [str(choice.get("logprobs"))[:120] for choice in choices if choice.get("logprobs") is not None]
+        return [f"logprobs sent though none were asked for: {sent[0]}"] if sent else []
+    contents = [choice["logprobs"].get("content") if isinstance(choice.get("logprobs"), dict) else None
+                for choice in choices]
+    if not all(isinstance(content, list) for content in contents):
+        return [f"logprobs were asked for, choices carry {[str(choice.get('logprobs'))[:80] for choice in choices]}"]
+    counted = [len(content) for content in contents]
+    if sum(counted) != body["usage"]["completion_tokens"]:
+        return [f"logprobs.content holds {' + '.join(map(str, counted))} entries, not one per generated token "
+                f"(usage.completion_tokens {body['usage']['completion_tokens']})"]
+    wrong = [entry.get("token") for content in contents for entry in content
+             if len(entry.get("top_logprobs") or []) != top]
     return [f"tokens {wrong[:5]} do not carry {top} top_logprobs"] if wrong else []
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_n_choices(client: ChatClient, profile: Profile, stream: bool) -> None:
+    """`n` sampled answers to one prompt: exactly n choices indexed 0..n-1, each with its own finish_reason, usage
+    summing their tokens; streamed, each choice's role first and its finish_reason last, interleaved by index, with
+    usage per choice so far (continuous_usage_stats) and summed at the end; plain, with logprobs that count each
+    choice's tokens (vLLM 0.11-0.34; measured 0.32)."""
+    cap, n = profile.chat.length_cap_tokens, 2
+    messages = [{"role": "user", "content": MANIFEST.describe_question}]
+    if stream:
+        reply = client.stream_chat(messages, include_usage=False, max_completion_tokens=cap, n=n, temperature=0.8,
+                                   stream_options={"include_usage": True, "continuous_usage_stats": True})
+        problems = stream_reply_problems(reply, cap, True, True, n)
+    else:
+        plain = client.chat(messages, max_completion_tokens=cap, n=n, temperature=0.8, logprobs=True, top_logprobs=1)
+        problems = chat_reply_problems(plain, cap, n) or logprobs_problems(plain.json, 1)
+    assert not problems, "; ".join(problems)
+
+
+def uuid_cases(kind: str) -> tuple[str, ...]:
+    """The contract cases (contract/vllm-requests.toml) of a part of `kind` with a uuid: its data sent with one
+    (input_audio only: its data lost up to 0.21), then a part naming only the uuid."""
+    cased = kind.replace("_", "-")
+    return (*(["input-audio-with-uuid"] if kind == "input_audio" else []), f"uuid-reference-{cased}")
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("kind", [pytest.param(kind, marks=getattr(pytest.mark, modality))
+                                  for kind, modality in MEDIA_PARTS.items()])
+def test_media_uuid_names_its_item(client: ChatClient, profile: Profile, server_version: str | None,
+                                   kind: str) -> None:
+    """A media part may carry a `uuid`, which vLLM keys its processor cache by in place of the content's hash
+    (0.11-0.34): the part is served as without one, and a later part naming only that uuid (`"image_url": null`)
+    is served the same item, the same prompt tokens and the same greedy answer (each request computed afresh,
+    a cache_salt each), where the server's release serves such a part (the robustness rows hold the others to
+    their answers). Needs the processor cache, on unless --mm-processor-cache-gb 0."""
+    if float(flag_value(profile.serve.args, "--mm-processor-cache-gb") or 4) == 0:
+        not_applicable("the server runs without a multimodal processor cache (--mm-processor-cache-gb 0)")
+    for case in uuid_cases(kind):
+        answer, _ = CONTRACT.answer(case, server_version)
+        if not answer.served:
+            not_applicable(f"vLLM {server_version} answers {answer.status} to {CONTRACT.what(case)} ({answer.source}):"
+                           f" test_odd_request_gets_vllms_answer_and_server_recovers[{case}] holds it to that")
+    cap, named = profile.chat.max_completion_tokens, f"phi4mm-acceptance-{uuid.uuid4().hex}"
+    text = {"type": "text", "text": "Describe what you see or hear."}
+    sent = client.chat([{"role": "user", "content": [{**MANIFEST.sample_part(kind), "uuid": named}, text]}],
+                       max_completion_tokens=cap, cache_salt=uuid.uuid4().hex)
+    problems = chat_reply_problems(sent, cap)
+    assert not problems, f"a {kind} part with a uuid: " + "; ".join(problems)
+    again = client.chat([{"role": "user", "content": [uuid_reference(kind, named), text]}],
+                        max_completion_tokens=cap, cache_salt=uuid.uuid4().hex)
+    problems = chat_reply_problems(again, cap)
+    assert not problems, f"a {kind} part naming only the uuid {named} sent just before: " + "; ".join(problems)
+    tokens = [reply.json["usage"]["prompt_tokens"] for reply in (sent, again)]
+    assert tokens[0] == tokens[1], (f"the {kind} named by its uuid counts {tokens[1]} prompt tokens, the same part "
+                                    f"with its data {tokens[0]}: the cache served another item")
+    answers = [answer_text(reply) for reply in (sent, again)]
+    assert answers[0] == answers[1], (f"the {kind} named by its uuid is answered {answers[1][:200]!r}, with its data "
+                                      f"{answers[0][:200]!r}: the cache served another item")
 
 
 STREAM_OPTIONS: dict[str, dict[str, bool] | None] = {  # vLLM 0.11-0.34 StreamOptions

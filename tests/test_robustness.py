@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,14 @@ from phi4mm_acceptance.deployment.profile import Profile
 from phi4mm_acceptance.protocol.checks import chat_reply_problems, error_with_http_200
 from phi4mm_acceptance.protocol.client import ChatClient, HttpReply
 from phi4mm_acceptance.protocol.contract import load_contract
-from phi4mm_acceptance.protocol.media import AssetServer, audio_message, input_audio_part, load_manifest, user_message
+from phi4mm_acceptance.protocol.media import (
+    AssetServer,
+    audio_message,
+    input_audio_part,
+    load_manifest,
+    user_message,
+    uuid_reference,
+)
 from phi4mm_acceptance.protocol.odd_media import silent_wav
 from phi4mm_acceptance.protocol.vllm_api import parse_error_body
 
@@ -33,8 +41,9 @@ class Context:
     assets: AssetServer
 
     def limit(self, case: str) -> int:
-        """The server's setting for a limit case (its [serve] env as the profile states it, else vLLM's default)."""
-        return CONTRACT.limits[case].value(self.profile.serve.env)
+        """The server's setting for a limit case (its [serve] env or args as the profile states them, else vLLM's
+        default)."""
+        return CONTRACT.limits[case].value(self.profile.serve.env, self.profile.serve.args)
 
     def setting(self, case: str, name: str) -> int:
         """A setting a refusal's message names (contract `states`), as this server is configured."""
@@ -92,6 +101,21 @@ def image_over_download(ctx: Context) -> HttpReply:
     return ctx.chat(user_message(QUESTION, ctx.assets.url(f"bytes/{size}.png")))
 
 
+def media_with_uuid(kind: str, named: str) -> Callable[[Context], HttpReply]:
+    return lambda ctx: ctx.chat([{"role": "user", "content": [{**MANIFEST.sample_part(kind), "uuid": named},
+                                                              {"type": "text", "text": QUESTION}]}])
+
+
+def uuid_reference_after_data(kind: str) -> Callable[[Context], HttpReply]:
+    """A part naming only a uuid whose part with data was sent just before (served from the processor cache where
+    the release can; that first answer is the input-audio-with-uuid row's, and the other types' test_chat's)."""
+    def send(ctx: Context) -> HttpReply:
+        named = f"phi4mm-acceptance-{uuid.uuid4().hex}"
+        media_with_uuid(kind, named)(ctx)
+        return ctx.chat([{"role": "user", "content": [uuid_reference(kind, named), {"type": "text", "text": QUESTION}]}])
+    return send
+
+
 def context_overflow(ctx: Context) -> HttpReply:
     words = ctx.profile.model.max_model_len + 256
     return ctx.chat([{"role": "user", "content": "hello " * words}])
@@ -133,6 +157,17 @@ CASES = (
     OddRequest("negative-max-tokens", lambda ctx: ctx.chat([{"role": "user", "content": QUESTION}],
                                                            max_completion_tokens=-1)),
     OddRequest("unknown-role", lambda ctx: ctx.chat([{"role": "robot", "content": QUESTION}])),
+    OddRequest("zero-choices", lambda ctx: ctx.chat([{"role": "user", "content": QUESTION}], n=0, temperature=0.8)),
+    OddRequest("several-greedy-choices", lambda ctx: ctx.chat([{"role": "user", "content": QUESTION}], n=2)),
+    OddRequest("too-many-logprobs", lambda ctx: ctx.chat([{"role": "user", "content": QUESTION}], logprobs=True,
+                                                         top_logprobs=ctx.limit("too-many-logprobs") + 1)),
+    OddRequest("uuid-never-sent", lambda ctx: ctx.chat([{"role": "user", "content": [
+        uuid_reference("image_url", f"phi4mm-acceptance-never-sent-{uuid.uuid4().hex}"),
+        {"type": "text", "text": QUESTION}]}]), "image"),
+    OddRequest("input-audio-with-uuid", lambda ctx: media_with_uuid("input_audio", uuid.uuid4().hex)(ctx), "audio"),
+    OddRequest("uuid-reference-image-url", uuid_reference_after_data("image_url"), "image"),
+    OddRequest("uuid-reference-input-audio", uuid_reference_after_data("input_audio"), "audio"),
+    OddRequest("uuid-reference-audio-url", uuid_reference_after_data("audio_url"), "audio"),
     OddRequest("missing-messages", lambda ctx: ctx.client.post_json("/v1/chat/completions",
                                                                     {"model": ctx.client.model})),
     OddRequest("unknown-model", lambda ctx: ctx.client.post_json("/v1/chat/completions", {
@@ -148,7 +183,8 @@ CASES = (
                                                 else []) for case in CASES], ids=[case.name for case in CASES])
 def test_odd_request_gets_vllms_answer_and_server_recovers(client: ChatClient, profile: Profile, assets: AssetServer,
                                                            server_version: str | None, case: OddRequest) -> None:
-    if case.name.startswith("too-many") and case.modality not in (profile.model.limit_mm_per_prompt or {}):
+    if case.modality and case.name.startswith("too-many") and case.modality not in (
+            profile.model.limit_mm_per_prompt or {}):
         not_applicable(f"the profile sets no {case.modality} limit: vLLM then accepts up to 999 (its default)")
     expected, note = CONTRACT.answer(case.name, server_version)
     if expected.status is None:

@@ -26,22 +26,23 @@ def error_with_http_200(reply: HttpReply, version: str | None = None) -> str | N
             + ERROR_WITH_HTTP_200.describe(version))
 
 
-def chat_reply_problems(reply: HttpReply, max_completion_tokens: int | None) -> list[str]:
-    """A chat reply (ChatClient.chat) against vLLM's schema, the model name vLLM gives it, and the cap."""
+def chat_reply_problems(reply: HttpReply, max_completion_tokens: int | None, n: int = 1) -> list[str]:
+    """A chat reply (ChatClient.chat) against vLLM's schema, the model name vLLM gives it, the cap and the
+    request's `n`."""
     if reply.status != 200:
         return [describe_error(reply.status, reply.text)]
     if bug := error_with_http_200(reply):
         return [bug]
-    return chat_completion_problems(reply.json, reply.expected_model or "", max_completion_tokens)
+    return chat_completion_problems(reply.json, reply.expected_model or "", max_completion_tokens, n)
 
 
 def stream_reply_problems(reply: StreamReply, max_completion_tokens: int | None,
-                          include_usage: bool = True, continuous_usage: bool = False) -> list[str]:
+                          include_usage: bool = True, continuous_usage: bool = False, n: int = 1) -> list[str]:
     if reply.status != 200:
         return [describe_error(reply.status, reply.error_text)]
     problems = [f"line outside SSE `data:` framing: {line[:120]!r}" for line in reply.stray_lines]
     return problems + stream_problems(reply.events, reply.content_type, reply.expected_model or "", include_usage,
-                                      max_completion_tokens, continuous_usage)
+                                      max_completion_tokens, continuous_usage, n)
 
 
 def answer_text(reply: HttpReply) -> str:

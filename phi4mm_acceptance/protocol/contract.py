@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phi4mm_acceptance import PROJECT_ROOT
+from phi4mm_acceptance.deployment.profile import flag_value
 from phi4mm_acceptance.protocol.releases import RELEASES_FILE, Release, ReleaseKnowledge, load_releases, release_of
 
 CONTRACT_FILE = PROJECT_ROOT / "contract" / "vllm-requests.toml"
@@ -36,15 +37,20 @@ class Answer:
 
 @dataclass(frozen=True)
 class Limit:
-    """The server setting a case goes just past: an environment variable of vLLM's and its default."""
+    """The server setting a case goes just past: an environment variable of vLLM's or an option of `vllm serve`,
+    and its default."""
 
-    env: str
+    name: str  # VLLM_... (an environment variable) or --option (a vllm serve argument)
     default: int
 
-    def value(self, env: dict[str, str]) -> int:
-        """The limit the server runs with: its environment as the profile states it, else vLLM's default."""
-        raw = env.get(self.env, "").strip()
-        return int(raw) if raw.isdigit() else self.default
+    def value(self, env: dict[str, str], args: list[str] | tuple[str, ...] = ()) -> int:
+        """The limit the server runs with: its environment or arguments as the profile states them, else vLLM's
+        default."""
+        if not self.name.startswith("--"):
+            raw = env.get(self.name, "").strip()
+            return int(raw) if raw.isdigit() else self.default
+        given = flag_value(args, self.name) or ""
+        return int(given) if given.isdigit() else self.default
 
 
 SETTINGS = ("max_model_len", "image_limit", "audio_limit", "limit")
@@ -70,6 +76,10 @@ class Contract:
     path: Path
     releases: ReleaseKnowledge
     states: dict[str, StatedSetting]
+    whats: dict[str, str]  # each case's request, in words
+
+    def what(self, case: str) -> str:
+        return self.whats[case]
 
     def answer(self, case: str, version: str | None) -> tuple[Answer, str]:
         """The answer vLLM `version` gives to `case`, and a note when the suite has not read that version (an
@@ -90,8 +100,9 @@ class Contract:
 def load_contract(path: Path = CONTRACT_FILE, releases: ReleaseKnowledge | None = None) -> Contract:
     releases = releases or load_releases()
     data = tomllib.loads(path.read_text())
-    cases, limits, states = {}, {}, {}
+    cases, limits, states, whats = {}, {}, {}, {}
     for name, table in data.items():
+        whats[name] = str(table.get("what") or name)
         answers = []
         for number, raw in enumerate(table.get("answers") or []):
             since = release_of(raw.get("since", "0.0"))
@@ -109,9 +120,11 @@ def load_contract(path: Path = CONTRACT_FILE, releases: ReleaseKnowledge | None 
         cases[name] = tuple(answers)
         if "limit" in table:
             raw_limit = table["limit"]
-            if not isinstance(raw_limit.get("env"), str) or not isinstance(raw_limit.get("default"), int):
-                raise ContractError(f"{path.name}: {name} limit needs an `env` variable and its `default`")
-            limits[name] = Limit(raw_limit["env"], raw_limit["default"])
+            named = [raw_limit[key] for key in ("env", "arg") if isinstance(raw_limit.get(key), str)]
+            if len(named) != 1 or not isinstance(raw_limit.get("default"), int):
+                raise ContractError(f"{path.name}: {name} limit needs an `env` variable or a vllm serve `arg`, and "
+                                    "its `default`")
+            limits[name] = Limit(named[0], raw_limit["default"])
         if "states" in table:
             raw_states = table["states"]
             since = release_of(raw_states.get("since"))
@@ -120,7 +133,7 @@ def load_contract(path: Path = CONTRACT_FILE, releases: ReleaseKnowledge | None 
                 raise ContractError(f"{path.name}: {name} states needs a `setting` (one of {SETTINGS}; `limit` only "
                                     "with the case's limit), the release `since` it was read and a `source`")
             states[name] = StatedSetting(raw_states["setting"], since, raw_states["source"])
-    return Contract(cases, limits, path, releases, states)
+    return Contract(cases, limits, path, releases, states, whats)
 
 
 @dataclass(frozen=True)

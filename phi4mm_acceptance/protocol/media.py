@@ -99,6 +99,13 @@ class Manifest:
     def vocal_sounds(self) -> list[AudioItem]:
         return [clip for clip in self.audio if clip.label]
 
+    def sample_part(self, kind: str) -> dict[str, Any]:
+        """A content part of type `kind` (MEDIA_PARTS) carrying its data: the red circle, or the first spoken clip."""
+        clip = self.transcription_clips[0]
+        return {"image_url": lambda: image_part(self.image("red-circle").data_url()),
+                "input_audio": lambda: input_audio_part(clip.base64()),
+                "audio_url": lambda: audio_url_part(clip.data_url())}[kind]()
+
 
 def load_manifest(directory: Path = IMAGES_DIR) -> Manifest:
     data = json.loads((directory / "manifest.json").read_text())
@@ -143,6 +150,14 @@ def own_image_problem(answer: str, item: ImageItem, others: list[ImageItem], wha
         return (f"{what}: the answer also names every other image ({', '.join(o.name for o in others)}), so it "
                 f"does not tell this one apart; answer was {answer[:300]!r}")
     return None
+
+
+MEDIA_PARTS = {"image_url": "image", "input_audio": "audio", "audio_url": "audio"}  # part type: its modality
+
+
+def uuid_reference(kind: str, named: str) -> dict[str, Any]:
+    """A part naming only a media uuid sent before, no data (`"image_url": null`): vLLM serves its cached item."""
+    return {"type": kind, kind: None, "uuid": named}
 
 
 def image_part(url: str) -> dict[str, Any]:

@@ -176,7 +176,9 @@ def openai_schema_problems(body: dict[str, Any], chunk: bool) -> list[str]:
     return problems
 
 
-def chat_completion_problems(body: Any, model: str, max_completion_tokens: int | None) -> list[str]:
+def chat_completion_problems(body: Any, model: str, max_completion_tokens: int | None, n: int = 1) -> list[str]:
+    """A chat completion as vLLM 0.11-0.34 sends it: `n` choices indexed 0..n-1 (the request's `n`), usage summed
+    over them (measured 0.32: n=3, 40 tokens each, completion_tokens 120)."""
     if not isinstance(body, dict):
         return [f"response body is not a JSON object: {str(body)[:200]}"]
     problems = openai_schema_problems(body, chunk=False)
@@ -189,31 +191,41 @@ def chat_completion_problems(body: Any, model: str, max_completion_tokens: int |
     if body.get("model") != model:
         problems.append(f"model is {body.get('model')!r}, expected {model!r}")
     choices = body.get("choices")
-    if not isinstance(choices, list) or len(choices) != 1:
-        return [*problems, f"choices must hold exactly one choice, got {choices!r}"[:300]]
-    choice = choices[0]
-    if choice.get("index") != 0:
-        problems.append(f"choices[0].index is {choice.get('index')!r}, expected 0")
+    if not isinstance(choices, list) or len(choices) != n or not all(isinstance(c, dict) for c in choices):
+        wanted = "one choice" if n == 1 else f"{n} choices (the request's n)"
+        return [*problems, f"choices must hold exactly {wanted}, got {choices!r}"[:300]]
+    indexes = [choice.get("index") for choice in choices]
+    if indexes != list(range(n)):
+        problems.append(f"choices are indexed {indexes}, expected {list(range(n))}")
+    for number, choice in enumerate(choices):
+        problems += _choice_problems(choice, f"choices[{number}]")
+    problems += usage_problems(body.get("usage"), max_completion_tokens and max_completion_tokens * n)
+    if n > 1 and not problems and body["usage"]["completion_tokens"] < n:
+        problems.append(f"usage.completion_tokens {body['usage']['completion_tokens']} is fewer than the {n} choices: "
+                        "each generates at least its last token")
+    return problems
+
+
+def _choice_problems(choice: dict[str, Any], where: str) -> list[str]:
     message = choice.get("message")
     if not isinstance(message, dict):
-        return [*problems, f"choices[0].message is not an object: {message!r}"]
+        return [f"{where}.message is not an object: {message!r}"]
+    problems = []
     if message.get("role") != "assistant":
-        problems.append(f"choices[0].message.role is {message.get('role')!r}, expected 'assistant'")
+        problems.append(f"{where}.message.role is {message.get('role')!r}, expected 'assistant'")
     if not isinstance(message.get("content"), str):
-        problems.append(f"choices[0].message.content is not a string: {message.get('content')!r}")
+        problems.append(f"{where}.message.content is not a string: {message.get('content')!r}")
     if choice.get("finish_reason") not in FINISH_REASONS:
-        problems.append(f"choices[0].finish_reason is {choice.get('finish_reason')!r}, expected one of "
-                        f"{FINISH_REASONS}")
-    problems += usage_problems(body.get("usage"), max_completion_tokens)
+        problems.append(f"{where}.finish_reason is {choice.get('finish_reason')!r}, expected one of {FINISH_REASONS}")
     return problems
 
 
 def stream_problems(
     events: list[str], content_type: str, model: str, include_usage: bool, max_completion_tokens: int | None,
-    continuous_usage: bool = False,
+    continuous_usage: bool = False, n: int = 1,
 ) -> list[str]:
     """Check an SSE stream's `data:` payloads in order, as vLLM frames them (`continuous_usage`: the request's
-    stream_options.continuous_usage_stats, with include_usage)."""
+    stream_options.continuous_usage_stats, with include_usage; `n`: its choices, each streamed by its index)."""
     problems = []
     if not content_type.startswith("text/event-stream"):
         problems.append(f"content-type is {content_type!r}, expected text/event-stream")
@@ -232,27 +244,46 @@ def stream_problems(
     for number, chunk in enumerate(chunks):
         problems += [f"chunk {number}: {problem}" for problem in openai_schema_problems(chunk, chunk=True)]
     problems += _chunk_header_problems(chunks, model)
-    with_choices = [c for c in chunks if c.get("choices")]
-    if not with_choices:
+    by_index = _choices_by_index(chunks)
+    if not by_index:
         return [*problems, "no chunk carries a choice"]
-    first_delta = with_choices[0]["choices"][0].get("delta") or {}
-    if first_delta.get("role") != "assistant":
-        problems.append(f"the first delta has role {first_delta.get('role')!r}, expected 'assistant'")
-    finishing = [i for i, c in enumerate(chunks) if c.get("choices") and c["choices"][0].get("finish_reason")]
-    if len(finishing) != 1:
-        problems.append(f"{len(finishing)} chunks carry a finish_reason, expected exactly one")
-    else:
-        reason = chunks[finishing[0]]["choices"][0]["finish_reason"]
-        if reason not in FINISH_REASONS:
-            problems.append(f"finish_reason is {reason!r}, expected one of {FINISH_REASONS}")
-        if any(c.get("choices") for c in chunks[finishing[0] + 1:]):
-            problems.append("choices follow the chunk that carried the finish_reason")
+    if sorted(by_index, key=str) != list(range(n)):
+        problems.append(f"the chunks' choices are indexed {sorted(by_index, key=str)}, expected {list(range(n))}")
+    for index, entries in by_index.items():
+        problems += [problem if n == 1 else f"choice {index}: {problem}" for problem in _choice_stream_problems(entries)]
     for number, chunk in enumerate(chunks):
         for choice in chunk.get("choices") or []:
             content = (choice.get("delta") or {}).get("content")
             if content is not None and not isinstance(content, str):
                 problems.append(f"chunk {number}: delta.content is not a string: {content!r}")
-    problems += _stream_usage_problems(chunks, include_usage, max_completion_tokens, continuous_usage)
+    problems += _stream_usage_problems(chunks, include_usage, max_completion_tokens, continuous_usage, n)
+    return problems
+
+
+def _choices_by_index(chunks: list[dict[str, Any]]) -> dict[Any, list[tuple[int, dict[str, Any]]]]:
+    """Each choice index with its (chunk number, choice) entries in order."""
+    by_index: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+    for number, chunk in enumerate(chunks):
+        for choice in chunk.get("choices") or []:
+            if isinstance(choice, dict):
+                by_index.setdefault(choice.get("index"), []).append((number, choice))
+    return by_index
+
+
+def _choice_stream_problems(entries: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    """One choice's deltas: the role first, then content, exactly one finish_reason and nothing after it."""
+    problems = []
+    first_delta = entries[0][1].get("delta") or {}
+    if first_delta.get("role") != "assistant":
+        problems.append(f"the first delta has role {first_delta.get('role')!r}, expected 'assistant'")
+    finishing = [position for position, (_, choice) in enumerate(entries) if choice.get("finish_reason")]
+    if len(finishing) != 1:
+        return [*problems, f"{len(finishing)} chunks carry a finish_reason, expected exactly one"]
+    reason = entries[finishing[0]][1]["finish_reason"]
+    if reason not in FINISH_REASONS:
+        problems.append(f"finish_reason is {reason!r}, expected one of {FINISH_REASONS}")
+    if finishing[0] != len(entries) - 1:
+        problems.append("choices follow the chunk that carried the finish_reason")
     return problems
 
 
@@ -273,10 +304,10 @@ def _chunk_header_problems(chunks: list[dict[str, Any]], model: str) -> list[str
 
 
 def _stream_usage_problems(chunks: list[dict[str, Any]], include_usage: bool, max_tokens: int | None,
-                           continuous: bool) -> list[str]:
-    """Usage only where asked: in the last chunk (empty choices) with include_usage; with continuous_usage_stats
-    too in every chunk before it, counting the tokens generated so far (vLLM 0.11-0.34 should_include_usage and
-    chat_completion_stream_generator)."""
+                           continuous: bool, n: int = 1) -> list[str]:
+    """Usage only where asked: in the last chunk (empty choices) with include_usage, summed over the n choices;
+    with continuous_usage_stats too in every chunk before it, counting the tokens its choice has generated so far
+    (vLLM 0.11-0.34 should_include_usage and chat_completion_stream_generator; measured 0.32 with n=2)."""
     with_usage = [i for i, c in enumerate(chunks) if c.get("usage") is not None]
     if not include_usage:
         return ["usage was sent although stream_options.include_usage was not set"] if with_usage else []
@@ -286,17 +317,29 @@ def _stream_usage_problems(chunks: list[dict[str, Any]], include_usage: bool, ma
                 f" must carry usage; chunks {with_usage} of {len(chunks)} do"]
     last = chunks[-1]
     problems = [] if last.get("choices") == [] else ["the usage chunk must have empty choices"]
-    problems += usage_problems(last["usage"], max_tokens)
+    problems += usage_problems(last["usage"], max_tokens and max_tokens * n)
     if continuous and not problems:
-        running = [chunk["usage"] for chunk in chunks[:-1]]
-        if any(u.get("prompt_tokens") != last["usage"]["prompt_tokens"] for u in running):
-            problems.append("continuous usage: prompt_tokens changes between chunks")
-        counts = [u.get("completion_tokens") for u in running]
-        if counts != sorted(counts) or counts[-1] != last["usage"]["completion_tokens"] or any(
-                u.get("total_tokens") != u.get("prompt_tokens", 0) + (u.get("completion_tokens") or 0) for u in running):
-            problems.append(f"continuous usage does not count the tokens generated so far: completion_tokens {counts} "
-                            f"then {last['usage']['completion_tokens']}")
+        problems += _continuous_usage_problems(chunks[:-1], last["usage"])
     return problems
+
+
+def _continuous_usage_problems(running: list[dict[str, Any]], final: dict[str, Any]) -> list[str]:
+    """Each chunk's usage counts its own choice's tokens so far; the final usage sums each choice's last count."""
+    if any(chunk["usage"].get("prompt_tokens") != final["prompt_tokens"] for chunk in running):
+        return ["continuous usage: prompt_tokens changes between chunks"]
+    counts: dict[Any, list[Any]] = {}
+    for chunk in running:
+        usage = chunk["usage"]
+        if usage.get("total_tokens") != usage.get("prompt_tokens", 0) + (usage.get("completion_tokens") or 0):
+            return [f"continuous usage does not add up: {usage}"]
+        for choice in chunk.get("choices") or [{}]:
+            counts.setdefault(choice.get("index"), []).append(usage.get("completion_tokens"))
+    if any(series != sorted(series) for series in counts.values()) or sum(
+            series[-1] or 0 for series in counts.values()) != final["completion_tokens"]:
+        shown = counts[0] if list(counts) == [0] else counts
+        return [f"continuous usage does not count the tokens generated so far: completion_tokens {shown} "
+                f"then {final['completion_tokens']}"]
+    return []
 
 
 def models_problems(body: Any, served_model_name: str, max_model_len: int) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from phi4mm_acceptance.protocol.contract import load_contract
 from selftests.detection_matrix import FUNCTIONAL
-from selftests.suite_run import NO_MEDIA_LIMITS_SKIPS, SuiteRun, processes_on_port, run_suite
+from selftests.suite_run import OLD_RELEASE_SKIPS, SuiteRun, processes_on_port, run_suite
 
 CONTRACT = load_contract()
 
@@ -18,7 +18,7 @@ IDENTITY_PROPERTIES = {"target", "profile", "hardware", "model", "server_version
 XDIST_SKIP = "performance is measured without xdist"
 # What a healthy simulator run skips: the seed's own request without --network, and the media limits
 SIM_SKIPS = {"test_seed_request[boardwalk]": "needs the server to reach the internet; run with --network"
-             } | NO_MEDIA_LIMITS_SKIPS
+             } | OLD_RELEASE_SKIPS
 
 
 def skipped(run: SuiteRun) -> dict[str, str]:
@@ -76,6 +76,9 @@ def test_a_0_33_server_claiming_0_34_fails_on_exactly_what_0_34_changed(tmp_path
     assert run.exit_code == 1, run.describe()
     failed = {name: case.message for name, case in run.cases().items() if case.outcome == "failed"}
     assert set(failed) == {"test_odd_request_gets_vllms_answer_and_server_recovers[local-file-url]",
+                           "test_odd_request_gets_vllms_answer_and_server_recovers[input-audio-with-uuid]",
+                           "test_odd_request_gets_vllms_answer_and_server_recovers[uuid-reference-input-audio]",
+                           "test_media_uuid_names_its_item[input_audio]",
                            "test_audio_stream_matches_non_stream[input_audio]",
                            "test_image_and_audio_in_one_prompt[input_audio]",
                            *(f"test_audio_chat[asr-{clip}-input_audio]" for clip in ("fox", "harbour", "callback",

@@ -54,17 +54,20 @@ CONTENT = ("test_image_question[", "test_several_images[", "test_text_only[", "t
            "test_long_output_stays_right_past_the_4k_rope_switch", "test_vision_lora_is_applied_when_named",
            "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript")  # judge what the answer says
 NOT_APPLICABLE = ("serves no ", "claims no ", "lists no vision LoRA adapter", "vllm bench serve's random dataset sends no images",
-                  "the profile allows", "has no AISBench datasets", "has no such limit")  # what a deployment does
-# not offer, by the profile or by the server (or its vLLM release)
+                  "the profile allows", "has no AISBench datasets", "has no such limit",
+                  "holds it to that")  # what a deployment does not offer, by the profile or by the server (or its
+# vLLM release: a media uuid part it refuses, which that part's robustness row holds it to)
 
 
 PHI4MM_PICTURE_CONTENT = "not test_image_question and not test_image_canary"  # 24 questions and the canary's 16:
 # pictures of 2-3 SigLIP-so400m passes each (~6 s on 2 cores), content checks that fail as content on a random
 # model; the questions run through the process target only, the canary (the same image chats) on Idefics3 only
 PHI4MM_PROCESS_TARGET_ONLY = (f"{PHI4MM_PICTURE_CONTENT} and not test_odd_media_fail_alone "
-                              "and not completion-exceeds-context")  # and two checks of ~70 s each here, the same
-# whichever target started vLLM: the burst of odd media, and a completion vLLM 0.32 clamps to the context (~6,700
-# tokens of dummy-weight text): the external and docker targets leave them to the process target's run
+                              "and not completion-exceeds-context and not uuid-reference-image-url "
+                              "and not (test_media_uuid_names_its_item and image_url)")  # and checks of ~20-70 s
+# each here, the same whichever target started vLLM: the burst of odd media, a completion vLLM 0.32 clamps to the
+# context (~6,700 tokens of dummy-weight text), a picture sent with a uuid then named by it (two picture passes):
+# the external and docker targets leave them to the process target's run (and Idefics3's, in seconds)
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from selftests.aisbench_data import write_tiny_datasets
-from selftests.suite_run import NO_MEDIA_LIMITS_SKIPS, REPO, SuiteRun, real_tool, run_suite
+from selftests.suite_run import OLD_RELEASE_SKIPS, REPO, SuiteRun, real_tool, run_suite
 
 pytestmark = pytest.mark.e2e
 AISBENCH = REPO / ".venv-aisbench" / "bin" / "ais_bench"
 VLLM_BENCH = REPO / ".venv-vllm-bench" / "bin" / "vllm"
 NOT_APPLICABLE = {  # the only tests a complete sign-off on the simulator skips, and why
     "test_vllm_bench_serve_meets_budgets[image]": "vllm bench serve's random dataset sends no images",
-} | NO_MEDIA_LIMITS_SKIPS
+} | OLD_RELEASE_SKIPS
 WITHOUT_THE_INTERNET = "--sign-off-without=test_seed_request*"  # the simulator cannot fetch the seed's public image
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from phi4mm_acceptance.protocol.client import probe_health
-from selftests.suite_run import NO_MEDIA_LIMITS_SKIPS, REPO, processes_on_port, run_suite
+from selftests.suite_run import OLD_RELEASE_SKIPS, REPO, processes_on_port, run_suite
 
 pytestmark = pytest.mark.e2e
 VLLM_SHIM = REPO / "simulator" / "bin" / "vllm"
@@ -67,7 +67,7 @@ def test_a_modality_the_server_refuses_is_said_once_and_its_tests_skip(tmp_path:
     assert "At most 0 audio(s)" in message
     skipped = {name: case.message for name, case in run.cases().items() if case.outcome == "skipped"}
     assert len(skipped) >= 10 and all("the server serves no audio" in message for name, message in skipped.items()
-                                      if name not in NO_MEDIA_LIMITS_SKIPS), skipped
+                                      if name not in OLD_RELEASE_SKIPS), skipped
 
 
 def test_external_target_passes_and_leaves_the_server_running(tmp_path: Path,

@@ -80,6 +80,12 @@ def test_a_limit_is_the_servers_setting_else_vllms_default(env, value) -> None:
     assert CONTRACT.limits["audio-over-size-limit"].value(env) == value
 
 
+@pytest.mark.parametrize(("args", "value"), [((), 20), (("--max-logprobs", "5"), 5), (("--max-logprobs=7",), 7),
+                                             (("--max-lora-rank", "8"), 20)])
+def test_a_limit_set_by_an_option_of_vllm_serve_is_read_from_the_servers_arguments(args, value) -> None:
+    assert CONTRACT.limits["too-many-logprobs"].value({}, args) == value
+
+
 
 
 

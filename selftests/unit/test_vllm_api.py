@@ -246,3 +246,61 @@ def test_tokenize_counts_media_from_0_17_and_is_sent_none_in_0_17_to_0_19(releas
     """Up to 0.16 no media are counted there (but sending them is harmless); 0.17-0.19 count them, but a chat with
     the same media then fails (vllm-bugs.toml tokenize-media-cache-miss)."""
     assert tokenize_counts_media(release) is counts and tokenize_may_see_media(release) is may_see
+
+
+def two_choices() -> dict[str, Any]:
+    body = good_completion()
+    body["choices"].append({**copy.deepcopy(body["choices"][0]), "index": 1})
+    body["usage"] = {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}
+    return body
+
+
+def test_n_choices_indexed_with_usage_summed_pass() -> None:
+    assert chat_completion_problems(two_choices(), MODEL, 2, n=2) == []
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    (good_completion(), "choices must hold exactly 2 choices (the request's n)"),
+    (set_path(two_choices(), "choices.1.index", 0), "choices are indexed [0, 0], expected [0, 1]"),
+    (set_path(two_choices(), "choices.1.finish_reason", None), "choices[1].finish_reason is None"),
+    (set_path(set_path(two_choices(), "usage.completion_tokens", 1), "usage.total_tokens", 11),
+     "fewer than the 2 choices"),
+], ids=["one-choice", "same-index", "second-unfinished", "usage-not-summed"])
+def test_each_n_choices_defect_is_named(body: dict[str, Any], problem: str) -> None:
+    problems = chat_completion_problems(body, MODEL, 2, n=2)
+    assert any(problem in p for p in problems), problems
+
+
+def choice_chunk(index: int, delta: dict[str, Any], finish: str | None = None, so_far: int | None = None) -> str:
+    usage = None if so_far is None else {"prompt_tokens": 10, "completion_tokens": so_far, "total_tokens": 10 + so_far}
+    return json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
+                       "choices": [{"index": index, "delta": delta, "finish_reason": finish}], "usage": usage})
+
+
+TWO_CHOICE_STREAM = [  # as vLLM 0.32 streams n=2 with continuous_usage_stats (measured)
+    choice_chunk(0, {"role": "assistant", "content": ""}, so_far=0),
+    choice_chunk(1, {"role": "assistant", "content": ""}, so_far=0),
+    choice_chunk(0, {"content": "Re"}, so_far=1), choice_chunk(1, {"content": "Bl"}, so_far=1),
+    choice_chunk(0, {"content": "d."}, "length", so_far=2), choice_chunk(1, {"content": "ue"}, "length", so_far=2),
+    chunk(None, usage={"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}), "[DONE]"]
+
+
+def two_choice_problems(events: list[str]) -> list[str]:
+    return stream_problems(events, "text/event-stream", MODEL, True, 2, continuous_usage=True, n=2)
+
+
+def test_a_stream_of_n_choices_as_vllm_sends_it_passes() -> None:
+    assert two_choice_problems(TWO_CHOICE_STREAM) == []
+
+
+@pytest.mark.parametrize(("events", "problem"), [
+    ([TWO_CHOICE_STREAM[0], *TWO_CHOICE_STREAM[2:3], TWO_CHOICE_STREAM[4], *TWO_CHOICE_STREAM[6:]],
+     "the chunks' choices are indexed [0], expected [0, 1]"),
+    ([*TWO_CHOICE_STREAM[:5], choice_chunk(1, {"content": "ue"}, so_far=2), *TWO_CHOICE_STREAM[6:]],
+     "choice 1: 0 chunks carry a finish_reason"),
+    ([*TWO_CHOICE_STREAM[:6], chunk(None, usage={"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}),
+      "[DONE]"], "continuous usage does not count the tokens generated so far"),
+], ids=["one-choice-streamed", "second-unfinished", "usage-not-summed"])
+def test_each_n_choices_stream_defect_is_named(events: list[str], problem: str) -> None:
+    problems = two_choice_problems(events)
+    assert any(problem in p for p in problems), problems
