@@ -142,8 +142,60 @@ def compare(before: dict[str, Any], after: dict[str, Any], limits: RegressionSpe
             if isinstance(was, list) and isinstance(now, list) and was and now:
                 p_value = worse_p_value(metric, was, now)
             changes.append(Change(test, metric, float(previous), float(value), higher, limits, _count(was),
-                                  _count(now), p_value, arrival_bound(new) or arrival_bound(old) if higher else ""))
+                                  _count(now), p_value, _never_judged(metric, new, now) or _never_judged(metric, old, was)
+                                  if higher else _never_judged(metric, new, now)))
     return changes
+
+
+def _never_judged(metric: str, figures: dict[str, Any], behind: list[float] | int) -> str:
+    """Why a figure is listed and never judged, by design: a throughput bound by its arrivals, or a latency
+    measured once (a chat test's own request time: judged one by one, healthy runs would be flagged)."""
+    if direction(metric):
+        return arrival_bound(figures)
+    return "" if behind else "a single-shot latency: listed, never judged"
+
+
+def _judgeable(test: str, metric: str, tests: dict[str, Any], samples: dict[str, dict[str, list[float]]],
+               limits: RegressionSpec) -> bool:
+    """Whether a run's figure would be judged had the other run measured it too."""
+    figures = tests[test].get("figures") or {}
+    behind = _behind(metric, figures, samples.get(test, {}))
+    return not _never_judged(metric, figures, behind) and _count(behind) >= limits.min_samples
+
+
+def one_sided(before: dict[str, Any], after: dict[str, Any], limits: RegressionSpec,
+              before_samples: dict[str, dict[str, list[float]]],
+              after_samples: dict[str, dict[str, list[float]]]) -> list[str]:
+    """The figures only one of the two runs measured that would be judged had both, named."""
+    def judgeable(tests: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> list[tuple[str, str]]:
+        return sorted((test, metric) for test, entry in tests.items() if isinstance(entry, dict)
+                      for metric in entry.get("figures") or {}
+                      if measured(tests, test, metric) and _judgeable(test, metric, tests, samples, limits))
+
+    def measured(tests: dict[str, Any], test: str, metric: str) -> bool:
+        value = ((tests.get(test) or {}).get("figures") or {}).get(metric)
+        return direction(metric) is not None and isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    return ([f"{test.split('::')[-1]} {metric}: not measured in the previous run"
+             for test, metric in judgeable(after, after_samples) if not measured(before, test, metric)]
+            + [f"{test.split('::')[-1]} {metric}: measured in the previous run, not in this one"
+               for test, metric in judgeable(before, before_samples) if not measured(after, test, metric)])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """This run against a previous one: each figure both measured, and what only one did."""
+
+    changes: list[Change]
+    one_sided: list[str]
+
+    @property
+    def unjudged(self) -> list[str]:
+        """Every figure that should have been judged and could not: too few samples on a side, or one side only
+        (a throughput bound by its arrivals is never judged, by design: TPOT and ITL judge that load)."""
+        return [f"{c.test.split('::')[-1]} {c.metric}: {c.verdict.removeprefix('not judged: ')} (before "
+                f"{c.samples_before}, after {c.samples_after})"
+                for c in self.changes if not c.judged and not c.not_judged] + self.one_sided
 
 
 def table(changes: list[Change]) -> str:

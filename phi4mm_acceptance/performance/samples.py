@@ -1,12 +1,14 @@
 """The samples behind a run's latency figures (every TTFT, ITL, TPOT, E2EL of a load; every round of a
-latency benchmark), kept in reports/samples/ next to metrics.json so a later run can compare distributions,
-not single numbers. One file per test, written by the process that ran it (xdist workers too).
+latency benchmark), so a later run can compare distributions, not single numbers. Each test's go to
+reports/samples/ while it runs (one file per test, written by the process that ran it, xdist workers too), and
+into metrics.json at the end, the one file Jenkins archives and copies.
 """
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 SAMPLES_DIR = "samples"
 
@@ -31,3 +33,13 @@ def read_samples(reports: Path) -> dict[str, dict[str, list[float]]]:
         data = json.loads(path.read_text())
         found[data["test"]] = data["samples"]
     return found
+
+
+def samples_of_run(metrics: dict[str, Any], path: Path, own_reports: Path) -> dict[str, dict[str, list[float]]]:
+    """A previous run's samples: inside its metrics.json, or (a run before they were) in the samples/ folder
+    beside it, unless that folder is this run's own reports folder, which this run has cleared."""
+    inside = {test: entry["samples"] for test, entry in metrics.get("tests", {}).items()
+              if isinstance(entry, dict) and isinstance(entry.get("samples"), dict)}
+    if inside or path.resolve().parent == own_reports.resolve():
+        return inside
+    return read_samples(path.parent)

@@ -13,6 +13,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.performance.samples import read_samples
 from phi4mm_acceptance.protocol.releases import load_releases, release_of
 
 
@@ -95,12 +96,17 @@ class MetricsReport:
         entry["figures"].update({k: v for k, v in properties if k not in identity_keys})
 
     def write(self, path: Path, verdict: str) -> None:
+        """With each test's samples (reports/samples/, written by whichever process ran it) inside, so the one file
+        Jenkins archives and copies is all a later run's --compare-to needs."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        samples = read_samples(path.parent)
+        tests = {test: {**entry, **({"samples": samples[test]} if test in samples else {})}
+                 for test, entry in self.tests.items()}
         payload = {"run": {**asdict(self.identity), "simulated": self.identity.simulated,
                            "server_version_note": self.identity.version_note,
                            "suite": self.identity.suite_name,
                            "started_at": self.started_at, "verdict": verdict},
-                   "tests": self.tests}
+                   "tests": tests}
         path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
 

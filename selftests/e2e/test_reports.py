@@ -1,6 +1,7 @@
 """The release report and --compare-to, end to end: a healthy run's report, then slower runs against it."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,21 @@ from selftests.suite_run import REPO, run_suite
 pytestmark = [pytest.mark.e2e, pytest.mark.quiet_machine]  # each run measures its loads
 
 
+def jenkins_previous(reports: Path, into: Path) -> Path:
+    """What the Jenkinsfile's 'previous metrics' stage leaves: the last run's metrics.json alone, flattened into
+    previous/ (copyArtifacts ... flatten: true), which its test stage passes as --compare-to."""
+    jenkinsfile = (REPO / "Jenkinsfile").read_text()
+    assert "filter: \"reports/${PROFILE}/metrics.json\", target: 'previous', flatten: true" in jenkinsfile
+    assert "--compare-to=previous/metrics.json" in jenkinsfile
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copy(reports / "metrics.json", into / "metrics.json")
+    return into / "metrics.json"
+
+
 def test_report_and_regression_against_the_previous_run(tmp_path: Path, port: int) -> None:
+    """In the Jenkins layout (the previous metrics.json alone) every latency figure of the loads is judged; a
+    slower decode regresses; and --compare-to the run's own reports folder (the last run's metrics.json, which
+    this run replaces) is judged as well, not against itself."""
     args = ("-m", "performance", "-k", "load_meets or regression", "--target", "sim", "--port", str(port))
     first = run_suite(tmp_path / "nightly-1", *args)
     assert first.exit_code == 0, first.describe()
@@ -20,12 +35,25 @@ def test_report_and_regression_against_the_previous_run(tmp_path: Path, port: in
     assert {p.name for p in (reports / "plots").glob("*.png")} == {"latency-text.png", "latency-image.png",
                                                                    "throughput.png"}
     assert_report_order(page)
+    previous = jenkins_previous(reports, tmp_path / "nightly-2" / "previous")
 
-    same = run_suite(tmp_path / "nightly-2", *args, f"--compare-to={reports / 'metrics.json'}")
+    same = run_suite(tmp_path / "nightly-2", *args, "--compare-to=previous/metrics.json")
     assert same.exit_code == 0, same.describe()
     assert same.cases()["test_no_regression_against_previous_run"].outcome == "passed"
+    assert ", 0 regressed beyond 50%, 0 could not be judged" in same.output, same.describe()
+    comparison = (tmp_path / "nightly-2" / "reports" / "comparison.md").read_text()
+    for load in ("text", "image"):
+        for metric in ("mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_itl_ms"):
+            row = next(line for line in comparison.splitlines() if f"| test_load_meets_budgets[{load}] | {metric} |"
+                       in line)
+            assert row.endswith("| ok |"), row
 
-    slower = run_suite(tmp_path / "nightly-3", *args, f"--compare-to={reports / 'metrics.json'}",
+    again = run_suite(tmp_path / "nightly-2", *args, "--compare-to=reports/metrics.json",
+                      env={"SIM_FAULT_SLOW_DECODE_MS": "10"})  # its own folder: the run before, not itself
+    assert again.cases()["test_no_regression_against_previous_run"].outcome == "failed", again.describe()
+    assert "0 could not be judged" in again.output
+
+    slower = run_suite(tmp_path / "nightly-3", *args, f"--compare-to={previous}",
                        env={"SIM_FAULT_SLOW_DECODE_MS": "10"})
     case = slower.cases()["test_no_regression_against_previous_run"]
     assert case.outcome == "failed", slower.describe()
@@ -91,7 +119,8 @@ def test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught
             false_alarms[attempt] = case.message[-1500:]
     assert false_alarms == {}
     comparison = (tmp_path / "run-1" / "reports" / "comparison.md").read_text()
-    assert "| test_text_only[capital] | latency_ms |" in comparison and "not judged: fewer than 5 samples" in comparison
+    assert "| test_text_only[capital] | latency_ms |" in comparison
+    assert "a single-shot latency: listed, never judged" in comparison
     slow = run_suite(tmp_path / "run-slow", *args, f"--profile={slower}", previous)
     case = slow.cases()["test_no_regression_against_previous_run"]
     assert case.outcome == "failed" and case.properties["failure_kind"] == "too slow", slow.describe()

@@ -6,7 +6,7 @@ import random
 
 from phi4mm_acceptance.deployment.profile import RegressionSpec
 from phi4mm_acceptance.deployment.profile_files import load_profile
-from phi4mm_acceptance.performance.compare import compare, table
+from phi4mm_acceptance.performance.compare import Comparison, compare, one_sided, table
 from phi4mm_acceptance.performance.metrics import percentile
 
 TEST = "tests/test_performance.py::test_load_meets_budgets[text]"
@@ -46,7 +46,9 @@ def test_a_single_shot_latency_is_listed_never_judged() -> None:
     changes = compare({"t": {"figures": {"latency_ms": 20.0}}}, {"t": {"figures": {"latency_ms": 80.0}}},
                       RegressionSpec(tolerance=0.03, min_change_ms=5))
     assert [(c.judged, c.regressed) for c in changes] == [(False, False)]
-    assert "| t | latency_ms | 20.00 (0) | 80.00 (0) | +300.0% | - | not judged: fewer than 5 samples |" in table(changes)
+    assert ("| t | latency_ms | 20.00 (0) | 80.00 (0) | +300.0% | - | not judged: a single-shot latency: listed, never "
+            "judged |") in table(changes)
+    assert Comparison(changes, []).unjudged == []  # by design: nothing is missing
 
 
 def test_a_shifted_distribution_regresses_and_a_noisy_tail_does_not() -> None:
@@ -107,3 +109,27 @@ def test_an_arrival_bound_throughput_is_listed_not_judged() -> None:
                     {"output_throughput": 100, "completed": 200, "request_rate": 1}, limits) == {
         "output_throughput": "not judged: throughput bound by the arrivals (1 requests/s); TPOT and ITL show a "
                              "slower server"}
+
+
+def test_a_load_whose_previous_samples_are_missing_is_named_not_judged() -> None:
+    """The Jenkins layout before samples were kept inside metrics.json: the previous run's figures without the
+    samples behind them. Every latency figure of the load is named as not judged, none silently passes."""
+    limits = RegressionSpec(tolerance=0.03, min_samples=5)
+    changes = compare(figures(mean_ttft_ms=100, p99_ttft_ms=110), figures(mean_ttft_ms=130, p99_ttft_ms=140), limits,
+                      {}, samples(ttft_ms=noisy(130, 50, seed=3)))
+    assert [c.judged for c in changes] == [False, False]
+    assert Comparison(changes, []).unjudged == [
+        f"test_load_meets_budgets[text] {metric}: fewer than 5 samples (before 0, after 50)"
+        for metric in ("mean_ttft_ms", "p99_ttft_ms")]
+
+
+def test_a_figure_only_one_run_measured_is_named_where_it_would_be_judged() -> None:
+    limits = RegressionSpec(tolerance=0.03, min_samples=5)
+    other = "tests/test_performance.py::test_load_meets_budgets[image]"
+    before = {TEST: {"figures": {"mean_tpot_ms": 20, "latency_ms": 900}}}
+    after = {other: {"figures": {"mean_tpot_ms": 20, "output_throughput": 900, "completed": 64}}}
+    assert one_sided(before, after, limits, samples(tpot_ms=noisy(20, 50, seed=4)),
+                     {other: {"tpot_ms": noisy(20, 50, seed=5)}}) == [
+        "test_load_meets_budgets[image] mean_tpot_ms: not measured in the previous run",
+        "test_load_meets_budgets[image] output_throughput: not measured in the previous run",
+        "test_load_meets_budgets[text] mean_tpot_ms: measured in the previous run, not in this one"]  # not latency_ms
