@@ -95,9 +95,10 @@ class PerformanceSpec:
     max_concurrency: int | None
     input_len: int
     output_len: int
-    images: int  # shipped images attached to every request
+    images: int  # distinct generated images attached to each request
     budgets: dict[str, float]
     origin: str
+    image_px: int = 448  # their side: 448 is one Phi-4-multimodal crop, larger sizes multi-crop HD
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from phi4mm_acceptance.performance.budgets import budgets_from_profile
-from phi4mm_acceptance.performance.loadgen import LoadShape, arrival_offsets, read_stream
+from phi4mm_acceptance.performance.loadgen import LoadShape, arrival_offsets, read_stream, request_images
 from phi4mm_acceptance.performance.metrics import RequestRecord, percentile, summarise
 from phi4mm_acceptance.performance.vllm_bench import METRIC_KEYS, BenchRun, VllmBenchError, bench_command, parse_result
 
@@ -82,6 +82,15 @@ def test_poisson_arrivals_have_the_requested_rate() -> None:
     assert offsets[0] == 0 and offsets == sorted(offsets)
     assert 1999 / offsets[-1] == pytest.approx(10.0, rel=0.08)
     assert arrival_offsets(LoadShape(5, 8, 8), random.Random(1)) == [0.0] * 5
+
+
+def test_every_request_of_an_image_load_carries_pictures_of_its_own() -> None:
+    """No two requests (nor two loads started elsewhere in the numbering) share a picture, so no cache answers."""
+    shape = LoadShape(num_prompts=6, input_len=8, output_len=8, images=2, image_px=64, first_image=1000)
+    pictures = [url for number in range(shape.num_prompts) for url in request_images(shape, number)]
+    assert len(pictures) == 12 and len(set(pictures)) == 12
+    assert all(url.startswith("data:image/png;base64,") for url in pictures)
+    assert request_images(LoadShape(1, 8, 8), 0) == []
 
 
 @pytest.mark.parametrize("sample", sorted(SAMPLES.glob("*.json")), ids=lambda p: p.stem)
