@@ -1,8 +1,8 @@
 """Step 6 of the procedure: latency and throughput under load, against the profile's budgets.
 
-Each load of the profile (text-only, and with images, which vllm bench's random dataset never sends) runs
-through the suite's own load generator; its result uses `vllm bench serve`'s metric names and is saved
-as reports/perf-<load>.json. Every request of an image load carries pictures of its own, never sent before, so
+Each load of the profile (text-only, and with images) runs through the suite's own load generator and through
+`vllm bench serve` (its random dataset, and random-mm for images); the results use `vllm bench serve`'s metric
+names, the suite's saved as reports/perf-<load>.json. Every request of an image load carries pictures of its own, never sent before, so
 the vision encoder's cost is in every TTFT rather than served from vLLM's caches.
 """
 from __future__ import annotations
@@ -15,7 +15,6 @@ from contextlib import nullcontext
 
 import pytest
 
-from fixtures.selection import not_applicable
 from phi4mm_acceptance.deployment.launch.base import Server
 from phi4mm_acceptance.deployment.profile import PerformanceSpec
 from phi4mm_acceptance.deployment.settings import RunSettings
@@ -91,13 +90,12 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
 def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
                                         missing_prerequisite: Callable[..., None],
                                         record_property: Callable[[str, object], None]) -> None:
-    """The users' reference tool on the same load and budgets (text only: its random dataset has no images)."""
-    if load.images:
-        not_applicable("vllm bench serve's random dataset sends no images")
+    """The users' reference tool on the same load and budgets (a load with images: its random-mm dataset)."""
     placement = bench_placement(settings, server, load.name)
     if placement is None:
         pytest.skip("no `vllm` command for `vllm bench serve`: install vLLM here or pass --vllm-bench CMD")
-    run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len, load.max_concurrency)
+    run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len, load.max_concurrency,
+                   load.images, load.image_px, secrets.randbelow(1 << 31))
     command = bench_command(placement.vllm, server.base_url, server.served_model_name, placement.tokenizer,
                             run, placement.result_dir_seen_by_tool)
     log = settings.reports_dir / "vllm-bench" / f"{load.name}.log"

@@ -2,7 +2,8 @@
 
 The seed's shape (`--dataset-name random --random-input 1024 --num-prompt 200 --request-rate 1
 --save-result`) with the chat endpoint and percentiles 50,90,99, so the result has the same keys as the
-suite's own load generator and both are judged by the same budgets.
+suite's own load generator and both are judged by the same budgets; a load with images uses vLLM's `random-mm`
+dataset, which sends fresh random pictures as the suite's own loads do.
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ class BenchRun:
     input_len: int
     output_len: int
     max_concurrency: int | None = None
+    images: int = 0  # a load with images: vLLM's random-mm dataset, that many fresh random pictures a request
+    image_px: int = 448
+    seed: int = 0  # vllm bench's --seed: its pictures' pixels (and prompts) follow it
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,25 @@ def tokenizer_inside(settings: RunSettings) -> str:
     return inside
 
 
+def dataset_args(run: BenchRun) -> list[str]:
+    """`random` for text; for a load with images vLLM's `random-mm`: exactly `images` pictures a request (range
+    ratio 0), each image_px square (its one bucket), random pixels drawn per request so no cache answers, from
+    the run's own seed (the default, 0, sends a server the same pictures every run). The same options in vLLM
+    0.11-0.33 (read from each release's benchmarks/datasets.py)."""
+    if not run.images:
+        return ["--dataset-name", "random"]
+    return ["--dataset-name", "random-mm", "--seed", str(run.seed),
+            "--random-mm-base-items-per-request", str(run.images),
+            "--random-mm-num-mm-items-range-ratio", "0",
+            "--random-mm-limit-mm-per-prompt", json.dumps({"image": run.images, "video": 0}),
+            "--random-mm-bucket-config", f"{{({run.image_px}, {run.image_px}, 1): 1.0}}"]
+
+
 def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, run: BenchRun,
                   result_dir: Path) -> list[str]:
     return [*vllm, "bench", "serve", "--backend", "openai-chat", "--endpoint", "/v1/chat/completions",
             "--base-url", base_url, "--model", model, "--tokenizer", tokenizer, "--trust-remote-code",
-            "--dataset-name", "random", "--random-input-len", str(run.input_len),
+            *dataset_args(run), "--random-input-len", str(run.input_len),
             "--random-output-len", str(run.output_len), "--num-prompts", str(run.num_prompts),
             "--request-rate", str(run.request_rate), "--percentile-metrics", "ttft,tpot,itl,e2el",
             "--metric-percentiles", "50,90,99", "--save-result", "--result-dir", str(result_dir),
@@ -90,11 +108,14 @@ def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, ru
 
 
 def parse_result(path: Path) -> dict[str, Any]:
-    """The result file's figures; a file missing a metric the budgets need is an error, not a silent pass."""
+    """The result file's figures; a file missing a metric the budgets need is an error, not a silent pass.
+    vLLM 0.11's has no `failed`: the prompts it did not complete (read from its serve.py)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise VllmBenchError(f"cannot read vllm bench result {path}: {exc}") from None
+    if "failed" not in data and isinstance(data.get("num_prompts"), int) and isinstance(data.get("completed"), int):
+        data["failed"] = data["num_prompts"] - data["completed"]
     missing = [key for key in (*REQUIRED_KEYS, *METRIC_KEYS) if not isinstance(data.get(key), (int, float))]
     if missing:
         raise VllmBenchError(f"vllm bench result {path.name} lacks {', '.join(missing[:6])}"

@@ -53,9 +53,8 @@ CONTENT = ("test_image_question[", "test_several_images[", "test_text_only[", "t
            "test_aisbench[", "test_interleaved_images_are_answered_in_order",
            "test_long_output_stays_right_past_the_4k_rope_switch", "test_vision_lora_is_applied_when_named",
            "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript")  # judge what the answer says
-NOT_APPLICABLE = ("serves no ", "claims no ", "lists no vision LoRA adapter", "vllm bench serve's random dataset sends no images",
-                  "the profile allows", "has no AISBench datasets", "has no such limit",
-                  "holds it to that")  # what a deployment does not offer, by the profile or by the server (or its
+NOT_APPLICABLE = ("serves no ", "claims no ", "lists no vision LoRA adapter", "the profile allows",
+                  "has no AISBench datasets", "has no such limit", "holds it to that")  # what a deployment does not offer, by the profile or by the server (or its
 # vLLM release: a media uuid part it refuses, which that part's robustness row holds it to)
 
 

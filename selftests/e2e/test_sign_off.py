@@ -19,9 +19,7 @@ from selftests.suite_run import OLD_RELEASE_SKIPS, REPO, SuiteRun, real_tool, ru
 pytestmark = pytest.mark.e2e
 AISBENCH = REPO / ".venv-aisbench" / "bin" / "ais_bench"
 VLLM_BENCH = REPO / ".venv-vllm-bench" / "bin" / "vllm"
-NOT_APPLICABLE = {  # the only tests a complete sign-off on the simulator skips, and why
-    "test_vllm_bench_serve_meets_budgets[image]": "vllm bench serve's random dataset sends no images",
-} | OLD_RELEASE_SKIPS
+NOT_APPLICABLE = OLD_RELEASE_SKIPS  # the only tests a complete sign-off on the simulator skips, and why
 WITHOUT_THE_INTERNET = "--sign-off-without=test_seed_request*"  # the simulator cannot fetch the seed's public image
 
 

@@ -1,6 +1,7 @@
 """Benchmark metrics, budgets and the vllm bench parser, on known inputs and the real tool's result files."""
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -108,12 +109,31 @@ def test_result_missing_a_metric_is_an_error(tmp_path: Path) -> None:
         parse_result(tmp_path / "r.json")
 
 
+def test_a_result_without_failed_counts_the_prompts_not_completed(tmp_path: Path) -> None:
+    """vLLM 0.11's vllm bench writes no `failed` (0.13 added it)."""
+    data = json.loads((SAMPLES / "seed-style-10qps.json").read_text())
+    del data["failed"]
+    (tmp_path / "r.json").write_text(json.dumps({**data, "num_prompts": 50, "completed": 48}))
+    assert parse_result(tmp_path / "r.json")["failed"] == 2
+
+
 def test_bench_command_is_the_seeds_shape() -> None:
     command = bench_command(["vllm"], "http://h:8000", "phi4mm", "/tok", BenchRun(200, 1.0, 1024, 128), Path("out"))
     joined = " ".join(command)
     for part in ("bench serve", "--dataset-name random", "--random-input-len 1024", "--num-prompts 200",
                  "--request-rate 1.0", "--save-result", "--backend openai-chat", "--metric-percentiles 50,90,99"):
         assert part in joined
+
+
+def test_an_image_load_is_vllms_random_mm_with_exactly_its_pictures() -> None:
+    command = bench_command(["vllm"], "http://h:8000", "phi4mm", "/tok", BenchRun(50, 1.0, 64, 128, None, 2, 896),
+                            Path("out"))
+    flags = dict(zip(command, command[1:]))
+    assert flags["--dataset-name"] == "random-mm" and flags["--random-mm-base-items-per-request"] == "2"
+    assert flags["--random-mm-num-mm-items-range-ratio"] == "0"
+    assert json.loads(flags["--random-mm-limit-mm-per-prompt"]) == {"image": 2, "video": 0}
+    assert ast.literal_eval(flags["--random-mm-bucket-config"]) == {(896, 896, 1): 1.0}  # as vllm bench parses it
+    assert flags["--random-input-len"] == "64" and flags["--seed"] == "0"  # the test draws one a run
 
 
 def test_budgets_judge_ceilings_and_the_throughput_floor() -> None:
