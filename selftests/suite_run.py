@@ -80,6 +80,13 @@ def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, time
     return SuiteRun(process.returncode, stdout + stderr, workdir / reports / "junit.xml")
 
 
+def sigint_as_a_terminal_sends_it() -> None:
+    """preexec_fn of a run the test will Ctrl-C: SIGINT back to its default, which Python turns into
+    KeyboardInterrupt. A shell's background job (`cmd &` without job control) ignores SIGINT and every child
+    inherits that, so a self-test run that way would see a run shrug off Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop_group(process: subprocess.Popen[str]) -> None:
     """SIGTERM to the run's process group (as an aborted Jenkins build sends it), SIGKILL after 30 s."""
     os.killpg(process.pid, signal.SIGTERM)

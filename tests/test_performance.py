@@ -15,6 +15,7 @@ from contextlib import nullcontext
 
 import pytest
 
+from fixtures.selection import not_applicable
 from phi4mm_acceptance.deployment.launch.base import Server
 from phi4mm_acceptance.deployment.profile import PerformanceSpec
 from phi4mm_acceptance.deployment.settings import RunSettings
@@ -23,6 +24,7 @@ from phi4mm_acceptance.performance.budgets import budgets_from_profile, missing_
 from phi4mm_acceptance.performance.loadgen import LoadShape, run_load
 from phi4mm_acceptance.performance.metrics import latency_samples
 from phi4mm_acceptance.performance.vllm_bench import BenchRun, bench_command, bench_placement, run_vllm_bench
+from phi4mm_acceptance.protocol.media import load_manifest
 from phi4mm_acceptance.verdicts import TooSlow
 
 pytestmark = [pytest.mark.performance, pytest.mark.nightly]
@@ -66,7 +68,9 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
                             record_samples: Callable[[dict[str, list[float]]], None]) -> None:
     shape = LoadShape(num_prompts=load.num_prompts, input_len=load.input_len, output_len=load.output_len,
                       request_rate=load.request_rate, max_concurrency=load.max_concurrency, images=load.images,
-                      image_px=load.image_px, first_image=secrets.randbelow(1 << 40))  # pictures never sent before
+                      image_px=load.image_px, first_image=secrets.randbelow(1 << 40),  # media never sent before
+                      clips=load.clips, clip_s=load.clip_s,
+                      speech=load_manifest().transcription_clips[0].path.read_bytes() if load.clips else b"")
     sampler = sampler_for(settings)
     with sampler or nullcontext():
         results, records = run_load(server.base_url, server.served_model_name, shape,
@@ -91,6 +95,8 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
                                         missing_prerequisite: Callable[..., None],
                                         record_property: Callable[[str, object], None]) -> None:
     """The users' reference tool on the same load and budgets (a load with images: its random-mm dataset)."""
+    if load.clips:
+        not_applicable("vllm bench serve's random datasets send no audio (random-mm: images only, vLLM 0.11-0.33)")
     placement = bench_placement(settings, server, load.name)
     if placement is None:
         pytest.skip("no `vllm` command for `vllm bench serve`: install vLLM here or pass --vllm-bench CMD")

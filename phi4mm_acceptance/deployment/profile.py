@@ -99,6 +99,8 @@ class PerformanceSpec:
     budgets: dict[str, float]
     origin: str
     image_px: int = 448  # their side: 448 is one Phi-4-multimodal crop, larger sizes multi-crop HD
+    clips: int = 0  # distinct spoken clips attached to each request (audio_url: the speech adapter runs)
+    clip_s: float = 10.0  # their length
 
 
 @dataclass(frozen=True)

@@ -230,7 +230,7 @@ def _container(root: _Fields) -> ContainerSpec:
 BUDGET_KEYS = ("max_failed", "max_p99_ttft_ms", "max_mean_ttft_ms", "max_mean_tpot_ms", "max_p99_tpot_ms",
                "max_p99_itl_ms", "max_p99_e2el_ms", "baseline_output_throughput", "min_output_throughput_ratio")
 LOAD_KEYS = ("num_prompts", "request_rate", "max_concurrency", "input_len", "output_len", "images", "image_px",
-             "origin")
+             "clips", "clip_s", "origin")
 
 
 def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
@@ -256,6 +256,8 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
             budgets={key: float(table.get(key, (int, float))) for key in BUDGET_KEYS if key in table.data},
             origin=table.get("origin", str),
             image_px=int(table.positive("image_px", 448)),
+            clips=int(table.get("clips", int, 0)),
+            clip_s=float(table.positive("clip_s", 10.0)),
         ))
     return tuple(loads)
 

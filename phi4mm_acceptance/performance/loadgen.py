@@ -1,5 +1,5 @@
 """The suite's own load generator: streamed chat requests at a Poisson rate or a fixed concurrency, with
-text prompts of a requested length and, unlike `vllm bench serve`'s random dataset, optional images.
+text prompts of a requested length and optional pictures and spoken clips, each request's its own.
 
 Timing follows vllm bench's definitions (see performance/metrics). To keep the client's own delay out of the
 figures, requests are pre-serialised, connections are opened before the clock starts (rawhttp), arrivals
@@ -18,8 +18,8 @@ from typing import Any
 from phi4mm_acceptance.performance.metrics import RequestRecord, summarise
 from phi4mm_acceptance.performance.rawhttp import ConnectionPool, HttpStatusError
 from phi4mm_acceptance.protocol.client import chat_payload
-from phi4mm_acceptance.protocol.media import user_message
-from phi4mm_acceptance.protocol.odd_media import distinct_image_url
+from phi4mm_acceptance.protocol.media import audio_url_part, image_part
+from phi4mm_acceptance.protocol.odd_media import distinct_clip_url, distinct_image_url
 
 WORDS = ("time", "year", "people", "way", "day", "man", "thing", "woman", "life", "child", "world", "school",
          "state", "family", "student", "group", "country", "problem", "hand", "part", "place", "case", "week",
@@ -40,6 +40,9 @@ class LoadShape:
     images: int = 0  # distinct images attached to each request: no two requests share one
     image_px: int = 448  # their side
     first_image: int = 0  # the number of the first (protocol.odd_media.distinct_image_url): a load's own
+    clips: int = 0  # distinct spoken clips attached to each request, as audio_url (the speech adapter's part)
+    clip_s: float = 10.0  # their length
+    speech: bytes = b""  # the spoken WAV they are made of
     seed: int = 0
     request_id_prefix: str = ""  # sends x-request-id: <prefix><i>, to match server-side logs
 
@@ -50,6 +53,18 @@ def request_images(shape: LoadShape, number: int) -> list[str]:
     caches (which hid a 2x slower image path in 1 TTFT of 50)."""
     first = shape.first_image + number * shape.images
     return [distinct_image_url(first + offset, shape.image_px) for offset in range(shape.images)]
+
+
+def request_clips(shape: LoadShape, number: int) -> list[str]:
+    """The number-th request's spoken clips, each its own (the speech looped to clip_s, marked by its number)."""
+    first = shape.first_image + number * shape.clips
+    return [distinct_clip_url(shape.speech, first + offset, shape.clip_s) for offset in range(shape.clips)]
+
+
+def request_message(shape: LoadShape, number: int, text: str) -> list[dict[str, Any]]:
+    """Its pictures, its clips, then the text: how Phi-4-multimodal's prompts put media first."""
+    parts = [*map(image_part, request_images(shape, number)), *map(audio_url_part, request_clips(shape, number))]
+    return [{"role": "user", "content": [*parts, {"type": "text", "text": text}]}]
 
 
 def random_prompt(rng: random.Random, words: int) -> str:
@@ -158,7 +173,7 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
     slots = shape.max_concurrency or shape.num_prompts
     pool = ConnectionPool(base_url, {"Authorization": f"Bearer {api_key}"} if api_key else {}, slots)
     requests = [pool.request_bytes("/v1/chat/completions", json.dumps(chat_payload(
-        model, user_message(random_prompt(rng, shape.input_len), *request_images(shape, i)), stream=True,
+        model, request_message(shape, i, random_prompt(rng, shape.input_len)), stream=True,
         stream_options={"include_usage": True}, max_completion_tokens=shape.output_len, ignore_eos=True,
     )).encode(), {"x-request-id": f"{shape.request_id_prefix}{i}"} if shape.request_id_prefix else None)
         for i in range(len(offsets))]
@@ -189,6 +204,7 @@ def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300
     rate = "inf" if shape.request_rate == float("inf") else shape.request_rate
     metrics |= {"started_at_unix": started_at, "num_prompts": shape.num_prompts, "request_rate": rate,
                 "max_concurrency": shape.max_concurrency, "images_per_request": shape.images,
-                "image_px": shape.image_px if shape.images else None,
+                "image_px": shape.image_px if shape.images else None, "clips_per_request": shape.clips,
+                "clip_s": shape.clip_s if shape.clips else None,
                 "backend": "phi4mm-loadgen"}
     return metrics, records

@@ -1,7 +1,8 @@
 """Odd but valid media, made in memory and the same every time: images of a pixel or thousands of pixels a
 side and speech-band audio at other rates, lengths and channel counts. A server must answer each (or refuse
 it alone) and keep serving everyone else (vllm#55546, #15404: one bad item took the server down). Also the
-spoken clips padded with silence, for speech requests of mixed lengths at once.
+spoken clips padded with silence, for speech requests of mixed lengths at once, and distinct pictures and clips
+for the memory soak and the loads.
 """
 from __future__ import annotations
 
@@ -78,6 +79,21 @@ def distinct_image_url(number: int, size: int = 448) -> str:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def distinct_clip_url(speech: bytes, number: int, seconds: float) -> str:
+    """The number-th of as many different spoken clips as asked for, `seconds` long: the speech (16-bit mono WAV)
+    looped to that length, the number written into the lowest bit of its first 40 samples (inaudible), so no two
+    share bytes (nor a cache entry), as an audio_url data: URL (the part vLLM gives the speech adapter)."""
+    with wave.open(io.BytesIO(speech)) as reader:
+        rate, pcm = reader.getframerate(), reader.readframes(reader.getnframes())
+    if not pcm:
+        raise ValueError("the speech clip holds no samples")
+    wanted = int(rate * seconds) * 2
+    looped = bytearray((pcm * (wanted // len(pcm) + 1))[:wanted])
+    for bit in range(min(40, len(looped) // 2)):
+        looped[2 * bit] = (looped[2 * bit] & 0xFE) | ((number >> bit) & 1)
+    return "data:audio/wav;base64," + base64.b64encode(_pcm16_wav(rate, 1, bytes(looped))).decode()
 
 
 IMAGE_SIZES = ((1, 1), (2, 2), (1, 512), (2400, 1600))

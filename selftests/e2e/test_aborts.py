@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from selftests.suite_run import REPO, SuiteRun, assert_complete, processes_on_port, run_suite
+from selftests.suite_run import (
+    REPO,
+    SuiteRun,
+    assert_complete,
+    processes_on_port,
+    run_suite,
+    sigint_as_a_terminal_sends_it,
+)
 
 pytestmark = pytest.mark.e2e
 SMOKE = ("-m", "smoke", "--target", "sim")
@@ -28,7 +35,7 @@ def test_interrupt_mid_run_stops_the_server_and_reports_every_test(tmp_path: Pat
                str(REPO / "tests"), "-p", "no:cacheprovider", *args]
     env = {**os.environ, "PYTEST_ADDOPTS": "", "SIM_FAULT_SLOW_FIRST_TOKEN_MS": "300"}
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+                               text=True, preexec_fn=sigint_as_a_terminal_sends_it)
     log = tmp_path / "reports" / "server.log"
     deadline = time.monotonic() + 30
     while not (log.is_file() and "Application startup complete" in log.read_text()) and time.monotonic() < deadline:

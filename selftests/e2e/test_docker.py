@@ -22,7 +22,7 @@ from phi4mm_acceptance.deployment.launch.container import SUITE_LABEL
 from selftests.docker_stage import DRIVER_MOUNTS, IMAGE, PROFILE, docker_args, suite_containers
 from selftests.fake_hub import COMMIT, phi4mm_files
 from selftests.standin_host import make_standin_host
-from selftests.suite_run import REPO, SuiteRun, assert_complete, run_suite
+from selftests.suite_run import REPO, SuiteRun, assert_complete, run_suite, sigint_as_a_terminal_sends_it
 
 pytestmark = pytest.mark.e2e
 
@@ -187,7 +187,8 @@ def test_interrupt_mid_run_removes_the_container(tmp_path: Path, port: int, engi
     command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(REPO),
                str(REPO / "tests"), "-p", "no:cacheprovider", *docker_args(host, port)]
     env = {**os.environ, "PYTEST_ADDOPTS": ""}
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=sigint_as_a_terminal_sends_it)
     deadline = time.monotonic() + 60
     while not suite_containers(engine) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -127,7 +127,7 @@ def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int
     assert "2 workers" in run.output
     measured = {name for name in run.cases() if name.startswith(("test_single_request_latency", "test_load_meets",
                                                                    "test_vllm_bench_serve"))}
-    assert len(measured) == 7, sorted(measured)  # 3 latencies, 2 loads, 2 vllm bench loads
+    assert len(measured) == 11, sorted(measured)  # 3 latencies, 4 loads (text, image, audio, mixed), 4 vllm bench
     assert_skips(run, SIM_SKIPS | dict.fromkeys(measured, XDIST_SKIP) | {
         "test_no_regression_against_previous_run": "this run's figures are collected on the controller"} | {
         f"test_aisbench[{name}]": "no AISBench datasets root" for name in ("textvqa", "gsm8k", "vocalsound")})

@@ -32,8 +32,8 @@ def test_report_and_regression_against_the_previous_run(tmp_path: Path, port: in
     reports = tmp_path / "nightly-1" / "reports"
     page = (reports / "report.html").read_text()
     assert "PASSED: no failure" in page and "hardware=SIMULATOR" in page
-    assert {p.name for p in (reports / "plots").glob("*.png")} == {"latency-text.png", "latency-image.png",
-                                                                   "throughput.png"}
+    assert {p.name for p in (reports / "plots").glob("*.png")} == {
+        *(f"latency-{load}.png" for load in ("text", "image", "audio", "mixed")), "throughput.png"}
     assert_report_order(page)
     previous = jenkins_previous(reports, tmp_path / "nightly-2" / "previous")
 
@@ -42,7 +42,7 @@ def test_report_and_regression_against_the_previous_run(tmp_path: Path, port: in
     assert same.cases()["test_no_regression_against_previous_run"].outcome == "passed"
     assert ", 0 regressed beyond 50%, 0 could not be judged" in same.output, same.describe()
     comparison = (tmp_path / "nightly-2" / "reports" / "comparison.md").read_text()
-    for load in ("text", "image"):
+    for load in ("text", "image", "audio", "mixed"):
         for metric in ("mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_itl_ms"):
             row = next(line for line in comparison.splitlines() if f"| test_load_meets_budgets[{load}] | {metric} |"
                        in line)

@@ -3,7 +3,7 @@ report lists every gate; the same sign-off with any one gate removed says FAILED
 
 A gate removed is a tool, a baseline, a profile table or the quiet machine the gate needs: on a nightly run
 it is a skip (or a warning), at sign-off a failure of kind "gate not run". Skips of what the deployment does
-not offer (no internet for the server, no images in vllm bench's random dataset) stay skips, listed.
+not offer (no internet for the server, no audio in vllm bench's random datasets) stay skips, listed.
 """
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from selftests.suite_run import OLD_RELEASE_SKIPS, REPO, SuiteRun, real_tool, ru
 pytestmark = pytest.mark.e2e
 AISBENCH = REPO / ".venv-aisbench" / "bin" / "ais_bench"
 VLLM_BENCH = REPO / ".venv-vllm-bench" / "bin" / "vllm"
-NOT_APPLICABLE = OLD_RELEASE_SKIPS  # the only tests a complete sign-off on the simulator skips, and why
+NOT_APPLICABLE = OLD_RELEASE_SKIPS | {  # the only tests a complete sign-off on the simulator skips, and why
+    f"test_vllm_bench_serve_meets_budgets[{load}]": "vllm bench serve's random datasets send no audio"
+    for load in ("audio", "mixed")}
 WITHOUT_THE_INTERNET = "--sign-off-without=test_seed_request*"  # the simulator cannot fetch the seed's public image
 
 
@@ -79,9 +81,9 @@ def assert_gates_not_run(run: SuiteRun, expected: dict[str, str]) -> None:
 
 
 PERFORMANCE = ("test_single_request_latency[text]", "test_single_request_latency[one-image]",
-               "test_single_request_latency[several-images]", "test_load_meets_budgets[text]",
-               "test_load_meets_budgets[image]", "test_vllm_bench_serve_meets_budgets[text]",
-               "test_vllm_bench_serve_meets_budgets[image]")
+               "test_single_request_latency[several-images]",
+               *(f"{test}[{load}]" for test in ("test_load_meets_budgets", "test_vllm_bench_serve_meets_budgets")
+                 for load in ("text", "image", "audio", "mixed")))
 
 
 @pytest.mark.parametrize(("removed", "args", "expected"), [

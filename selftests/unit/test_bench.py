@@ -2,15 +2,26 @@
 from __future__ import annotations
 
 import ast
+import base64
+import io
 import json
+import wave
 from pathlib import Path
 
 import pytest
 
 from phi4mm_acceptance.performance.budgets import budgets_from_profile
-from phi4mm_acceptance.performance.loadgen import LoadShape, arrival_offsets, read_stream, request_images
+from phi4mm_acceptance.performance.loadgen import (
+    LoadShape,
+    arrival_offsets,
+    read_stream,
+    request_clips,
+    request_images,
+    request_message,
+)
 from phi4mm_acceptance.performance.metrics import RequestRecord, percentile, summarise
 from phi4mm_acceptance.performance.vllm_bench import METRIC_KEYS, BenchRun, VllmBenchError, bench_command, parse_result
+from phi4mm_acceptance.protocol.media import load_manifest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "vllm-bench"
 
@@ -92,6 +103,18 @@ def test_every_request_of_an_image_load_carries_pictures_of_its_own() -> None:
     assert len(pictures) == 12 and len(set(pictures)) == 12
     assert all(url.startswith("data:image/png;base64,") for url in pictures)
     assert request_images(LoadShape(1, 8, 8), 0) == []
+
+
+def test_every_request_of_an_audio_load_carries_a_clip_of_its_own_of_the_length_asked() -> None:
+    speech = load_manifest().transcription_clips[0].path.read_bytes()
+    shape = LoadShape(num_prompts=4, input_len=8, output_len=8, images=1, image_px=64, clips=1, clip_s=7.5,
+                      speech=speech)
+    urls = [url for number in range(4) for url in request_clips(shape, number)]
+    assert len(set(urls)) == 4
+    with wave.open(io.BytesIO(base64.b64decode(urls[0].split(",", 1)[1]))) as clip:
+        assert clip.getnframes() == 7.5 * clip.getframerate() and clip.getnchannels() == 1
+    content = request_message(shape, 2, "Describe both.")[0]["content"]
+    assert [part["type"] for part in content] == ["image_url", "audio_url", "text"]
 
 
 @pytest.mark.parametrize("sample", sorted(SAMPLES.glob("*.json")), ids=lambda p: p.stem)
