@@ -254,14 +254,12 @@ def test_external_target_passes_every_protocol_check_on_real_vllm(tmp_path: Path
 def test_phi4mm_smoke_and_nightly_checks_through_the_process_target(tmp_path: Path,
                                                                    tiny: tuple[TinyModel, Path]) -> None:
     """vLLM's own Phi-4-multimodal code started by the suite with the profile's serve arguments: the smoke tier
-    and the nightly functional checks (the soak and the loads run on the other stages, the image canary and the
-    pictures fetched by URL on Idefics3: a picture costs seconds here, and the 12 by URL are the 12 sent inline),
-    only content failing; vLLM stopped and nothing left behind."""
+    and the nightly functional checks (the soak and the loads run on the other stages, the image canary on
+    Idefics3: a picture costs seconds here), only content failing; vLLM stopped and nothing left behind."""
     model, snapshot = tiny
     run = run_suite(tmp_path, "-m", "(smoke or nightly) and not performance and not network", "-k",
-                    "not memory_stays and not test_image_canary and not (test_image_question and url)",
-                    "--target", "process", "--model", str(snapshot), "--profile", model.profile_name,
-                    env=vllm_env(model.profile), timeout_s=1500)
+                    "not memory_stays and not test_image_canary", "--target", "process", "--model", str(snapshot),
+                    "--profile", model.profile_name, env=vllm_env(model.profile), timeout_s=1500)
     assert_only_content_fails(run, model)
     cases = run.cases()
     assert cases["test_several_images[2-images]"].outcome == "failed"  # content: the answers are random words
