@@ -138,7 +138,8 @@ FAULTS = (
           "test_odd_request_gets_vllms_answer_and_server_recovers[local-file-url]", "vLLM 0.34.0+simulator answers 400",
           kind="serving broken"),  # a 0.33 server claiming 0.34: e2e/test_healthy.py pins all that fails
     Fault("n_ignored", {"SIM_FAULT_N_IGNORED": "1"}, "test_n_choices[plain]",
-          "choices must hold exactly 2 choices (the request's n)", selection=("-m", "smoke", "-k", "n_choices or test_health")),
+          "choices must hold exactly 2 choices (the request's n)",
+          selection=("-m", "smoke", "-k", "n_choices or test_health")),
     Fault("logprobs_drop_last", {"SIM_FAULT_LOGPROBS_DROP_LAST": "1"},
           "test_request_fields_with_every_adapter[logprobs]", "not one per generated token",
           selection=("-m", "smoke", "-k", "request_fields or test_health")),

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 # The simulator's default release, vLLM 0.11.0, has none of vLLM's media limits (0.24 and 0.29 brought them) and
 # serves no audio part with a uuid (0.22 and 0.30 fixed them): a healthy simulator run skips these, as not applicable
 OLD_RELEASE_SKIPS = {f"test_odd_request_gets_vllms_answer_and_server_recovers[{case}]": "has no such limit"
-                     for case in ("audio-over-size-limit", "audio-over-duration-limit", "image-over-download-limit")} | {
+                     for case in ("audio-over-size-limit", "audio-over-duration-limit",
+                                  "image-over-download-limit")} | {
     "test_media_uuid_names_its_item[input_audio]": "answers 500 to an input_audio part with its data and a uuid",
     "test_media_uuid_names_its_item[audio_url]": "answers 500 to an audio_url part with no data naming the uuid"}
 

@@ -5,7 +5,7 @@ Pure logic, no I/O but media fetching: the HTTP layer streams or returns what th
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from simulator.claimed import ClaimedVersion
@@ -21,6 +21,7 @@ from simulator.media import (
     decode_base64,
     load_image,
     load_url_bytes,
+    uuid_key,
 )
 from simulator.mm_cache import ProcessorCache
 from simulator.model import MESSAGE_OVERHEAD_TOKENS, FakeModel, Serving, count_text_tokens, split_into_tokens
@@ -148,8 +149,8 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
     if faults.audio_crosstalk:
         items = _crosstalk(items)
     for item in items:
+        limits.mm_cache.add(item.cache_key, item.processed_bytes(), item)
         if isinstance(item, Image):
-            limits.mm_cache.add(item.sha256, item.processed_bytes())
             if faults.leak_per_image_kb:
                 _LEAKED.setdefault(item.sha256, b"\x01" * (faults.leak_per_image_kb * 1024))  # written: resident
     serving = limits.serving(lora, faults)
@@ -349,10 +350,12 @@ def _read_message(message: Any, index: int, limits: ServingLimits) -> tuple[str,
 MEDIA_PARTS = {"image_url": "image", "input_audio": "audio", "audio_url": "audio"}
 
 
-def _read_part_or_uuid(part: Any, where: str, limits: ServingLimits, earlier: list[Image | Audio]) -> str | Image | Audio:
+def _read_part_or_uuid(part: Any, where: str, limits: ServingLimits,
+                       earlier: list[Image | Audio]) -> str | Image | Audio:
     """A media part's optional `uuid` names its item in the processor cache in place of its content hash (vLLM
-    0.11-0.34): kept there with the item, and a part with the uuid and no data (`"image_url": null`) is served
-    from there, or refused (measured 0.32: 400 "Cache miss for image at index 0 but data is not provided.")."""
+    0.11-0.34: the item is kept under it, Image.cache_key), and a part with the uuid and no data
+    (`"image_url": null`) is served from there, or refused (measured 0.32: 400 "Cache miss for image at index 0
+    but data is not provided.")."""
     kind = part.get("type") if isinstance(part, dict) else None
     uid = part.get("uuid") if kind in MEDIA_PARTS else None
     if uid is not None and not isinstance(uid, str):
@@ -363,7 +366,7 @@ def _read_part_or_uuid(part: Any, where: str, limits: ServingLimits, earlier: li
     if part.get(kind) is None:
         if refusal := limits.claimed.uuid_reference_refusal(kind):
             raise ApiError(*refusal)
-        cached = limits.mm_cache.get(f"uuid:{uid}")
+        cached = limits.mm_cache.get(uuid_key(uid))
         if cached is None:
             index = sum(isinstance(item, Image if modality == "image" else Audio) for item in earlier)
             raise ApiError(400, f"Cache miss for {modality} at index {index} but data is not provided.")
@@ -371,9 +374,7 @@ def _read_part_or_uuid(part: Any, where: str, limits: ServingLimits, earlier: li
     if kind == "input_audio" and limits.claimed.input_audio_uuid_drops_data:
         raise ApiError(500, "Expected code to be unreachable, but got: None")
     item = _read_part(part, where, limits)
-    if isinstance(item, (Image, Audio)):
-        limits.mm_cache.add(f"uuid:{uid}", item.processed_bytes() if isinstance(item, Image) else len(item.data), item)
-    return item
+    return replace(item, uuid=uid) if isinstance(item, (Image, Audio)) else item
 
 
 def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Audio:

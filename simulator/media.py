@@ -107,16 +107,26 @@ class MediaCaps:
                           self.download_mb * MIB if claimed.limits_download_size and self.download_mb > 0 else None)
 
 
+def uuid_key(uuid: str) -> str:
+    """The processor cache's key of an item a part named by `uuid` (vLLM 0.11-0.34: it replaces the content hash)."""
+    return f"uuid:{uuid}"
+
+
 @dataclass(frozen=True)
 class Image:
     data: bytes
     format: str
     width: int
     height: int
+    uuid: str = ""  # the part's uuid, if it gave one
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def cache_key(self) -> str:
+        return uuid_key(self.uuid) if self.uuid else self.sha256
 
     def token_count(self) -> int:
         return phi4mm_image_tokens(self.width, self.height)
@@ -171,14 +181,23 @@ class Audio:
     duration_s: float
     speech_sha256: str = ""  # the samples without trailing silence: a padded clip is the same speech
     sample_rate_hz: int = 16000
+    uuid: str = ""  # the part's uuid, if it gave one
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
+    @property
+    def cache_key(self) -> str:
+        return uuid_key(self.uuid) if self.uuid else self.sha256
+
     def token_count(self) -> int:
         """Phi-4-multimodal's speech encoder emits one token per 80 ms of audio."""
         return max(1, math.ceil(self.duration_s / 0.080))
+
+    def processed_bytes(self) -> int:
+        """What vLLM's processor cache holds for it: Phi-4-multimodal's 80 log-mel bins a 10 ms frame, in bf16."""
+        return math.ceil(self.duration_s / 0.010) * 80 * 2
 
 
 def decode_audio(data: bytes) -> Audio:

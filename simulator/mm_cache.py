@@ -1,4 +1,4 @@
-"""vLLM's multimodal processor cache, as memory: each distinct image's processed tensors kept until the cache
+"""vLLM's multimodal processor cache, as memory: each distinct item's processed tensors kept until the cache
 holds --mm-processor-cache-gb, then the least recently used go (vLLM 0.11-0.33 `MultiModalCache`, an LRU
 sized by the items' bytes; the default is 4 GiB). The bytes are written, so they are resident: the memory soak
 sees what it would see on vLLM, growth until the cache is full and none after. A part's `uuid` is the item's key in

@@ -276,7 +276,7 @@ def test_media_uuid_names_its_item(client: ChatClient, profile: Profile, server_
                            f" test_odd_request_gets_vllms_answer_and_server_recovers[{case}] holds it to that")
     cap, named = profile.chat.max_completion_tokens, f"phi4mm-acceptance-{uuid.uuid4().hex}"
     text = {"type": "text", "text": "Describe what you see or hear."}
-    sent = client.chat([{"role": "user", "content": [{**MANIFEST.sample_part(kind), "uuid": named}, text]}],
+    sent = client.chat([{"role": "user", "content": [MANIFEST.sample_part(kind, named), text]}],
                        max_completion_tokens=cap, cache_salt=uuid.uuid4().hex)
     problems = chat_reply_problems(sent, cap)
     assert not problems, f"a {kind} part with a uuid: " + "; ".join(problems)

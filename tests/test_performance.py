@@ -1,9 +1,9 @@
 """Step 6 of the procedure: latency and throughput under load, against the profile's budgets.
 
-Each load of the profile (text-only, and with images) runs through the suite's own load generator and through
-`vllm bench serve` (its random dataset, and random-mm for images); the results use `vllm bench serve`'s metric
-names, the suite's saved as reports/perf-<load>.json. Every request of an image load carries pictures of its own, never sent before, so
-the vision encoder's cost is in every TTFT rather than served from vLLM's caches.
+Each load of the profile (text; with pictures, clips or both) runs through the suite's own load generator and
+through `vllm bench serve` (its random dataset, random-mm for pictures, none for audio); the results use
+`vllm bench serve`'s metric names, the suite's saved as reports/perf-<load>.json. Every request's media are its
+own, never sent before, so the encoders' cost is in every TTFT rather than served from vLLM's caches.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
                             record_samples: Callable[[dict[str, list[float]]], None]) -> None:
     shape = LoadShape(num_prompts=load.num_prompts, input_len=load.input_len, output_len=load.output_len,
                       request_rate=load.request_rate, max_concurrency=load.max_concurrency, images=load.images,
-                      image_px=load.image_px, first_image=secrets.randbelow(1 << 40),  # media never sent before
+                      image_px=load.image_px, first_item=secrets.randbelow(1 << 40),  # media never sent before
                       clips=load.clips, clip_s=load.clip_s,
                       speech=load_manifest().transcription_clips[0].path.read_bytes() if load.clips else b"")
     sampler = sampler_for(settings)

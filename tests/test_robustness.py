@@ -102,7 +102,7 @@ def image_over_download(ctx: Context) -> HttpReply:
 
 
 def media_with_uuid(kind: str, named: str) -> Callable[[Context], HttpReply]:
-    return lambda ctx: ctx.chat([{"role": "user", "content": [{**MANIFEST.sample_part(kind), "uuid": named},
+    return lambda ctx: ctx.chat([{"role": "user", "content": [MANIFEST.sample_part(kind, named),
                                                               {"type": "text", "text": QUESTION}]}])
 
 
@@ -112,7 +112,8 @@ def uuid_reference_after_data(kind: str) -> Callable[[Context], HttpReply]:
     def send(ctx: Context) -> HttpReply:
         named = f"phi4mm-acceptance-{uuid.uuid4().hex}"
         media_with_uuid(kind, named)(ctx)
-        return ctx.chat([{"role": "user", "content": [uuid_reference(kind, named), {"type": "text", "text": QUESTION}]}])
+        return ctx.chat([{"role": "user", "content": [uuid_reference(kind, named),
+                                                      {"type": "text", "text": QUESTION}]}])
     return send
 
 

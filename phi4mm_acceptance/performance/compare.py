@@ -142,8 +142,8 @@ def compare(before: dict[str, Any], after: dict[str, Any], limits: RegressionSpe
             if isinstance(was, list) and isinstance(now, list) and was and now:
                 p_value = worse_p_value(metric, was, now)
             changes.append(Change(test, metric, float(previous), float(value), higher, limits, _count(was),
-                                  _count(now), p_value, _never_judged(metric, new, now) or _never_judged(metric, old, was)
-                                  if higher else _never_judged(metric, new, now)))
+                                  _count(now), p_value, _never_judged(metric, new, now)
+                                  or (_never_judged(metric, old, was) if higher else "")))
     return changes
 
 

@@ -39,7 +39,7 @@ class LoadShape:
     max_concurrency: int | None = None
     images: int = 0  # distinct images attached to each request: no two requests share one
     image_px: int = 448  # their side
-    first_image: int = 0  # the number of the first (protocol.odd_media.distinct_image_url): a load's own
+    first_item: int = 0  # the number of its first picture and first clip (protocol.odd_media): a load's own
     clips: int = 0  # distinct spoken clips attached to each request, as audio_url (the speech adapter's part)
     clip_s: float = 10.0  # their length
     speech: bytes = b""  # the spoken WAV they are made of
@@ -51,13 +51,13 @@ def request_images(shape: LoadShape, number: int) -> list[str]:
     """The number-th request's images, each drawn afresh: a picture sent once is the vision encoder's work every
     time, where one picture on every request is processed once and then served from vLLM's processor and prefix
     caches (which hid a 2x slower image path in 1 TTFT of 50)."""
-    first = shape.first_image + number * shape.images
+    first = shape.first_item + number * shape.images
     return [distinct_image_url(first + offset, shape.image_px) for offset in range(shape.images)]
 
 
 def request_clips(shape: LoadShape, number: int) -> list[str]:
     """The number-th request's spoken clips, each its own (the speech looped to clip_s, marked by its number)."""
-    first = shape.first_image + number * shape.clips
+    first = shape.first_item + number * shape.clips
     return [distinct_clip_url(shape.speech, first + offset, shape.clip_s) for offset in range(shape.clips)]
 
 

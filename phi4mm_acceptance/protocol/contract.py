@@ -46,11 +46,8 @@ class Limit:
     def value(self, env: dict[str, str], args: list[str] | tuple[str, ...] = ()) -> int:
         """The limit the server runs with: its environment or arguments as the profile states them, else vLLM's
         default."""
-        if not self.name.startswith("--"):
-            raw = env.get(self.name, "").strip()
-            return int(raw) if raw.isdigit() else self.default
-        given = flag_value(args, self.name) or ""
-        return int(given) if given.isdigit() else self.default
+        raw = (flag_value(args, self.name) if self.name.startswith("--") else env.get(self.name)) or ""
+        return int(raw.strip()) if raw.strip().isdigit() else self.default
 
 
 SETTINGS = ("max_model_len", "image_limit", "audio_limit", "limit")

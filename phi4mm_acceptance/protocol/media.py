@@ -99,12 +99,14 @@ class Manifest:
     def vocal_sounds(self) -> list[AudioItem]:
         return [clip for clip in self.audio if clip.label]
 
-    def sample_part(self, kind: str) -> dict[str, Any]:
-        """A content part of type `kind` (MEDIA_PARTS) carrying its data: the red circle, or the first spoken clip."""
+    def sample_part(self, kind: str, uuid: str | None = None) -> dict[str, Any]:
+        """A content part of type `kind` (MEDIA_PARTS) carrying its data: the red circle, or the first spoken clip;
+        with the `uuid` vLLM keys its processor cache by, where given."""
         clip = self.transcription_clips[0]
-        return {"image_url": lambda: image_part(self.image("red-circle").data_url()),
+        part = {"image_url": lambda: image_part(self.image("red-circle").data_url()),
                 "input_audio": lambda: input_audio_part(clip.base64()),
                 "audio_url": lambda: audio_url_part(clip.data_url())}[kind]()
+        return part if uuid is None else {**part, "uuid": uuid}
 
 
 def load_manifest(directory: Path = IMAGES_DIR) -> Manifest:

@@ -55,7 +55,8 @@ STREAM_USAGE_BY_DEFAULT_BEFORE = (0, 18, 0)  # stream_options without include_us
 def tokenize_counts_media(release: tuple[int, int, int] | None) -> bool:
     """Whether POST /tokenize counts a chat prompt's media as the chat endpoint does, and may be sent them (an
     unreadable version is held to the newest behaviour read)."""
-    return release is None or (release >= TOKENIZE_COUNTS_MEDIA_SINCE and not TOKENIZE_MEDIA_CACHE_MISS.affects(release))
+    return release is None or (release >= TOKENIZE_COUNTS_MEDIA_SINCE
+                               and not TOKENIZE_MEDIA_CACHE_MISS.affects(release))
 
 
 def tokenize_may_see_media(release: tuple[int, int, int] | None) -> bool:
@@ -250,7 +251,8 @@ def stream_problems(
     if sorted(by_index, key=str) != list(range(n)):
         problems.append(f"the chunks' choices are indexed {sorted(by_index, key=str)}, expected {list(range(n))}")
     for index, entries in by_index.items():
-        problems += [problem if n == 1 else f"choice {index}: {problem}" for problem in _choice_stream_problems(entries)]
+        problems += [problem if n == 1 else f"choice {index}: {problem}"
+                     for problem in _choice_stream_problems(entries)]
     for number, chunk in enumerate(chunks):
         for choice in chunk.get("choices") or []:
             content = (choice.get("delta") or {}).get("content")

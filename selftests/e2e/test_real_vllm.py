@@ -63,8 +63,9 @@ CONTENT = ("test_image_question[", "test_several_images[", "test_text_only[", "t
            "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript")  # judge what the answer says
 NOT_APPLICABLE = ("serves no ", "claims no ", "lists no vision LoRA adapter", "the profile allows",
                   "has no AISBench datasets", "has no such limit", "holds it to that",
-                  "random datasets send no audio")  # what a deployment does not offer, by the profile or by the server (or its
-# vLLM release: a media uuid part it refuses, which that part's robustness row holds it to)
+                  "random datasets send no audio")  # what a deployment (or a tool) does not offer, by the
+# profile or by the server (or its vLLM release: a media uuid part it refuses, which that part's robustness row
+# holds it to)
 
 
 PHI4MM_PICTURE_CONTENT = "not test_image_question and not test_image_canary"  # 24 questions and the canary's 16:

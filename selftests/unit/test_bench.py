@@ -98,7 +98,7 @@ def test_poisson_arrivals_have_the_requested_rate() -> None:
 
 def test_every_request_of_an_image_load_carries_pictures_of_its_own() -> None:
     """No two requests (nor two loads started elsewhere in the numbering) share a picture, so no cache answers."""
-    shape = LoadShape(num_prompts=6, input_len=8, output_len=8, images=2, image_px=64, first_image=1000)
+    shape = LoadShape(num_prompts=6, input_len=8, output_len=8, images=2, image_px=64, first_item=1000)
     pictures = [url for number in range(shape.num_prompts) for url in request_images(shape, number)]
     assert len(pictures) == 12 and len(set(pictures)) == 12
     assert all(url.startswith("data:image/png;base64,") for url in pictures)
