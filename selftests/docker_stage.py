@@ -39,13 +39,19 @@ def engine_with(image: str) -> Iterator[docker.DockerClient]:
 
 
 @contextmanager
-def engine_to_ourselves(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def engine_to_ourselves(client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """An exclusive lock on the engine for one test: a docker test judges every container the engine has (none
     may be left), so one on the other xdist worker waits its turn. The lock file sits beside the workers'
-    temporary folders, which their session shares."""
+    temporary folders, which their session shares. A container the test leaves behind fails that test and is
+    removed, so the tests after it judge their own."""
     with (tmp_path_factory.getbasetemp().parent / "docker-engine.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+        left = client.containers.list(all=True, filters={"label": SUITE_LABEL})
+        for container in left:
+            container.remove(force=True)
+        if left:
+            pytest.fail(f"the suite left containers behind: {', '.join(c.name for c in left)}", pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +67,14 @@ def vllm_cpu_image_engine() -> Iterator[docker.DockerClient]:
 @pytest.fixture
 def engine(sim_image_engine: docker.DockerClient,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.DockerClient]:
-    with engine_to_ourselves(tmp_path_factory):
+    with engine_to_ourselves(sim_image_engine, tmp_path_factory):
         yield sim_image_engine
 
 
 @pytest.fixture
 def vllm_cpu_engine(vllm_cpu_image_engine: docker.DockerClient,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.DockerClient]:
-    with engine_to_ourselves(tmp_path_factory):
+    with engine_to_ourselves(vllm_cpu_image_engine, tmp_path_factory):
         yield vllm_cpu_image_engine
 
 

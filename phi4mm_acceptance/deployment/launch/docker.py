@@ -54,6 +54,7 @@ class DockerLauncher:
     container: Any = field(default=None, init=False)
     _client: docker.DockerClient | None = field(default=None, init=False)
     _log_thread: threading.Thread | None = field(default=None, init=False)
+    _launching: bool = field(default=False, init=False)
 
     def start(self) -> Server:
         client = self._client = connect_docker()
@@ -62,11 +63,15 @@ class DockerLauncher:
         if problems:
             raise ProvisioningError("pre-flight failed: " + "; ".join(problems))
         self._ensure_image(client)
+        self._launching = True
+        atexit.register(self.stop)
         try:
             self.container = client.containers.run(**self.plan.run_kwargs())
-        except (APIError, DockerException) as exc:
-            raise ProvisioningError(f"docker could not start {self.plan.image}: {_explain(exc)}") from None
-        atexit.register(self.stop)
+        except BaseException as exc:
+            self.stop()
+            if isinstance(exc, DockerException):
+                raise ProvisioningError(f"docker could not start {self.plan.image}: {_explain(exc)}") from None
+            raise
         self._follow_logs()
         try:
             startup_s = wait_until_ready(
@@ -137,10 +142,15 @@ class DockerLauncher:
         return None
 
     def stop(self) -> None:
+        """Also removes a container whose start was cut short (Ctrl-C, an abort, a docker error while
+        `containers.run` waited): the engine may have created it before the answer came back."""
         container, self.container = self.container, None
+        launching, self._launching = self._launching, False
+        if container is None and launching and self._client is not None:
+            container = self._named_container(self._client)
+        atexit.unregister(self.stop)
         if container is None:
             return
-        atexit.unregister(self.stop)
         try:
             container.stop(timeout=int(self.spec.stop_timeout_s))
         except (APIError, DockerException):
@@ -153,6 +163,15 @@ class DockerLauncher:
             pass
         except (APIError, DockerException) as exc:
             self.notes.append(f"could not remove container {container.name}: {_explain(exc)}")
+
+    def _named_container(self, client: docker.DockerClient) -> Any:
+        try:
+            return client.containers.get(self.plan.name)
+        except NotFound:
+            return None
+        except (APIError, DockerException) as exc:
+            self.notes.append(f"could not look for container {self.plan.name}: {_explain(exc)}")
+            return None
 
 
 def _explain(exc: Exception) -> str:
