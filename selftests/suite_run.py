@@ -163,3 +163,12 @@ def real_tool(path: Path) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def accept_baseline(out: Path, *runs: Path) -> Path:
+    """phi4mm-accept-baseline --from these runs' metrics.json, as a release engineer accepts Jenkins' last healthy
+    nightlies; the baseline file."""
+    done = subprocess.run([str(Path(sys.executable).parent / "phi4mm-accept-baseline"), "--from", *map(str, runs),
+                           "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return out

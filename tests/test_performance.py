@@ -1,7 +1,8 @@
 """Step 6 of the procedure: latency and throughput under load, against the profile's budgets.
 
 Each load of the profile (text; with pictures, clips or both) runs through the suite's own load generator and
-through `vllm bench serve` (its random dataset, random-mm for pictures, none for audio); the results use
+through `vllm bench serve` (its random dataset, random-mm for pictures, none for audio), and the text and image
+loads through AISBench's perf mode (its synthetic dataset, textvqa's pictures); the results use
 `vllm bench serve`'s metric names, the suite's saved as reports/perf-<load>.json. Every request's media are its
 own, never sent before, so the encoders' cost is in every TTFT rather than served from vLLM's caches.
 """
@@ -16,14 +17,29 @@ from contextlib import nullcontext
 import pytest
 
 from fixtures.selection import not_applicable
+from phi4mm_acceptance.accuracy.aisbench import find_placement, run_tool
 from phi4mm_acceptance.deployment.launch.base import Server
 from phi4mm_acceptance.deployment.profile import PerformanceSpec
 from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.deployment.telemetry import sampler_for
+from phi4mm_acceptance.performance.aisbench_perf import (
+    DATASET_FOR_LOAD,
+    failed_reasons,
+    parse_perf,
+    perf_run,
+    perf_samples,
+    tokenizer_for_tool,
+)
 from phi4mm_acceptance.performance.budgets import budgets_from_profile, missing_gates
 from phi4mm_acceptance.performance.loadgen import LoadShape, run_load
 from phi4mm_acceptance.performance.metrics import latency_samples
-from phi4mm_acceptance.performance.vllm_bench import BenchRun, bench_command, bench_placement, run_vllm_bench
+from phi4mm_acceptance.performance.vllm_bench import (
+    BenchRun,
+    bench_command,
+    bench_placement,
+    bench_samples,
+    run_vllm_bench,
+)
 from phi4mm_acceptance.protocol.media import load_manifest
 from phi4mm_acceptance.verdicts import TooSlow
 
@@ -66,11 +82,7 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
                             missing_prerequisite: Callable[..., None],
                             record_property: Callable[[str, object], None],
                             record_samples: Callable[[dict[str, list[float]]], None]) -> None:
-    shape = LoadShape(num_prompts=load.num_prompts, input_len=load.input_len, output_len=load.output_len,
-                      request_rate=load.request_rate, max_concurrency=load.max_concurrency, images=load.images,
-                      image_px=load.image_px, first_item=secrets.randbelow(1 << 40),  # media never sent before
-                      clips=load.clips, clip_s=load.clip_s,
-                      speech=load_manifest().transcription_clips[0].path.read_bytes() if load.clips else b"")
+    shape = LoadShape.of(load, load_manifest().transcription_clips[0].path.read_bytes())
     sampler = sampler_for(settings)
     with sampler or nullcontext():
         results, records = run_load(server.base_url, server.served_model_name, shape,
@@ -93,7 +105,8 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
 
 def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
                                         missing_prerequisite: Callable[..., None],
-                                        record_property: Callable[[str, object], None]) -> None:
+                                        record_property: Callable[[str, object], None],
+                                        record_samples: Callable[[dict[str, list[float]]], None]) -> None:
     """The users' reference tool on the same load and budgets (a load with images: its random-mm dataset)."""
     if load.clips:
         not_applicable("vllm bench serve's random datasets send no audio (random-mm: images only, vLLM 0.11-0.33)")
@@ -109,5 +122,31 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
     results = run_vllm_bench(command, placement.result_dir, settings.profile.chat.request_timeout_s * load.num_prompts,
                              log, settings.api_key, placement.container)
     record_figures(results, record_property)
+    record_samples(bench_samples(results))
     judge_budgets(results, load)
+    require_every_gate(results, load, settings.profile.name, missing_prerequisite)
+
+
+def test_aisbench_perf_meets_budgets(server: Server, settings: RunSettings, aisbench_load: PerformanceSpec,
+                                    missing_prerequisite: Callable[..., None],
+                                    record_property: Callable[[str, object], None],
+                                    record_samples: Callable[[dict[str, list[float]]], None]) -> None:
+    """The seed's "Performance Evaluation: Using AISBench": its perf mode on the same load and budgets (the text
+    load: its synthetic dataset; the image load: textvqa's pictures from the local datasets)."""
+    load = aisbench_load
+    placement = find_placement(settings, server)
+    if isinstance(placement, str):
+        missing_prerequisite(placement)
+    data = [settings.aisbench_datasets / d.path for d in (settings.profile.accuracy.datasets
+            if settings.profile.accuracy else ()) if d.config == DATASET_FOR_LOAD[load.name]]
+    if data and not data[0].exists():
+        missing_prerequisite(f"dataset {DATASET_FOR_LOAD[load.name]} is not on disk: {data[0]}")
+    run = perf_run(load, server.base_url, server.served_model_name, tokenizer_for_tool(settings, placement),
+                   settings.api_key, settings.profile.chat.request_timeout_s * load.num_prompts)
+    out_dir = settings.reports_dir / "aisbench" / f"perf-{load.name}"
+    run_tool(placement, run, server.base_url, out_dir, settings.api_key)
+    results = parse_perf(out_dir)
+    record_figures(results, record_property)
+    record_samples(perf_samples(out_dir))
+    judge_budgets(results, load, failed_reasons(out_dir) if results["failed"] else ())
     require_every_gate(results, load, settings.profile.name, missing_prerequisite)

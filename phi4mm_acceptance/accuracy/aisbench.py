@@ -48,18 +48,21 @@ class AisbenchResult:
 
 
 def model_config(base_url: str, model: str, batch_size: int, max_out_len: int, api_key: str | None,
-                 stream: bool = False) -> str:
-    """AISBench's VLLMCustomAPIChat model config (fields as in its vllm_api_general_chat.py)."""
+                 stream: bool = False, tokenizer: str = "", request_rate: float = 0, ignore_eos: bool = False) -> str:
+    """AISBench's VLLMCustomAPIChat model config (fields as in its vllm_api_general_chat.py). Its perf mode needs
+    `tokenizer`, a local tokenizer folder (`path`), `batch_size` is the most requests in flight, `request_rate`
+    0 sends them all at once (else requests per second)."""
     parts = urlsplit(base_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    generation = "temperature=0, ignore_eos=True" if ignore_eos else "temperature=0"
     return (
         "from ais_bench.benchmark.models import VLLMCustomAPIChat\n\n"
         "models = [dict(\n"
-        f"    attr='service', type=VLLMCustomAPIChat, abbr={ABBR!r}, path='', model={model!r},\n"
-        f"    stream={stream}, request_rate=0, retry=2, api_key={api_key or ''!r},\n"
+        f"    attr='service', type=VLLMCustomAPIChat, abbr={ABBR!r}, path={tokenizer!r}, model={model!r},\n"
+        f"    stream={stream}, request_rate={request_rate:g}, retry=2, api_key={api_key or ''!r},\n"
         f"    host_ip={parts.hostname!r}, host_port={port}, url='', max_out_len={max_out_len},\n"
         f"    batch_size={batch_size}, trust_remote_code=False,\n"
-        "    generation_kwargs=dict(temperature=0),\n"
+        f"    generation_kwargs=dict({generation}),\n"
         ")]\n"
     )
 
@@ -75,10 +78,12 @@ class AisbenchPlacement:
     datasets_seen_by_tool: Path
     container: str | None = None
 
-    def command(self, dataset: AisbenchDataset, scratch: Path, env: dict[str, str]) -> list[str]:
-        """The full command line for one dataset; `scratch` as the tool sees it."""
-        args = ["--models", MODEL_CONFIG, "--datasets", dataset.config, "--config-dir", str(scratch / "configs"),
-                "-w", str(scratch / "outputs"), "-m", "all"]
+    def command(self, dataset_config: str, mode: str, scratch: Path, env: dict[str, str],
+                extra: tuple[str, ...] = ()) -> list[str]:
+        """The full command line for one dataset config in `mode` (all: accuracy, perf); `scratch` as the tool
+        sees it."""
+        args = ["--models", MODEL_CONFIG, "--datasets", dataset_config, "--config-dir", str(scratch / "configs"),
+                "-w", str(scratch / "outputs"), "-m", mode, *extra]
         if self.container is None:
             return [*self.tool, *args]
         settings = [f"--env={key}={value}" for key, value in sorted(env.items())]
@@ -140,22 +145,35 @@ def tool_env(placement: AisbenchPlacement, base_url: str) -> dict[str, str]:
             "NO_PROXY": no_proxy, "no_proxy": no_proxy}
 
 
-def run_dataset(placement: AisbenchPlacement, dataset: AisbenchDataset, spec: AccuracySpec, base_url: str,
-                model: str, reports_dir: Path, api_key: str | None = None) -> AisbenchResult:
-    """One dataset, start to parsed result; raises AisbenchError when there is no trustworthy score."""
-    out_dir = reports_dir / "aisbench" / dataset.name
+@dataclass(frozen=True)
+class AisbenchRun:
+    """One ais_bench call: its name (the reports folder), dataset config, mode, extra arguments, and the config
+    files it needs under --config-dir (relative path -> text; models/phi4mm_server.py always)."""
+
+    name: str
+    dataset_config: str
+    mode: str
+    configs: dict[str, str]
+    timeout_s: float
+    extra: tuple[str, ...] = ()
+
+
+def run_tool(placement: AisbenchPlacement, run: AisbenchRun, base_url: str, out_dir: Path,
+             api_key: str | None = None) -> None:
+    """Run it in a scratch folder and copy its output to `out_dir`, scrubbed; raises AisbenchError when it did
+    not finish or exited non-zero (exit 0 proves nothing: the caller reads the results)."""
     shutil.rmtree(out_dir, ignore_errors=True)
     placement.scratch_root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"phi4mm-aisbench-{dataset.name}-", dir=placement.scratch_root))
+    scratch = Path(tempfile.mkdtemp(prefix=f"phi4mm-aisbench-{run.name}-", dir=placement.scratch_root))
     try:
-        (scratch / "configs" / "models").mkdir(parents=True)
-        (scratch / "configs" / "models" / f"{MODEL_CONFIG}.py").write_text(
-            model_config(base_url, model, spec.aisbench_batch_size, spec.aisbench_max_out_len, api_key,
-                         spec.aisbench_stream))
+        for relative, text in run.configs.items():
+            (scratch / "configs" / relative).parent.mkdir(parents=True, exist_ok=True)
+            (scratch / "configs" / relative).write_text(text)
         env = tool_env(placement, base_url)
-        command = placement.command(dataset, placement.scratch_root_seen_by_tool / scratch.name, env)
+        command = placement.command(run.dataset_config, run.mode, placement.scratch_root_seen_by_tool / scratch.name,
+                                    env, run.extra)
         local = placement.container is None
-        code = run_in_group(command, scratch / "console.log", spec.aisbench_timeout_s,
+        code = run_in_group(command, scratch / "console.log", run.timeout_s,
                             env={**os.environ, **env} if local else None, cwd=scratch if local else None,
                             inside=InContainer(placement.container, "ais_bench") if placement.container else None)
         copy_scrubbed(scratch, out_dir, [api_key] if api_key else [])
@@ -163,10 +181,20 @@ def run_dataset(placement: AisbenchPlacement, dataset: AisbenchDataset, spec: Ac
         shutil.rmtree(scratch, ignore_errors=True)
     console_copy = out_dir / "console.log"
     if code is None:
-        raise AisbenchError(f"AISBench did not finish {dataset.name} in {spec.aisbench_timeout_s:.0f} s "
-                            f"(killed){output_tail(console_copy)}")
+        raise AisbenchError(f"AISBench did not finish {run.name} in {run.timeout_s:.0f} s (killed)"
+                            f"{output_tail(console_copy)}")
     if code != 0:
-        raise AisbenchError(f"AISBench exited with code {code} on {dataset.name}{output_tail(console_copy)}")
+        raise AisbenchError(f"AISBench exited with code {code} on {run.name}{output_tail(console_copy)}")
+
+
+def run_dataset(placement: AisbenchPlacement, dataset: AisbenchDataset, spec: AccuracySpec, base_url: str,
+                model: str, reports_dir: Path, api_key: str | None = None) -> AisbenchResult:
+    """One dataset, start to parsed result; raises AisbenchError when there is no trustworthy score."""
+    config = model_config(base_url, model, spec.aisbench_batch_size, spec.aisbench_max_out_len, api_key,
+                          spec.aisbench_stream)
+    run = AisbenchRun(dataset.name, dataset.config, "all", {f"models/{MODEL_CONFIG}.py": config}, spec.aisbench_timeout_s)
+    out_dir = reports_dir / "aisbench" / dataset.name
+    run_tool(placement, run, base_url, out_dir, api_key)
     return parse_run(dataset.name, out_dir)
 
 

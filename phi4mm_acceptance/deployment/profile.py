@@ -144,6 +144,24 @@ VLLM_MM_CACHE_GB = 4.0  # --mm-processor-cache-gb's default, 0.11-0.33 (config/m
 
 
 @dataclass(frozen=True)
+class CapacitySpec:
+    """The capacity search: the highest concurrency at which `load` (one of the profile's loads, sent all at
+    once with at most that many in flight, `rounds` requests per slot) still meets the SLOs (p99 TTFT, p99 ITL,
+    no failed request). Concurrency doubles from 1 up to `max_concurrency`, then `refine_steps` bisections
+    between the last step that met the SLOs and the first that missed. The knee fails when it falls more than
+    `knee_tolerance` (or the accepted runs' relative swing, if larger) below the accepted baseline's."""
+
+    load: str
+    max_concurrency: int
+    rounds: int
+    refine_steps: int
+    slo_p99_ttft_ms: float
+    slo_p99_itl_ms: float
+    knee_tolerance: float
+    origin: str
+
+
+@dataclass(frozen=True)
 class SoakSpec:
     """The nightly memory soak: distinct images one after another. vLLM keeps each processed image in its
     multimodal processor cache (per process, up to --mm-processor-cache-gb, then least recently used ones
@@ -189,6 +207,7 @@ class Profile:
     performance: tuple[PerformanceSpec, ...] = ()
     accuracy: AccuracySpec | None = None
     soak: SoakSpec | None = None
+    capacity: CapacitySpec | None = None
     regression: RegressionSpec = RegressionSpec()
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 

@@ -14,6 +14,7 @@ from phi4mm_acceptance.deployment.profile import (
     TARGETS,
     AccuracySpec,
     AisbenchDataset,
+    CapacitySpec,
     ChatSpec,
     ContainerSpec,
     ModelSpec,
@@ -199,6 +200,7 @@ def _build(path: Path, root: _Fields) -> Profile:
         performance=_performance(root) if "performance" in root.data else (),
         accuracy=_accuracy(root) if "accuracy" in root.data else None,
         soak=_soak(root) if "soak" in root.data else None,
+        capacity=_capacity(root) if "capacity" in root.data else None,
         regression=_regression(root) if "regression" in root.data else RegressionSpec(),
         raw=root.data,
     )
@@ -260,6 +262,21 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
             clip_s=float(table.positive("clip_s", 10.0)),
         ))
     return tuple(loads)
+
+
+def _capacity(root: _Fields) -> CapacitySpec:
+    table = root.table("capacity")
+    load = table.get("load", str)
+    if "performance" not in root.data or load not in root.table("performance").data:
+        raise ProfileError(f"profile {root.path.name}: capacity.load {load!r} names none of its [performance.<name>] "
+                           "loads")
+    tolerance = table.positive("knee_tolerance")
+    if tolerance >= 1:
+        raise ProfileError(f"profile {root.path.name}: capacity.knee_tolerance is a fraction below 1, got {tolerance:g}")
+    return CapacitySpec(load=load, max_concurrency=int(table.positive("max_concurrency")),
+                        rounds=int(table.positive("rounds", 3)), refine_steps=int(table.get("refine_steps", int, 2)),
+                        slo_p99_ttft_ms=table.positive("slo_p99_ttft_ms"), slo_p99_itl_ms=table.positive("slo_p99_itl_ms"),
+                        knee_tolerance=tolerance, origin=table.get("origin", str))
 
 
 def _soak(root: _Fields) -> SoakSpec:

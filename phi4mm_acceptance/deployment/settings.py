@@ -64,6 +64,8 @@ OPTIONS = (
                "the simulator's for the sim profile, else the model id)"),
     OptionSpec("--compare-to", "PHI4MM_COMPARE_TO", "a previous run's metrics.json: fail on regressions beyond "
                "the profile's tolerance"),
+    OptionSpec("--baseline", "PHI4MM_BASELINE", "the accepted baseline this run is judged against (default: "
+               "baselines/<profile>.json in the suite; `none`: no baseline, as phi4mm-accept-baseline's own runs)"),
     OptionSpec("--aisbench", "PHI4MM_AISBENCH", "the `ais_bench` command for the accuracy tests (default: ais_bench "
                "on PATH; without one they skip, and fail under -m release)"),
     OptionSpec("--aisbench-datasets", "PHI4MM_AISBENCH_DATASETS", "AISBench datasets root, holding "
@@ -109,6 +111,7 @@ class RunSettings:
     aisbench_datasets: Path | None
     tokenizer: str
     compare_to: Path | None
+    baseline: Path | None = None  # where the accepted baseline is; it may not exist yet
     sign_off_without: tuple[str, ...] = ()
 
     @property
@@ -188,8 +191,20 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
                                         value("aisbench-datasets") or os.environ.get("AIS_BENCH_DATASETS_CACHE")),
         tokenizer=value("tokenizer") or _default_tokenizer(profile, str(model_path) if model_path else None, model),
         compare_to=_existing_file("--compare-to", value("compare-to")),
+        baseline=_baseline(value("baseline"), profile),
         sign_off_without=tuple(name.strip() for name in (value("sign-off-without") or "").split(",") if name.strip()),
     )
+
+
+BASELINES_DIR = PROJECT_ROOT / "baselines"
+
+
+def _baseline(raw: str | None, profile: Profile) -> Path | None:
+    """A baseline named on the command line must exist; the profile's default place may be empty still (its
+    gate then says how to fill it)."""
+    if raw is None:
+        return BASELINES_DIR / f"{profile.name}.json"
+    return None if raw == "none" else _existing_file("--baseline", raw)
 
 
 def _secret(raw: str | None) -> str | None:

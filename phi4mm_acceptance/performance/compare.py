@@ -165,7 +165,7 @@ def _judgeable(test: str, metric: str, tests: dict[str, Any], samples: dict[str,
 
 def one_sided(before: dict[str, Any], after: dict[str, Any], limits: RegressionSpec,
               before_samples: dict[str, dict[str, list[float]]],
-              after_samples: dict[str, dict[str, list[float]]]) -> list[str]:
+              after_samples: dict[str, dict[str, list[float]]], reference: str = "the previous run") -> list[str]:
     """The figures only one of the two runs measured that would be judged had both, named."""
     def judgeable(tests: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> list[tuple[str, str]]:
         return sorted((test, metric) for test, entry in tests.items() if isinstance(entry, dict)
@@ -176,9 +176,9 @@ def one_sided(before: dict[str, Any], after: dict[str, Any], limits: RegressionS
         value = ((tests.get(test) or {}).get("figures") or {}).get(metric)
         return direction(metric) is not None and isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    return ([f"{test.split('::')[-1]} {metric}: not measured in the previous run"
+    return ([f"{test.split('::')[-1]} {metric}: not measured in {reference}"
              for test, metric in judgeable(after, after_samples) if not measured(before, test, metric)]
-            + [f"{test.split('::')[-1]} {metric}: measured in the previous run, not in this one"
+            + [f"{test.split('::')[-1]} {metric}: measured in {reference}, not in this one"
                for test, metric in judgeable(before, before_samples) if not measured(after, test, metric)])
 
 

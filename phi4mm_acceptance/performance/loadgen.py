@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from phi4mm_acceptance.deployment.profile import PerformanceSpec
 from phi4mm_acceptance.performance.metrics import RequestRecord, summarise
 from phi4mm_acceptance.performance.rawhttp import ConnectionPool, HttpStatusError
 from phi4mm_acceptance.protocol.client import chat_payload
@@ -45,6 +47,16 @@ class LoadShape:
     speech: bytes = b""  # the spoken WAV they are made of
     seed: int = 0
     request_id_prefix: str = ""  # sends x-request-id: <prefix><i>, to match server-side logs
+
+    @classmethod
+    def of(cls, load: PerformanceSpec, speech: bytes, **changes: Any) -> LoadShape:
+        """A profile's load, its media never sent before (a random first item), with `changes` (a capacity
+        step's concurrency and request count)."""
+        fields = {"num_prompts": load.num_prompts, "input_len": load.input_len, "output_len": load.output_len,
+                  "request_rate": load.request_rate, "max_concurrency": load.max_concurrency, "images": load.images,
+                  "image_px": load.image_px, "clips": load.clips, "clip_s": load.clip_s,
+                  "speech": speech if load.clips else b"", "first_item": secrets.randbelow(1 << 40)}
+        return cls(**(fields | changes))
 
 
 def request_images(shape: LoadShape, number: int) -> list[str]:

@@ -102,7 +102,7 @@ def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, ru
             *dataset_args(run), "--random-input-len", str(run.input_len),
             "--random-output-len", str(run.output_len), "--num-prompts", str(run.num_prompts),
             "--request-rate", str(run.request_rate), "--percentile-metrics", "ttft,tpot,itl,e2el",
-            "--metric-percentiles", "50,90,99", "--save-result", "--result-dir", str(result_dir),
+            "--metric-percentiles", "50,90,99", "--save-result", "--save-detailed", "--result-dir", str(result_dir),
             "--ready-check-timeout-sec", "0",
             *(["--max-concurrency", str(run.max_concurrency)] if run.max_concurrency else [])]
 
@@ -121,6 +121,23 @@ def parse_result(path: Path) -> dict[str, Any]:
         raise VllmBenchError(f"vllm bench result {path.name} lacks {', '.join(missing[:6])}"
                              f"{' ...' if len(missing) > 6 else ''}")
     return data
+
+
+def bench_samples(result: dict[str, Any]) -> dict[str, list[float]]:
+    """Each metric's samples in ms from --save-detailed's per-request lists, defined as vLLM defines them: a
+    request succeeded without an error and with output; its latency is its TTFT plus its gaps (serve.py sets it
+    to the last chunk's arrival), its TPOT those gaps over output tokens - 1. The same lists in 0.11, 0.23 and 0.33
+    (read from their benchmarks/serve.py). Without them (a tool that ignored the option): no samples, and the
+    comparisons name each figure as one they could not judge."""
+    ttfts, itls, lens = (result.get(key) or [] for key in ("ttfts", "itls", "output_lens"))
+    errors = result.get("errors") or [""] * len(ttfts)
+    ok = [(ttft, gaps, n) for ttft, gaps, n, error in zip(ttfts, itls, lens, errors) if not error and n]
+    return {
+        "ttft_ms": [ttft * 1000 for ttft, _, _ in ok],
+        "tpot_ms": [sum(gaps) / (n - 1) * 1000 for _, gaps, n in ok if n > 1],
+        "itl_ms": [gap * 1000 for _, gaps, _ in ok for gap in gaps],
+        "e2el_ms": [(ttft + sum(gaps)) * 1000 for ttft, gaps, _ in ok],
+    }
 
 
 def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_path: Path,

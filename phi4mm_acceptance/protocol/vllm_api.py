@@ -25,15 +25,16 @@ class ApiErrorBody:
     code: object
 
 
-def parse_error_body(body: Any) -> ApiErrorBody | None:
-    """vLLM >= 0.10.1 nests the error under "error"; older versions send the fields flat."""
+def parse_error_body(body: Any, message_required: bool = True) -> ApiErrorBody | None:
+    """vLLM >= 0.10.1 nests the error under "error"; older versions send the fields flat. A 500's message is the
+    exception's text, which may be empty (measured 0.11: `"message": ""`): `message_required=False` for those."""
     if not isinstance(body, dict):
         return None
     error = body.get("error") if isinstance(body.get("error"), dict) else body
     if body.get("error") is None and body.get("object") != "error":
         return None
     message = error.get("message")
-    if not isinstance(message, str) or not message.strip():
+    if not isinstance(message, str) or (message_required and not message.strip()):
         return None
     return ApiErrorBody(message=message, type=error.get("type"), code=error.get("code"))
 

@@ -6,8 +6,10 @@ run can never be mistaken for a hardware certification.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -26,6 +28,8 @@ class RunIdentity:
     hardware_label: str
     model: str
     served_model_name: str
+    image: str | None = None  # the docker target's image
+    suite_version: str = ""
     base_url: str | None = None
     server_version: str | None = None
     startup_s: float | None = None
@@ -34,7 +38,14 @@ class RunIdentity:
     def from_settings(cls, settings: RunSettings) -> RunIdentity:
         return cls(target=settings.target, profile=settings.profile.name, profile_path=str(settings.profile.path),
                    hardware=settings.profile.hardware, hardware_label=settings.hardware_label,
-                   model=settings.model, served_model_name=settings.served_model_name)
+                   model=settings.model, served_model_name=settings.served_model_name,
+                   image=settings.image if settings.target == "docker" else None, suite_version=suite_version())
+
+    @property
+    def vllm_ascend(self) -> str | None:
+        """vllm-ascend's release as the image tag names it (quay.io/ascend/vllm-ascend:v0.23.0 -> 0.23.0)."""
+        repository, _, tag = (self.image or "").rpartition(":")
+        return tag.removeprefix("v") if repository.endswith("/vllm-ascend") and tag else None
 
     @property
     def simulated(self) -> bool:
@@ -103,11 +114,23 @@ class MetricsReport:
         tests = {test: {**entry, **({"samples": samples[test]} if test in samples else {})}
                  for test, entry in self.tests.items()}
         payload = {"run": {**asdict(self.identity), "simulated": self.identity.simulated,
+                           "vllm_ascend": self.identity.vllm_ascend,
                            "server_version_note": self.identity.version_note,
                            "suite": self.identity.suite_name,
                            "started_at": self.started_at, "verdict": verdict},
                    "tests": tests}
         path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def suite_version() -> str:
+    """The suite's package version, and its commit when it runs from a git checkout (`0.1.0+g1a2b3c4`)."""
+    version = metadata.version("phi4mm-acceptance")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, text=True,
+                                capture_output=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version}+g{commit}" if commit else version
 
 
 def write_error_junit(path: Path, suite_name: str, message: str) -> None:

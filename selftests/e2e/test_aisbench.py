@@ -118,3 +118,27 @@ def test_aisbench_timeout_kills_the_tool(tmp_path: Path, port: int, tool: Path, 
                        f"--profile={profile}")
     assert "AISBench did not finish gsm8k in 3 s (killed)" in run.cases()["test_aisbench[gsm8k]"].message
     assert aisbench_processes(datasets) == []
+
+
+@pytest.mark.quiet_machine
+@pytest.mark.parametrize(("fault", "kind", "words"), [
+    ({"SIM_FAULT_SLOW_DECODE_MS": "10"}, "too slow", "mean_tpot_ms = "),
+    ({"SIM_FAULT_HTTP500_EVERY": "4"}, "serving broken", "request errors: ['Internal Server Error']"),
+], ids=["slow-decode", "http500"])
+def test_aisbench_perf_mode_fails_a_slow_or_broken_server(tmp_path: Path, port: int, tool: Path, datasets: Path,
+                                                           fault: dict[str, str], kind: str, words: str) -> None:
+    """The seed's AISBench performance step with the real tool: its figures and per-request samples under the
+    suite's names for a healthy server (reports/aisbench/perf-text), its budget missed for a slow decode, its
+    failed requests named for HTTP 500s."""
+    args = ("-m", "performance", "-k", "aisbench_perf and text")
+    healthy = accuracy_run(tmp_path / "healthy", port, tool, datasets, *args)
+    assert healthy.exit_code == 0, healthy.describe()
+    entry = json.loads((tmp_path / "healthy" / "reports" / "metrics.json").read_text())["tests"][
+        "tests/test_performance.py::test_aisbench_perf_meets_budgets[text]"]
+    assert entry["figures"]["completed"] == 48 and len(entry["samples"]["ttft_ms"]) == 48
+    assert list((tmp_path / "healthy" / "reports" / "aisbench" / "perf-text" / "run").glob("performances/*/*.csv"))
+    faulty = accuracy_run(tmp_path / "faulty", port, tool, datasets, *args, env=fault)
+    case = faulty.cases()["test_aisbench_perf_meets_budgets[text]"]
+    assert case.outcome == "failed" and case.properties["failure_kind"] == kind and words in case.message, \
+        faulty.describe()
+    assert aisbench_processes(datasets) == []

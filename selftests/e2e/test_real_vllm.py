@@ -44,6 +44,7 @@ from selftests.standin_host import make_standin_host
 from selftests.suite_run import (
     REPO,
     SuiteRun,
+    accept_baseline,
     assert_complete,
     live_processes,
     real_tool,
@@ -182,19 +183,25 @@ def test_nightly_then_release_on_real_vllm_through_the_process_target(tmp_path: 
     model, snapshot = tiny
     env, common = vllm_env(model.profile), ("--target", "process", "--model", str(snapshot),
                                             "--profile", model.profile_name)
-    nightly = run_suite(tmp_path / "nightly", "-m", "nightly and performance", *common, env=env, timeout_s=600)
+    datasets = write_tiny_datasets(tmp_path / "aisbench-datasets")
+    aisbench = (f"--aisbench={real_tool(AISBENCH)}", f"--aisbench-datasets={datasets}")
+    nightly = run_suite(tmp_path / "nightly", "-m", "nightly and performance", *common, *aisbench, env=env,
+                        timeout_s=600)
     assert nightly.exit_code == 0, nightly.describe()
     previous = tmp_path / "nightly" / "reports" / "metrics.json"
-    datasets = write_tiny_datasets(tmp_path / "aisbench-datasets")
+    baseline = tmp_path / "baseline.json"  # accepted from the nightly, as from Jenkins' last healthy ones
+    accept_baseline(baseline, previous)
     release = run_suite(tmp_path / "release", "-m", "release", "--sign-off-without=test_seed_request*", *common,
-                        "--reports-dir", "real-vllm",
-                        f"--compare-to={previous}", f"--aisbench={real_tool(AISBENCH)}",
-                        f"--aisbench-datasets={datasets}", env=env, timeout_s=1200, reports="real-vllm")
+                        "--reports-dir", "real-vllm", f"--baseline={baseline}", f"--compare-to={previous}",
+                        *aisbench, env=env, timeout_s=1200, reports="real-vllm")
     assert_only_content_fails(release, model)
     cases = release.cases()
     for name, words in model.release_content:
         assert cases[name].outcome == "failed" and words in cases[name].message, (name, cases[name].message[:400])
     assert cases["test_no_regression_against_previous_run"].outcome == "passed"
+    assert cases["test_no_regression_against_accepted_baseline"].outcome == "passed"
+    assert cases["test_capacity_under_slo"].outcome == "passed"
+    assert cases["test_aisbench_perf_meets_budgets[text]"].outcome == "passed"
     assert any(name.startswith("test_vllm_bench_serve_meets_budgets[") and case.outcome == "passed"
                for name, case in cases.items())
     assert "version 0.32.0" in release.output and "hardware=cpu" in release.suite_name()

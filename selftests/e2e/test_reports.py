@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from selftests.suite_run import REPO, run_suite
+from selftests.suite_run import REPO, accept_baseline, run_suite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.quiet_machine]  # each run measures its loads
 
@@ -96,47 +96,57 @@ baseline_output_throughput = 100
 """
 
 
+GATES = ("test_no_regression_against_previous_run", "test_no_regression_against_accepted_baseline")
+
+
 def test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught(tmp_path: Path, port: int) -> None:
-    """The hardware profiles' regression gate (parts/hardware-regression: 3%, floors TTFT 5 ms, TPOT and ITL
-    1 ms) over four healthy runs at NPU-like timing (TTFT 100 ms, TPOT 25 ms) against a first one; then a
-    server 20% slower (TPOT 25 -> 30 ms: +5 ms, which one 5 ms floor for every latency let pass), and one whose
-    every 33rd token comes 50 ms late (a tail-only regression: the p99 ITL must trip, the mean ITL need not).
-    The chat tests' single-shot latencies are listed, never judged: judged one by one at 3% they flag healthy
-    runs."""
+    """The hardware profiles' regression gates (parts/hardware-regression: 3%, floors TTFT 5 ms, TPOT and ITL
+    1 ms), against the previous run and against a baseline accepted from two healthy runs, at NPU-like timing
+    (TTFT 100 ms, TPOT 10 ms): three more healthy runs raise no regression; a server slower by the sizes that
+    matter on Atlas (TPOT +15% at 10 ms, TTFT +10% at 100 ms) and one whose every 33rd token comes 50 ms late (a
+    tail-only regression: the p99 ITL must trip, the mean ITL need not) fail both. The chat tests' single-shot
+    latencies are listed, never judged: judged one by one at 3% they flag healthy runs."""
     healthy, slower = (tmp_path / name for name in ("healthy.toml", "slower.toml"))
-    healthy.write_text(ATLAS_LIKE.format(sim=REPO / "profiles" / "sim.toml", ttft=100, tpot=25))
-    slower.write_text(ATLAS_LIKE.format(sim=REPO / "profiles" / "sim.toml", ttft=120, tpot=30))
-    args = ("-m", "performance or smoke", "-k", "load_meets_budgets and text or latency or text_only or regression",
-            "--target", "sim", "--port", str(port))
-    first = run_suite(tmp_path / "run-0", *args, f"--profile={healthy}")
-    assert first.exit_code == 0, first.describe()
-    previous = f"--compare-to={tmp_path / 'run-0' / 'reports' / 'metrics.json'}"
+    healthy.write_text(ATLAS_LIKE.format(sim=REPO / "profiles" / "sim.toml", ttft=100, tpot=10))
+    slower.write_text(ATLAS_LIKE.format(sim=REPO / "profiles" / "sim.toml", ttft=110, tpot=11.5))
+    args = ("-m", "performance or smoke", "-k", "load_meets_budgets and text or text_only or regression",
+            "--target", "sim", "--port", str(port))  # the latency benchmarks: +10% of a 110 ms request is within
+    # their 20 ms floor, and the simulator's picture handling swings 5% with the machine's load
+    accepted = []
+    for attempt in range(2):
+        run = run_suite(tmp_path / f"accepted-{attempt}", *args, f"--profile={healthy}", "--baseline=none")
+        assert run.exit_code == 0, run.describe()
+        accepted.append(tmp_path / f"accepted-{attempt}" / "reports" / "metrics.json")
+    baseline = tmp_path / "baseline.json"
+    accept_baseline(baseline, *accepted)
+    judged = (f"--compare-to={accepted[0]}", f"--baseline={baseline}")
     false_alarms = {}
-    for attempt in range(1, 5):
-        run = run_suite(tmp_path / f"run-{attempt}", *args, f"--profile={healthy}", previous)
-        case = run.cases()["test_no_regression_against_previous_run"]
-        if case.outcome != "passed":
-            false_alarms[attempt] = case.message[-1500:]
+    for attempt in range(1, 4):
+        run = run_suite(tmp_path / f"run-{attempt}", *args, f"--profile={healthy}", *judged)
+        false_alarms |= {(attempt, gate): run.cases()[gate].message[-1500:] for gate in GATES
+                         if run.cases()[gate].outcome != "passed"}
     assert false_alarms == {}
     comparison = (tmp_path / "run-1" / "reports" / "comparison.md").read_text()
     assert "| test_text_only[capital] | latency_ms |" in comparison
     assert "a single-shot latency: listed, never judged" in comparison
-    slow = run_suite(tmp_path / "run-slow", *args, f"--profile={slower}", previous)
-    case = slow.cases()["test_no_regression_against_previous_run"]
-    assert case.outcome == "failed" and case.properties["failure_kind"] == "too slow", slow.describe()
-    for metric in ("mean_ttft_ms", "mean_tpot_ms", "mean_itl_ms", "output_throughput", "median_latency_ms"):
-        assert f"| {metric} |" in case.message, f"the 20% slowdown of {metric} was not caught: {case.message}"
-    tail = run_suite(tmp_path / "run-tail", *args, f"--profile={healthy}", previous,
+    assert "from 2 run(s): profile healthy" in (tmp_path / "run-1" / "reports" / "baseline-comparison.md").read_text()
+    slow = run_suite(tmp_path / "run-slow", *args, f"--profile={slower}", *judged)
+    for gate in GATES:
+        case = slow.cases()[gate]
+        assert case.outcome == "failed" and case.properties["failure_kind"] == "too slow", slow.describe()
+        for metric in ("mean_ttft_ms", "mean_tpot_ms", "mean_itl_ms", "p99_e2el_ms", "output_throughput"):
+            assert f"| {metric} |" in case.message, f"{gate}: the slowdown of {metric} was not caught: {case.message}"
+    tail = run_suite(tmp_path / "run-tail", *args, f"--profile={healthy}", *judged,
                      env={"SIM_FAULT_STALL_EVERY_TOKENS": "33"})
-    case = tail.cases()["test_no_regression_against_previous_run"]
-    assert case.outcome == "failed" and "| p99_itl_ms |" in case.message, tail.describe()
+    for gate in GATES:
+        case = tail.cases()[gate]
+        assert case.outcome == "failed" and "| p99_itl_ms |" in case.message, tail.describe()
 
 
 @pytest.mark.parametrize(("budgets", "missing"), [
-    ("max_failed = 0\nmax_p99_ttft_ms = 400\n", "throughput baseline, so output_throughput is not gated"),
-    ("max_p99_ttft_ms = 400\nbaseline_output_throughput = 10\n", "max_failed, so failed requests are not gated"),
-    ("max_failed = 0\nbaseline_output_throughput = 10\n", "latency budget (none of max_p99_ttft_ms"),
-], ids=["no-throughput-baseline", "no-max-failed", "no-latency-budget"])
+    ("max_p99_ttft_ms = 400\n", "max_failed, so failed requests are not gated"),
+    ("max_failed = 0\n", "latency budget (none of max_p99_ttft_ms"),
+], ids=["no-max-failed", "no-latency-budget"])
 def test_a_load_missing_a_budget_warns_nightly_and_fails_sign_off(tmp_path: Path, port: int, budgets: str,
                                                                   missing: str) -> None:
     """A load judged without one of its gates passes nightly with a warning; release sign-off fails it."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from selftests.aisbench_data import write_tiny_datasets
-from selftests.suite_run import OLD_RELEASE_SKIPS, REPO, SuiteRun, real_tool, run_suite
+from selftests.suite_run import OLD_RELEASE_SKIPS, REPO, SuiteRun, accept_baseline, real_tool, run_suite
 
 pytestmark = pytest.mark.e2e
 AISBENCH = REPO / ".venv-aisbench" / "bin" / "ais_bench"
@@ -49,8 +49,11 @@ def test_complete_sign_off_passes_and_the_report_lists_every_gate(tmp_path: Path
     previous = run_suite(tmp_path / "previous", "-m", "performance", *target, *tools(datasets))  # as a nightly:
     # release sign-off judges every figure the previous run had the tools to measure (vllm bench serve's too)
     assert previous.exit_code == 0, previous.describe()
+    nightly = tmp_path / "previous" / "reports" / "metrics.json"
+    baseline = tmp_path / "baseline.json"  # accepted from that nightly, as Jenkins' last healthy ones would be
+    accept_baseline(baseline, nightly)
     run = run_suite(tmp_path / "sign-off", "-m", "release", *target, *tools(datasets), WITHOUT_THE_INTERNET,
-                    f"--compare-to={tmp_path / 'previous' / 'reports' / 'metrics.json'}", timeout_s=900)
+                    f"--compare-to={nightly}", f"--baseline={baseline}", timeout_s=900)
     assert run.exit_code == 0, run.describe()
     assert ("verdict: PASSED (PARTIAL SIGN-OFF: 1 LEFT OUT ON PURPOSE (--SIGN-OFF-WITHOUT)) (simulator run"
             in run.output), run.describe()
@@ -83,24 +86,27 @@ def assert_gates_not_run(run: SuiteRun, expected: dict[str, str]) -> None:
 PERFORMANCE = ("test_single_request_latency[text]", "test_single_request_latency[one-image]",
                "test_single_request_latency[several-images]",
                *(f"{test}[{load}]" for test in ("test_load_meets_budgets", "test_vllm_bench_serve_meets_budgets")
-                 for load in ("text", "image", "audio", "mixed")))
+                 for load in ("text", "image", "audio", "mixed")), "test_capacity_under_slo")
 
 
 @pytest.mark.parametrize(("removed", "args", "expected"), [
     ("quiet-machine", ("-m", "release and performance", "-n", "2"),
      dict.fromkeys(PERFORMANCE, "performance is measured without xdist") | {
-         "test_no_regression_against_previous_run": "this run's figures are collected on the controller"}),
+         "test_no_regression_against_previous_run": "this run's figures are collected on the controller",
+         "test_no_regression_against_accepted_baseline": "this run's figures are collected on the controller"}),
     ("vllm-bench", ("-m", "release", "-k", "vllm_bench_serve and text", "--vllm-bench="),
      {"test_vllm_bench_serve_meets_budgets[text]": "no `vllm` command for `vllm bench serve`"}),
-    ("compare-to", ("-m", "release", "-k", "regression"),
+    ("compare-to", ("-m", "release", "-k", "previous_run"),
      {"test_no_regression_against_previous_run": "no previous run to compare with: pass --compare-to"}),
+    ("baseline", ("-m", "release", "-k", "accepted_baseline"),
+     {"test_no_regression_against_accepted_baseline": "no accepted baseline at "}),
     ("aisbench", ("-m", "release", "-k", "aisbench and gsm8k", "--aisbench="),
      {"test_aisbench[gsm8k]": "no `ais_bench` command"}),
     ("accuracy-table", ("-m", "release", "-k", "aisbench or canary", "--profile=NO-ACCURACY"),
      {"test_aisbench[no-datasets]": "profile 'sim-no-accuracy' has no AISBench datasets",
       "test_image_canary": "profile 'sim-no-accuracy' has no [accuracy] table",
       "test_audio_canary": "profile 'sim-no-accuracy' has no [accuracy] table"}),
-], ids=["quiet-machine", "vllm-bench", "compare-to", "aisbench", "accuracy-table"])
+], ids=["quiet-machine", "vllm-bench", "compare-to", "baseline", "aisbench", "accuracy-table"])
 def test_sign_off_with_a_gate_removed_fails_and_names_it(tmp_path: Path, port: int, datasets: Path, removed: str,
                                                          args: tuple[str, ...], expected: dict[str, str]) -> None:
     every_tool = [a for a in tools(datasets) if not any(a.startswith(b) and b.endswith("=") for b in args)]

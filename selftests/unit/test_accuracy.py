@@ -143,7 +143,7 @@ def test_host_and_container_placements_build_the_command(tmp_path: Path) -> None
 
     dataset = next(d for d in load_profile("sim").accuracy.datasets if d.name == "gsm8k")
     host = host_placement(["/opt/ab/bin/ais_bench"], tmp_path)
-    assert host.command(dataset, Path("/tmp/s"), {}) == [
+    assert host.command(dataset.config, "all", Path("/tmp/s"), {}) == [
         "/opt/ab/bin/ais_bench", "--models", "phi4mm_server", "--datasets", "gsm8k_gen_0_shot_cot_chat_prompt",
         "--config-dir", "/tmp/s/configs", "-w", "/tmp/s/outputs", "-m", "all"]
     env = tool_env(host, "http://10.1.2.3:8000")
@@ -155,7 +155,8 @@ def test_host_and_container_placements_build_the_command(tmp_path: Path) -> None
     assert seen_in_container(settings, tmp_path / "data" / "aisbench") == Path("/data/aisbench")
     assert seen_in_container(settings, tmp_path / "elsewhere") is None
     inside = container_placement("phi4mm-x", Path("/data/phi4mm-aisbench"), tmp_path, Path("/data/aisbench"))
-    command = inside.command(dataset, Path("/data/phi4mm-aisbench/s1"), tool_env(inside, "http://127.0.0.1:8000"))
+    command = inside.command(dataset.config, "all", Path("/data/phi4mm-aisbench/s1"),
+                             tool_env(inside, "http://127.0.0.1:8000"))
     assert command[:3] == ["docker", "exec", "--workdir=/data/phi4mm-aisbench/s1"]
     assert "--env=AIS_BENCH_DATASETS_CACHE=/data/aisbench" in command and "--env=TERM=dumb" in command
     assert command[command.index("phi4mm-x") + 1:][:2] == ["ais_bench", "--models"]

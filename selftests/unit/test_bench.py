@@ -20,7 +20,14 @@ from phi4mm_acceptance.performance.loadgen import (
     request_message,
 )
 from phi4mm_acceptance.performance.metrics import RequestRecord, percentile, summarise
-from phi4mm_acceptance.performance.vllm_bench import METRIC_KEYS, BenchRun, VllmBenchError, bench_command, parse_result
+from phi4mm_acceptance.performance.vllm_bench import (
+    METRIC_KEYS,
+    BenchRun,
+    VllmBenchError,
+    bench_command,
+    bench_samples,
+    parse_result,
+)
 from phi4mm_acceptance.protocol.media import load_manifest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "vllm-bench"
@@ -122,6 +129,21 @@ def test_real_vllm_bench_results_parse(sample: Path) -> None:
     result = parse_result(sample)
     assert result["completed"] == 50 and result["failed"] == 0
     assert result["p99_ttft_ms"] >= result["median_ttft_ms"] > 0
+
+
+@pytest.mark.parametrize("metric", ["ttft", "tpot", "itl", "e2el"])
+def test_samples_from_save_detailed_give_the_tools_own_figures(metric: str) -> None:
+    """The samples the comparisons judge are the ones behind vllm bench's figures: its mean and p99 again."""
+    result = parse_result(SAMPLES / "burst-concurrency32.json")
+    samples = bench_samples(result)[f"{metric}_ms"]
+    assert sum(samples) / len(samples) == pytest.approx(result[f"mean_{metric}_ms"], rel=1e-12)
+    assert percentile(samples, 99) == pytest.approx(result[f"p99_{metric}_ms"], rel=1e-12)
+
+
+def test_failed_requests_of_vllm_bench_give_no_samples() -> None:
+    result = {"ttfts": [0.05, 0.0], "itls": [[0.01, 0.02], []], "output_lens": [3, 0], "errors": ["", "HTTP 500"]}
+    assert bench_samples(result) == {"ttft_ms": [50.0], "tpot_ms": [15.0], "itl_ms": [10.0, 20.0],
+                                     "e2el_ms": [pytest.approx(80.0)]}
 
 
 def test_result_missing_a_metric_is_an_error(tmp_path: Path) -> None:

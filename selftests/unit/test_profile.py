@@ -48,6 +48,8 @@ def mutated(tmp_path: Path, old: str, new: str) -> Path:
     ("canary_min_image_accuracy = 0.9", "canary_min_image_accuracy = 90", "thresholds are shares between 0 and 1"),
     ("timeout_s = 300", "timeout = 300", "accuracy.aisbench has unknown keys ['timeout']"),
     ('config = "gsm8k_gen_0_shot_cot_chat_prompt"', "", "accuracy.aisbench.gsm8k.config is missing"),
+    ('load = "mixed"', 'load = "video"', "capacity.load 'video' names none of its [performance.<name>] loads"),
+    ("knee_tolerance = 0.15", "knee_tolerance = 15", "capacity.knee_tolerance is a fraction below 1, got 15"),
 ])
 def test_broken_profile_names_file_and_field(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(ProfileError, match="custom.toml") as error:

@@ -150,6 +150,15 @@ def test_other_bodies_are_not_vllm_errors(body: Any) -> None:
     assert parse_error_body(body) is None
 
 
+def test_a_500_with_an_empty_message_is_still_vllms_error_body() -> None:
+    """vLLM 0.11's answer to an input_audio part with a uuid, measured: its exception had no text."""
+    body = {"error": {"message": "", "type": "Internal Server Error", "param": None, "code": 500}}
+    assert parse_error_body(body) is None
+    error = parse_error_body(body, message_required=False)
+    assert error is not None and error.code == 500
+    assert parse_error_body({"detail": "Internal Server Error"}, message_required=False) is None
+
+
 def test_models_list_must_name_the_model_and_its_length() -> None:
     body = {"object": "list", "data": [{"id": MODEL, "object": "model", "max_model_len": 4096}]}
     assert models_problems(body, MODEL, 4096) == []
