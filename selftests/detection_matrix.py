@@ -54,6 +54,8 @@ CATEGORY = {
     'behaves_as_minor': 'robustness',
     'n_ignored': 'chat',
     'logprobs_drop_last': 'chat',
+    'slow_image_path': 'performance',
+    'slow_audio_path': 'performance',
 }
 
 
@@ -115,6 +117,10 @@ FAULTS = (
           "p99_ttft_ms = ", selection=LOADS, kind="too slow"),
     Fault("slow_decode_ms", {"SIM_FAULT_SLOW_DECODE_MS": "10"}, "test_load_meets_budgets[text]",
           "mean_tpot_ms = ", selection=LOADS, kind="too slow"),
+    Fault("slow_image_path", {"SIM_FAULT_SLOW_IMAGE_PATH": "40"}, "test_load_meets_budgets[image]",
+          "p99_ttft_ms = ", selection=LOADS, kind="too slow"),  # 2x at hardware size: the baseline's scenario row
+    Fault("slow_audio_path", {"SIM_FAULT_SLOW_AUDIO_PATH": "40"}, "test_load_meets_budgets[audio]",
+          "p99_ttft_ms = ", selection=LOADS, kind="too slow"),
     Fault("stall_every_tokens", {"SIM_FAULT_STALL_EVERY_TOKENS": "20"}, "test_load_meets_budgets[text]",
           "p99_itl_ms = ", selection=LOADS, kind="too slow"),
     Fault("serialize_requests", {"SIM_FAULT_SERIALIZE_REQUESTS": "1"}, "test_load_meets_budgets[text]",
@@ -286,6 +292,14 @@ SCENARIOS = (
              "capacity knee N concurrent requests is P% below the accepted baseline's K (...; allowed 15% lower); "
              "at C concurrent: p99_ttft_ms ... > 240",
              "e2e/test_capacity.py::test_a_knee_that_falls_below_the_accepted_one_fails"),
+    Scenario("a 2x slower image path on distinct pictures: the vision encoder 20 -> 40 ms a picture at TTFT 100 ms",
+             "performance", "test_no_regression_against_accepted_baseline",
+             "| test_load_meets_budgets[image] | mean_ttft_ms | ... | REGRESSION |",
+             "e2e/test_reports.py::test_encoders_twice_as_slow_on_distinct_media_fail_the_baseline"),
+    Scenario("audio 2x slower: the speech encoder 20 -> 40 ms a 10 s clip at TTFT 100 ms", "performance",
+             "test_no_regression_against_accepted_baseline",
+             "| test_load_meets_budgets[audio] | mean_ttft_ms | ... | REGRESSION |",
+             "e2e/test_reports.py::test_encoders_twice_as_slow_on_distinct_media_fail_the_baseline"),
     Scenario("a tail-only regression: every 33rd token 50 ms late (hardware regression gates)", "performance",
              "test_no_regression_against_previous_run, test_no_regression_against_accepted_baseline",
              "| p99_itl_ms | ... | REGRESSION |",

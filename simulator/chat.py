@@ -98,6 +98,8 @@ class ChatPlan:
     logprobs: dict[str, Any] | None = None  # choices[0].logprobs when the request asks for them
     continuous_usage: bool = False  # stream_options.continuous_usage_stats with include_usage: usage in every chunk
     n: int = 1  # choices, each the same answer here (the fake model samples nothing)
+    encoded_images: int = 0  # pictures the processor cache did not hold: the vision encoder ran for them
+    encoded_audio_s: float = 0.0  # seconds of audio the speech encoder ran for
 
     @property
     def completion_tokens(self) -> int:
@@ -148,8 +150,11 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
         raise EngineCrash("EngineCore hit a fatal error in the image processor (simulated fault: crash_on_tiny_image).")
     if faults.audio_crosstalk:
         items = _crosstalk(items)
+    encoded_images, encoded_audio_s = 0, 0.0
     for item in items:
-        limits.mm_cache.add(item.cache_key, item.processed_bytes(), item)
+        if limits.mm_cache.add(item.cache_key, item.processed_bytes(), item):
+            encoded_images += isinstance(item, Image)
+            encoded_audio_s += item.duration_s if isinstance(item, Audio) else 0.0
         if isinstance(item, Image):
             if faults.leak_per_image_kb:
                 _LEAKED.setdefault(item.sha256, b"\x01" * (faults.leak_per_image_kb * 1024))  # written: resident
@@ -183,7 +188,7 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
         finish_reason = "stop"
     return ChatPlan(lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage,
                     stop_reason, _logprobs(body, pieces, serving, limits.max_logprobs, faults.logprobs_drop_last),
-                    continuous_usage, 1 if faults.n_ignored else n)
+                    continuous_usage, 1 if faults.n_ignored else n, encoded_images, encoded_audio_s)
 
 
 def _logprobs(body: dict[str, Any], pieces: list[str], serving: Serving, most: int,

@@ -56,6 +56,8 @@ class Faults:
     behaves_as_minor: int = 0
     n_ignored: bool = False
     logprobs_drop_last: bool = False
+    slow_image_path: int = 0
+    slow_audio_path: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Faults:
@@ -93,6 +95,10 @@ FAULT_DOCS: dict[str, str] = {
     "die_after": "N: the process exits after answering N chat requests",
     "slow_first_token_ms": "MS: adds MS milliseconds to every time to first token",
     "slow_decode_ms": "MS: adds MS milliseconds to every further token (slow decode: TPOT and ITL grow)",
+    "slow_image_path": "F: the vision encoder takes F times as long for each picture the processor cache does not "
+                       "hold (SIM_IMAGE_ENCODE_MS); a cached picture shows nothing",
+    "slow_audio_path": "F: the speech encoder takes F times as long for each clip it processes "
+                       "(SIM_AUDIO_ENCODE_MS_PER_S)",
     "stall_every_tokens": "N: every N-th token the server generates (across all requests) comes 50 ms late: a "
                           "periodic stall that moves the inter-token latency's tail, not its body",
     "serialize_requests": "answers one request at a time (batching broken: throughput collapses under load)",

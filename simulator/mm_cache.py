@@ -18,19 +18,21 @@ class ProcessorCache:
         self._size = 0
         self._lock = threading.Lock()
 
-    def add(self, key: str, size: int, item: Any = None) -> None:
-        """An item seen: a hit refreshes it; a miss keeps `size` bytes and evicts the oldest beyond capacity."""
+    def add(self, key: str, size: int, item: Any = None) -> bool:
+        """An item seen: a hit refreshes it; a miss keeps `size` bytes and evicts the oldest beyond capacity.
+        True for a miss: the encoder processes the item."""
         if size > self.capacity:
-            return  # vLLM does not cache an item larger than the whole cache
+            return True  # vLLM does not cache an item larger than the whole cache
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return
+                return False
             self._items[key] = (bytearray(b"\x01") * size, item)
             self._size += size
             while self._size > self.capacity:
                 _, (evicted, _) = self._items.popitem(last=False)
                 self._size -= len(evicted)
+            return True
 
     def get(self, key: str) -> Any:
         """The item kept under `key` (a hit refreshes it), or None."""

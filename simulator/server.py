@@ -310,7 +310,9 @@ class Handler(BaseHTTPRequestHandler):
             threading.Event().wait()  # the engine hangs; the API server's probes keep answering
         with state.serial if state.faults.serialize_requests else nullcontext(), state.running as running:
             start = time.perf_counter()
-            ttft = state.timing.ttft_s(plan.prompt_tokens, running, state.faults.slow_first_token_ms)
+            encode_ms = state.timing.encode_ms(plan.encoded_images, plan.encoded_audio_s,
+                                               state.faults.slow_image_path, state.faults.slow_audio_path)
+            ttft = state.timing.ttft_s(plan.prompt_tokens, running, state.faults.slow_first_token_ms + encode_ms)
             tpot = state.timing.tpot_s(running) + state.faults.slow_decode_ms / 1000
             deadlines = [start + ttft + i * tpot for i in range(plan.completion_tokens)]
             if state.faults.stall_every_tokens:

@@ -18,6 +18,8 @@ class TimingModel:
     ttft_per_prompt_token_ms: float = 0.01
     tpot_ms: float = 2.0
     concurrency_slowdown: float = 0.05
+    image_encode_ms: float = 0.0  # the vision encoder, per picture the processor cache does not hold
+    audio_encode_ms_per_s: float = 0.0  # the speech encoder, per second of audio it processes
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> TimingModel:
@@ -28,6 +30,8 @@ class TimingModel:
             "ttft_per_prompt_token_ms": "SIM_TTFT_PER_PROMPT_TOKEN_MS",
             "tpot_ms": "SIM_TPOT_MS",
             "concurrency_slowdown": "SIM_CONCURRENCY_SLOWDOWN",
+            "image_encode_ms": "SIM_IMAGE_ENCODE_MS",
+            "audio_encode_ms_per_s": "SIM_AUDIO_ENCODE_MS_PER_S",
         }
         values = {field: float(env[var]) for field, var in names.items() if env.get(var, "").strip()}
         return cls(**values)
@@ -38,6 +42,12 @@ class TimingModel:
     def ttft_s(self, prompt_tokens: int, running: int, extra_ms: float = 0.0) -> float:
         base = self.ttft_base_ms + self.ttft_per_prompt_token_ms * prompt_tokens
         return (base * self.slowdown(running) + extra_ms) / 1000.0
+
+    def encode_ms(self, images: int, audio_s: float, image_factor: int = 1, audio_factor: int = 1) -> float:
+        """The encoders' time before prefill, for the media the processor cache did not hold; a slow path's
+        factor multiplies its encoder's time."""
+        return (images * self.image_encode_ms * max(image_factor, 1)
+                + audio_s * self.audio_encode_ms_per_s * max(audio_factor, 1))
 
     def tpot_s(self, running: int) -> float:
         return self.tpot_ms * self.slowdown(running) / 1000.0

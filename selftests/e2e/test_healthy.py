@@ -125,11 +125,13 @@ def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int
     run = run_suite(tmp_path, "-n", "2", "--target", "sim", "--port", str(port))
     assert run.exit_code == 0, run.describe()
     assert "2 workers" in run.output
-    measured = {name for name in run.cases() if name.startswith(("test_single_request_latency", "test_load_meets",
-                                                                   "test_vllm_bench_serve"))}
-    assert len(measured) == 11, sorted(measured)  # 3 latencies, 4 loads (text, image, audio, mixed), 4 vllm bench
-    assert_skips(run, SIM_SKIPS | dict.fromkeys(measured, XDIST_SKIP) | {
-        "test_no_regression_against_previous_run": "this run's figures are collected on the controller"} | {
+    measured = {name for name in run.cases() if name.startswith((
+        "test_single_request_latency", "test_load_meets", "test_vllm_bench_serve", "test_aisbench_perf",
+        "test_capacity"))}
+    assert len(measured) == 14, sorted(measured)  # 3 latencies, 4 loads, 4 vllm bench, 2 AISBench perf, capacity
+    assert_skips(run, SIM_SKIPS | dict.fromkeys(measured, XDIST_SKIP) | dict.fromkeys(
+        ("test_no_regression_against_previous_run", "test_no_regression_against_accepted_baseline"),
+        "this run's figures are collected on the controller") | {
         f"test_aisbench[{name}]": "no AISBench datasets root" for name in ("textvqa", "gsm8k", "vocalsound")})
     log = (tmp_path / "reports" / "server.log").read_text()
     assert log.count("Started server process") == 1, "each xdist worker started its own server"

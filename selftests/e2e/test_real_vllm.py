@@ -173,7 +173,7 @@ def assert_only_content_fails(run: SuiteRun, model: TinyModel,
     assert "failures: 0 serving broken" in run.output or defects
 
 
-@pytest.mark.timeout(900)  # 220-300 s measured: two runs of the suite, each starting vLLM
+@pytest.mark.timeout(900)  # 266-300 s measured: two runs of the suite, each starting vLLM
 @pytest.mark.parametrize("tiny", ["image", "audio"], indirect=True)
 def test_nightly_then_release_on_real_vllm_through_the_process_target(tmp_path: Path,
                                                                       tiny: tuple[TinyModel, Path]) -> None:

@@ -143,6 +143,37 @@ def test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught
         assert case.outcome == "failed" and "| p99_itl_ms |" in case.message, tail.describe()
 
 
+ENCODERS = ATLAS_LIKE.replace('SIM_TPOT_MS = "{tpot}" }}',
+                              'SIM_TPOT_MS = "{tpot}", SIM_IMAGE_ENCODE_MS = "20", SIM_AUDIO_ENCODE_MS_PER_S = "2" }}') + "".join(
+    f"[performance.{load}]\nmax_p99_ttft_ms = 5000\nmax_mean_tpot_ms = 200\nmax_p99_itl_ms = 500\n"
+    for load in ("image", "audio"))
+
+
+def test_encoders_twice_as_slow_on_distinct_media_fail_the_baseline(tmp_path: Path, port: int) -> None:
+    """At NPU-like timing (TTFT 100 ms, TPOT 10 ms) with encoders that take 20 ms a 448 px picture and 20 ms a
+    10 s clip: against a baseline of two healthy runs a third holds, and a vision or speech encoder twice as slow
+    fails the image and audio loads' TTFT, each load's pictures and clips its own so no cache hides it."""
+    profile = tmp_path / "encoders.toml"
+    profile.write_text(ENCODERS.format(sim=REPO / "profiles" / "sim.toml", ttft=100, tpot=10))
+    args = ("-m", "performance", "-k", "load_meets_budgets and (image or audio) or accepted_baseline", "--target",
+            "sim", "--port", str(port), f"--profile={profile}")
+    accepted = []
+    for attempt in range(2):
+        run = run_suite(tmp_path / f"accepted-{attempt}", *args, "--baseline=none")
+        assert run.exit_code == 0, run.describe()
+        accepted.append(tmp_path / f"accepted-{attempt}" / "reports" / "metrics.json")
+    baseline = accept_baseline(tmp_path / "baseline.json", *accepted)
+    healthy = run_suite(tmp_path / "healthy", *args, f"--baseline={baseline}")
+    assert healthy.cases()[GATES[1]].outcome == "passed", healthy.describe()
+    for path, load in (("IMAGE", "image"), ("AUDIO", "audio")):
+        slower = run_suite(tmp_path / f"slower-{load}", *args, f"--baseline={baseline}",
+                           env={f"SIM_FAULT_SLOW_{path}_PATH": "2"})
+        case = slower.cases()[GATES[1]]
+        assert case.outcome == "failed", slower.describe()
+        assert f"| test_load_meets_budgets[{load}] | mean_ttft_ms |" in case.message, case.message
+        assert f"| test_load_meets_budgets[{'audio' if load == 'image' else 'image'}] |" not in case.message
+
+
 @pytest.mark.parametrize(("budgets", "missing"), [
     ("max_p99_ttft_ms = 400\n", "max_failed, so failed requests are not gated"),
     ("max_failed = 0\n", "latency budget (none of max_p99_ttft_ms"),

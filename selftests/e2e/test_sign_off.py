@@ -86,7 +86,8 @@ def assert_gates_not_run(run: SuiteRun, expected: dict[str, str]) -> None:
 PERFORMANCE = ("test_single_request_latency[text]", "test_single_request_latency[one-image]",
                "test_single_request_latency[several-images]",
                *(f"{test}[{load}]" for test in ("test_load_meets_budgets", "test_vllm_bench_serve_meets_budgets")
-                 for load in ("text", "image", "audio", "mixed")), "test_capacity_under_slo")
+                 for load in ("text", "image", "audio", "mixed")), "test_capacity_under_slo",
+               "test_aisbench_perf_meets_budgets[text]", "test_aisbench_perf_meets_budgets[image]")
 
 
 @pytest.mark.parametrize(("removed", "args", "expected"), [
@@ -102,7 +103,7 @@ PERFORMANCE = ("test_single_request_latency[text]", "test_single_request_latency
      {"test_no_regression_against_accepted_baseline": "no accepted baseline at "}),
     ("aisbench", ("-m", "release", "-k", "aisbench and gsm8k", "--aisbench="),
      {"test_aisbench[gsm8k]": "no `ais_bench` command"}),
-    ("accuracy-table", ("-m", "release", "-k", "aisbench or canary", "--profile=NO-ACCURACY"),
+    ("accuracy-table", ("-m", "release", "-k", "(aisbench and not perf) or canary", "--profile=NO-ACCURACY"),
      {"test_aisbench[no-datasets]": "profile 'sim-no-accuracy' has no AISBench datasets",
       "test_image_canary": "profile 'sim-no-accuracy' has no [accuracy] table",
       "test_audio_canary": "profile 'sim-no-accuracy' has no [accuracy] table"}),

@@ -232,6 +232,21 @@ def test_timing_model_grows_with_prompt_and_concurrency() -> None:
     assert TimingModel.from_env({"SIM_TPOT_MS": "7"}).tpot_ms == 7
 
 
+def test_encoders_run_for_media_the_processor_cache_lacks_and_a_slow_path_multiplies_them() -> None:
+    from simulator.mm_cache import ProcessorCache
+
+    limits = replace(LIMITS, mm_cache=ProcessorCache(0.1))
+    first = chat([image("red-circle"), clip(MANIFEST.transcription_clips[0].name), {"type": "text", "text": "?"}],
+                 limits=limits)
+    again = chat([image("red-circle"), {"type": "text", "text": "?"}], limits=limits)
+    seconds = first.encoded_audio_s
+    assert (first.encoded_images, again.encoded_images, again.encoded_audio_s) == (1, 0, 0.0) and seconds > 1
+    timing = TimingModel.from_env({"SIM_IMAGE_ENCODE_MS": "20", "SIM_AUDIO_ENCODE_MS_PER_S": "2"})
+    assert timing.encode_ms(1, seconds) == pytest.approx(20 + 2 * seconds)
+    assert timing.encode_ms(1, seconds, image_factor=2) == pytest.approx(40 + 2 * seconds)
+    assert timing.encode_ms(0, seconds, audio_factor=2) == pytest.approx(4 * seconds)
+
+
 def test_faults_read_from_environment_and_documented() -> None:
     faults = Faults.from_env({"SIM_FAULT_DIE_AFTER": "3", "SIM_FAULT_STREAM_NO_DONE": "1", "SIM_FAULT_BAD_USAGE": "0"})
     assert (faults.die_after, faults.stream_no_done, faults.bad_usage) == (3, True, False)
