@@ -336,7 +336,8 @@ def assert_phi4mm_counts_and_adapters(base_url: str, served: str, dynamic_hd: in
 CONTAINER_PROFILE = "vllm-cpu-tiny-phi4mm-container"
 CONTAINER_SELECTION = ("-m", "(smoke or performance) and not network", "-k",
                        f"{PHI4MM_PROCESS_TARGET_ONLY} and not test_single_request_latency and not test_load_meets_budgets "
-                       "and not test_no_regression")  # the smoke tier and `vllm bench serve` inside the container
+                       "and not test_no_regression and not test_aisbench_perf and not test_capacity")  # the smoke tier
+# and `vllm bench serve` inside the container
 
 
 @pytest.mark.timeout(1200)
