@@ -172,3 +172,14 @@ def accept_baseline(out: Path, *runs: Path) -> Path:
                            "--out", str(out)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return out
+
+
+def healthy_baseline(workdir: Path, *args: str, runs: int = 2) -> tuple[Path, list[Path]]:
+    """`runs` healthy runs with these arguments (judged against no baseline, as phi4mm-accept-baseline's own are),
+    accepted into workdir/baseline.json; the baseline and the runs' metrics.json."""
+    accepted = []
+    for attempt in range(runs):
+        run = run_suite(workdir / f"accepted-{attempt}", *args, "--baseline=none")
+        assert run.exit_code == 0, run.describe()
+        accepted.append(workdir / f"accepted-{attempt}" / "reports" / "metrics.json")
+    return accept_baseline(workdir / "baseline.json", *accepted), accepted

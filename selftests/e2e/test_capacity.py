@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from selftests.suite_run import REPO, accept_baseline, run_suite
+from selftests.suite_run import REPO, healthy_baseline, run_suite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.quiet_machine]  # the knee is where latency meets the SLO
 TEST = "test_capacity_under_slo"
@@ -31,12 +31,7 @@ def test_a_knee_that_falls_below_the_accepted_one_fails(tmp_path: Path, port: in
     profile = tmp_path / "npu-like.toml"
     profile.write_text(NPU_LIKE)
     args = ("-m", "performance", "-k", "capacity", "--target", "sim", "--port", str(port), f"--profile={profile}")
-    accepted = []
-    for attempt in range(2):
-        run = run_suite(tmp_path / f"accepted-{attempt}", *args, "--baseline=none")
-        assert run.exit_code == 0, run.describe()
-        accepted.append(tmp_path / f"accepted-{attempt}" / "reports" / "metrics.json")
-    baseline = accept_baseline(tmp_path / "baseline.json", *accepted)
+    baseline, _ = healthy_baseline(tmp_path, *args)
     knees = json.loads(baseline.read_text())["tests"][f"tests/test_capacity.py::{TEST}"]["spread"]["knee_concurrency"]
     assert all(16 <= knee < 32 for knee in knees), knees  # beyond the doubling steps: the bisection found it
     healthy = run_suite(tmp_path / "healthy", *args, f"--baseline={baseline}")

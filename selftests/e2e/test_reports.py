@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from selftests.suite_run import REPO, accept_baseline, run_suite
+from selftests.suite_run import REPO, healthy_baseline, run_suite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.quiet_machine]  # each run measures its loads
 
@@ -112,13 +112,7 @@ def test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught
     args = ("-m", "performance or smoke", "-k", "load_meets_budgets and text or text_only or regression",
             "--target", "sim", "--port", str(port))  # the latency benchmarks: +10% of a 110 ms request is within
     # their 20 ms floor, and the simulator's picture handling swings 5% with the machine's load
-    accepted = []
-    for attempt in range(2):
-        run = run_suite(tmp_path / f"accepted-{attempt}", *args, f"--profile={healthy}", "--baseline=none")
-        assert run.exit_code == 0, run.describe()
-        accepted.append(tmp_path / f"accepted-{attempt}" / "reports" / "metrics.json")
-    baseline = tmp_path / "baseline.json"
-    accept_baseline(baseline, *accepted)
+    baseline, accepted = healthy_baseline(tmp_path, *args, f"--profile={healthy}")
     judged = (f"--compare-to={accepted[0]}", f"--baseline={baseline}")
     false_alarms = {}
     for attempt in range(1, 4):
@@ -157,12 +151,7 @@ def test_encoders_twice_as_slow_on_distinct_media_fail_the_baseline(tmp_path: Pa
     profile.write_text(ENCODERS.format(sim=REPO / "profiles" / "sim.toml", ttft=100, tpot=10))
     args = ("-m", "performance", "-k", "load_meets_budgets and (image or audio) or accepted_baseline", "--target",
             "sim", "--port", str(port), f"--profile={profile}")
-    accepted = []
-    for attempt in range(2):
-        run = run_suite(tmp_path / f"accepted-{attempt}", *args, "--baseline=none")
-        assert run.exit_code == 0, run.describe()
-        accepted.append(tmp_path / f"accepted-{attempt}" / "reports" / "metrics.json")
-    baseline = accept_baseline(tmp_path / "baseline.json", *accepted)
+    baseline, _ = healthy_baseline(tmp_path, *args)
     healthy = run_suite(tmp_path / "healthy", *args, f"--baseline={baseline}")
     assert healthy.cases()[GATES[1]].outcome == "passed", healthy.describe()
     for path, load in (("IMAGE", "image"), ("AUDIO", "audio")):
