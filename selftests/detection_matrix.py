@@ -56,6 +56,7 @@ CATEGORY = {
     'logprobs_drop_last': 'chat',
     'slow_image_path': 'performance',
     'slow_audio_path': 'performance',
+    'slow_requests_pct': 'performance',
 }
 
 
@@ -285,6 +286,11 @@ SCENARIOS = (
              "test_no_regression_against_previous_run, test_no_regression_against_accepted_baseline",
              "too slow: N of M judged figures regressed against ... beyond 3% and the noise floor (ttft 5 ms, "
              "tpot 1 ms, ...; against a baseline at least 3 sigma of its runs)",
+             "e2e/test_reports.py::test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught"),
+    Scenario("a tail of 3% of requests 50% slower (TTFT and every token) at TTFT 100 ms, 200 requests; against the "
+             "accepted baseline, whose runs are pooled: one previous run of 200 cannot show a 3% tail at p < 0.01",
+             "performance", "test_no_regression_against_accepted_baseline",
+             "| test_load_meets_budgets[text] | p99_ttft_ms | ... | REGRESSION |",
              "e2e/test_reports.py::test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught"),
     Scenario("a knee below the accepted one: latency grows twice as fast with concurrency (knee about half; a knee "
              "20% lower is proven by the rule's unit test, the simulator's p99 swings about 8% of the knee here)",

@@ -11,9 +11,12 @@ from xml.etree import ElementTree
 
 import pytest
 
+from phi4mm_acceptance.deployment.profile_files import load_profile
+
 REPO = Path(__file__).resolve().parent.parent
 # The simulator's default release, vLLM 0.11.0, has none of vLLM's media limits (0.24 and 0.29 brought them) and
 # serves no audio part with a uuid (0.22 and 0.30 fixed them): a healthy simulator run skips these, as not applicable
+SIM_LOADS = load_profile("sim").performance  # the simulator profile's loads
 OLD_RELEASE_SKIPS = {f"test_odd_request_gets_vllms_answer_and_server_recovers[{case}]": "has no such limit"
                      for case in ("audio-over-size-limit", "audio-over-duration-limit",
                                   "image-over-download-limit")} | {

@@ -58,6 +58,7 @@ class Faults:
     logprobs_drop_last: bool = False
     slow_image_path: int = 0
     slow_audio_path: int = 0
+    slow_requests_pct: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Faults:
@@ -99,6 +100,8 @@ FAULT_DOCS: dict[str, str] = {
                        "hold (SIM_IMAGE_ENCODE_MS); a cached picture shows nothing",
     "slow_audio_path": "F: the speech encoder takes F times as long for each clip it processes "
                        "(SIM_AUDIO_ENCODE_MS_PER_S)",
+    "slow_requests_pct": "N: N chat requests in every 100 (spread out, the same ones every run) take 50% longer: "
+                         "their time to first token and every token after it (a tail the body does not show)",
     "stall_every_tokens": "N: every N-th token the server generates (across all requests) comes 50 ms late: a "
                           "periodic stall that moves the inter-token latency's tail, not its body",
     "serialize_requests": "answers one request at a time (batching broken: throughput collapses under load)",

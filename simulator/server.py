@@ -39,6 +39,8 @@ ROUTES = (
 )
 _print_lock = threading.Lock()
 STALL_S = 0.05  # the stall_every_tokens fault's late token: a scheduler hiccup of 50 ms
+SLOW_REQUEST_FACTOR = 1.5  # the slow_requests_pct fault's requests: 50% longer
+SPREAD = 37  # coprime to 100: request numbers times it modulo 100 pick N in every 100, spread out
 
 
 def log(line: str) -> None:
@@ -314,6 +316,8 @@ class Handler(BaseHTTPRequestHandler):
                                                state.faults.slow_image_path, state.faults.slow_audio_path)
             ttft = state.timing.ttft_s(plan.prompt_tokens, running, state.faults.slow_first_token_ms + encode_ms)
             tpot = state.timing.tpot_s(running) + state.faults.slow_decode_ms / 1000
+            if number * SPREAD % 100 < state.faults.slow_requests_pct:
+                ttft, tpot = ttft * SLOW_REQUEST_FACTOR, tpot * SLOW_REQUEST_FACTOR
             deadlines = [start + ttft + i * tpot for i in range(plan.completion_tokens)]
             if state.faults.stall_every_tokens:
                 deadlines = state.counters.with_stalls(deadlines, state.faults.stall_every_tokens, STALL_S)

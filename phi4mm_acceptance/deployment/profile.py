@@ -85,6 +85,10 @@ class ContainerSpec:
     min_free_hbm_mb: int
 
 
+REQUEST_KINDS = {"text": (False, False), "image": (True, False), "audio": (False, True), "image_audio": (True, True)}
+"""A production mix's request kinds: whether each carries the load's pictures, its clips."""
+
+
 @dataclass(frozen=True)
 class PerformanceSpec:
     """One load to put on the server (the vllm-bench shape, plus images) and the budgets it must meet."""
@@ -101,6 +105,7 @@ class PerformanceSpec:
     image_px: int = 448  # their side: 448 is one Phi-4-multimodal crop, larger sizes multi-crop HD
     clips: int = 0  # distinct spoken clips attached to each request (audio_url: the speech adapter runs)
     clip_s: float = 10.0  # their length
+    mix: tuple[tuple[str, float], ...] = ()  # production traffic: each request kind's share; () all carry both
 
 
 @dataclass(frozen=True)

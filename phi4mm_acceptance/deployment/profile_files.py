@@ -11,6 +11,7 @@ from typing import Any
 from phi4mm_acceptance import PROJECT_ROOT
 from phi4mm_acceptance.deployment.profile import (
     HARDWARE_CLASSES,
+    REQUEST_KINDS,
     TARGETS,
     AccuracySpec,
     AisbenchDataset,
@@ -232,7 +233,7 @@ def _container(root: _Fields) -> ContainerSpec:
 BUDGET_KEYS = ("max_failed", "max_p99_ttft_ms", "max_mean_ttft_ms", "max_mean_tpot_ms", "max_p99_tpot_ms",
                "max_p99_itl_ms", "max_p99_e2el_ms", "baseline_output_throughput", "min_output_throughput_ratio")
 LOAD_KEYS = ("num_prompts", "request_rate", "max_concurrency", "input_len", "output_len", "images", "image_px",
-             "clips", "clip_s", "origin")
+             "clips", "clip_s", "mix", "origin")
 
 
 def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
@@ -260,8 +261,27 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
             image_px=int(table.positive("image_px", 448)),
             clips=int(table.get("clips", int, 0)),
             clip_s=float(table.positive("clip_s", 10.0)),
+            mix=_mix(table),
         ))
     return tuple(loads)
+
+
+def _mix(table: _Fields) -> tuple[tuple[str, float], ...]:
+    """A production mix: shares of REQUEST_KINDS adding up to 1, each kind's media given by the load."""
+    shares = table.str_map("mix", (int, float))
+    if not shares:
+        return ()
+    unknown = sorted(set(shares) - set(REQUEST_KINDS))
+    if unknown:
+        raise table._fail("mix", f"has unknown request kinds {unknown}; kinds are {', '.join(REQUEST_KINDS)}")
+    if any(share <= 0 for share in shares.values()) or abs(sum(shares.values()) - 1) > 1e-6:
+        raise table._fail("mix", f"shares must be positive and add up to 1, got {shares}")
+    for kind in shares:
+        pictures, clips = REQUEST_KINDS[kind]
+        if pictures and not table.data.get("images") or clips and not table.data.get("clips"):
+            raise table._fail("mix", f"has {kind!r} requests, so the load needs "
+                                     f"{'images' if pictures and not table.data.get('images') else 'clips'} >= 1")
+    return tuple((kind, float(share)) for kind, share in shares.items())
 
 
 def _capacity(root: _Fields) -> CapacitySpec:

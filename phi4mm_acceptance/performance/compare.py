@@ -3,14 +3,15 @@
 Direction comes from the metric's name: latencies (`*_ms`) should not grow, throughputs should not shrink.
 A figure counts only with enough samples behind it on both sides (`min_samples`): a latency figure needs its
 samples (reports/samples/), and a throughput the number of requests it was measured over; a single-shot
-latency is listed, never judged. A latency regresses when the figure is worse by more than `tolerance` and by
-more than its metric's noise floor, and the samples say so:
-- a mean or median: the whole distribution moved (one-sided Mann-Whitney U, p < `alpha`), so one slow tail
-  sample is no regression;
+latency is listed, never judged. A latency regresses when the figure is worse by more than what is allowed
+(`tolerance` of it, or its metric's noise floor, the larger) and the samples say the server got worse by more
+than that too, which a figure alone (a mean, or a p99 that is the second-slowest of 200) cannot:
+- a mean or median: the whole distribution moved beyond the allowed change (one-sided Mann-Whitney U of this
+  run's samples against the previous run's shifted by it, p < `alpha`), so one slow tail sample is none;
 - a percentile (p99): more of this run's samples than of the previous run's lie beyond the previous run's
-  p99 (one-sided Fisher exact test of those counts, p < `alpha`: both samples' chance is counted, as the
-  previous p99 is itself an estimate), so a tail that grew while the body stayed is caught, which a test of
-  the whole distribution cannot see.
+  p99 plus the allowed change (one-sided Fisher exact test of those counts, p < `alpha`: both samples'
+  chance is counted, as the previous p99 is itself an estimate), so a tail that grew while the body stayed is
+  caught, which a test of the whole distribution cannot see, and a tail within the allowance is not.
 A throughput is judged only where the server bounds it: a load whose requests arrive at a set rate finishes
 at that rate however slowly the server decodes (its TPOT and ITL show that), so its throughput is listed,
 not judged. SciPy's tests: no reason to write our own.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +41,21 @@ class Change:
     limits: RegressionSpec
     samples_before: int = 0  # how many measurements the figure summarises (1: a single shot)
     samples_after: int = 0
-    p_value: float | None = None  # after's samples worse than before's; None for a throughput
     not_judged: str = ""  # why the figure cannot be judged, whatever its samples
+    was: tuple[float, ...] = ()  # a latency's samples, before and after
+    now: tuple[float, ...] = ()
+
+    @property
+    def allowed_ms(self) -> float:
+        """How much a latency may grow: its tolerance of the figure or its noise floor, the larger."""
+        return max(self.limits.tolerance * self.before, self.limits.floor_ms(base_metric(self.metric)))
+
+    @cached_property
+    def p_value(self) -> float | None:
+        """How likely the samples are no worse than before's plus the allowance; None for a throughput."""
+        if self.higher_is_better or not self.was or not self.now:
+            return None
+        return worse_p_value(self.metric, list(self.was), list(self.now), self.allowed_ms)
 
     @property
     def relative(self) -> float:
@@ -53,7 +68,7 @@ class Change:
     @property
     def regressed(self) -> bool:
         worse = -self.relative if self.higher_is_better else self.relative
-        beyond_noise = self.higher_is_better or self.after - self.before > self.limits.floor_ms(base_metric(self.metric))
+        beyond_noise = self.higher_is_better or self.after - self.before > self.allowed_ms
         moved = self.p_value is None or self.p_value < self.limits.alpha
         return self.judged and worse > self.limits.tolerance and beyond_noise and moved
 
@@ -108,8 +123,9 @@ def _count(behind: list[float] | int) -> int:
     return len(behind) if isinstance(behind, list) else behind
 
 
-def worse_p_value(metric: str, was: list[float], now: list[float]) -> float:
-    """How likely this run's samples are no worse than the previous run's, by the figure's statistic.
+def worse_p_value(metric: str, was: list[float], now: list[float], allowed: float) -> float:
+    """How likely this run's samples are no worse than the previous run's plus `allowed`, by the figure's
+    statistic.
 
     scipy is imported here, not at the top: it costs about a second at every run's start, and only --compare-to
     runs need it."""
@@ -117,11 +133,11 @@ def worse_p_value(metric: str, was: list[float], now: list[float]) -> float:
 
     match = STATISTIC.match(metric)
     if match and match["quantile"]:
-        threshold = percentile(was, float(match["quantile"]))
+        threshold = percentile(was, float(match["quantile"])) + allowed
         beyond_now, beyond_was = (sum(value > threshold for value in values) for values in (now, was))
         counts = [[beyond_now, len(now) - beyond_now], [beyond_was, len(was) - beyond_was]]
         return float(fisher_exact(counts, alternative="greater").pvalue)
-    return float(mannwhitneyu(now, was, alternative="greater").pvalue)
+    return float(mannwhitneyu(now, [value + allowed for value in was], alternative="greater").pvalue)
 
 
 def compare(before: dict[str, Any], after: dict[str, Any], limits: RegressionSpec,
@@ -138,12 +154,11 @@ def compare(before: dict[str, Any], after: dict[str, Any], limits: RegressionSpe
                 continue
             was = _behind(metric, old, (before_samples or {}).get(test, {}))
             now = _behind(metric, new, (after_samples or {}).get(test, {}))
-            p_value = None
-            if isinstance(was, list) and isinstance(now, list) and was and now:
-                p_value = worse_p_value(metric, was, now)
             changes.append(Change(test, metric, float(previous), float(value), higher, limits, _count(was),
-                                  _count(now), p_value, _never_judged(metric, new, now)
-                                  or (_never_judged(metric, old, was) if higher else "")))
+                                  _count(now), _never_judged(metric, new, now)
+                                  or (_never_judged(metric, old, was) if higher else ""),
+                                  tuple(was) if isinstance(was, list) else (),
+                                  tuple(now) if isinstance(now, list) else ()))
     return changes
 
 

@@ -1,5 +1,6 @@
 """The suite's own load generator: streamed chat requests at a Poisson rate or a fixed concurrency, with
-text prompts of a requested length and optional pictures and spoken clips, each request's its own.
+text prompts of a requested length and optional pictures and spoken clips, each request's its own, or a
+production mix of text, picture and speech requests in one load.
 
 Timing follows vllm bench's definitions (see performance/metrics). To keep the client's own delay out of the
 figures, requests are pre-serialised, connections are opened before the clock starts (rawhttp), arrivals
@@ -13,10 +14,11 @@ import json
 import random
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from phi4mm_acceptance.deployment.profile import PerformanceSpec
+from phi4mm_acceptance.deployment.profile import REQUEST_KINDS, PerformanceSpec
 from phi4mm_acceptance.performance.metrics import RequestRecord, summarise
 from phi4mm_acceptance.performance.rawhttp import ConnectionPool, HttpStatusError
 from phi4mm_acceptance.protocol.client import chat_payload
@@ -47,6 +49,7 @@ class LoadShape:
     speech: bytes = b""  # the spoken WAV they are made of
     seed: int = 0
     request_id_prefix: str = ""  # sends x-request-id: <prefix><i>, to match server-side logs
+    mix: tuple[tuple[str, float], ...] = ()  # production traffic: REQUEST_KINDS' shares; () all carry both media
 
     @classmethod
     def of(cls, load: PerformanceSpec, speech: bytes, **changes: Any) -> LoadShape:
@@ -55,7 +58,8 @@ class LoadShape:
         fields = {"num_prompts": load.num_prompts, "input_len": load.input_len, "output_len": load.output_len,
                   "request_rate": load.request_rate, "max_concurrency": load.max_concurrency, "images": load.images,
                   "image_px": load.image_px, "clips": load.clips, "clip_s": load.clip_s,
-                  "speech": speech if load.clips else b"", "first_item": secrets.randbelow(1 << 40)}
+                  "speech": speech if load.clips else b"", "first_item": secrets.randbelow(1 << 40),
+                  "mix": load.mix}
         return cls(**(fields | changes))
 
 
@@ -73,9 +77,27 @@ def request_clips(shape: LoadShape, number: int) -> list[str]:
     return [distinct_clip_url(shape.speech, first + offset, shape.clip_s) for offset in range(shape.clips)]
 
 
-def request_message(shape: LoadShape, number: int, text: str) -> list[dict[str, Any]]:
-    """Its pictures, its clips, then the text: how Phi-4-multimodal's prompts put media first."""
-    parts = [*map(image_part, request_images(shape, number)), *map(audio_url_part, request_clips(shape, number))]
+def request_kinds(shape: LoadShape) -> list[str]:
+    """Each request's kind in a production mix: every kind's share of the load, rounded so the counts add up
+    (largest remainder), in an order drawn from the load's seed, so every run sends the same blend in the same
+    order. Without a mix every request carries the load's pictures and clips ("image_audio")."""
+    if not shape.mix:
+        return ["image_audio"] * shape.num_prompts
+    exact = {kind: share * shape.num_prompts for kind, share in shape.mix}
+    counts = {kind: int(value) for kind, value in exact.items()}
+    for kind in sorted(exact, key=lambda k: exact[k] - counts[k], reverse=True)[:shape.num_prompts - sum(counts.values())]:
+        counts[kind] += 1
+    kinds = [kind for kind, count in counts.items() for _ in range(count)]
+    random.Random(shape.seed).shuffle(kinds)
+    return kinds
+
+
+def request_message(shape: LoadShape, number: int, text: str, kind: str = "image_audio") -> list[dict[str, Any]]:
+    """Its pictures and its clips, as far as its kind carries them, then the text: how Phi-4-multimodal's prompts
+    put media first."""
+    pictures, clips = REQUEST_KINDS[kind]
+    parts = [*map(image_part, request_images(shape, number) if pictures else []),
+             *map(audio_url_part, request_clips(shape, number) if clips else [])]
     return [{"role": "user", "content": [*parts, {"type": "text", "text": text}]}]
 
 
@@ -184,8 +206,9 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
     offsets = arrival_offsets(shape, rng)
     slots = shape.max_concurrency or shape.num_prompts
     pool = ConnectionPool(base_url, {"Authorization": f"Bearer {api_key}"} if api_key else {}, slots)
+    kinds = request_kinds(shape)
     requests = [pool.request_bytes("/v1/chat/completions", json.dumps(chat_payload(
-        model, request_message(shape, i, random_prompt(rng, shape.input_len)), stream=True,
+        model, request_message(shape, i, random_prompt(rng, shape.input_len), kinds[i]), stream=True,
         stream_options={"include_usage": True}, max_completion_tokens=shape.output_len, ignore_eos=True,
     )).encode(), {"x-request-id": f"{shape.request_id_prefix}{i}"} if shape.request_id_prefix else None)
         for i in range(len(offsets))]
@@ -218,5 +241,6 @@ def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300
                 "max_concurrency": shape.max_concurrency, "images_per_request": shape.images,
                 "image_px": shape.image_px if shape.images else None, "clips_per_request": shape.clips,
                 "clip_s": shape.clip_s if shape.clips else None,
+                "request_kinds": dict(Counter(request_kinds(shape))) if shape.mix else None,
                 "backend": "phi4mm-loadgen"}
     return metrics, records

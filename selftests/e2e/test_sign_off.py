@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from selftests.aisbench_data import write_tiny_datasets
-from selftests.suite_run import OLD_RELEASE_SKIPS, REPO, SuiteRun, accept_baseline, real_tool, run_suite
+from selftests.suite_run import OLD_RELEASE_SKIPS, REPO, SIM_LOADS, SuiteRun, accept_baseline, real_tool, run_suite
 
 pytestmark = pytest.mark.e2e
 AISBENCH = REPO / ".venv-aisbench" / "bin" / "ais_bench"
 VLLM_BENCH = REPO / ".venv-vllm-bench" / "bin" / "vllm"
 NOT_APPLICABLE = OLD_RELEASE_SKIPS | {  # the only tests a complete sign-off on the simulator skips, and why
     f"test_vllm_bench_serve_meets_budgets[{load}]": "vllm bench serve's random datasets send no audio"
-    for load in ("audio", "mixed")}
+    for load in (load.name for load in SIM_LOADS if load.clips)}
 WITHOUT_THE_INTERNET = "--sign-off-without=test_seed_request*"  # the simulator cannot fetch the seed's public image
 
 
@@ -86,7 +86,7 @@ def assert_gates_not_run(run: SuiteRun, expected: dict[str, str]) -> None:
 PERFORMANCE = ("test_single_request_latency[text]", "test_single_request_latency[one-image]",
                "test_single_request_latency[several-images]",
                *(f"{test}[{load}]" for test in ("test_load_meets_budgets", "test_vllm_bench_serve_meets_budgets")
-                 for load in ("text", "image", "audio", "mixed")), "test_capacity_under_slo",
+                 for load in (load.name for load in SIM_LOADS)), "test_capacity_under_slo",
                "test_aisbench_perf_meets_budgets[text]", "test_aisbench_perf_meets_budgets[image]")
 
 

@@ -6,6 +6,8 @@ import base64
 import io
 import json
 import wave
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from phi4mm_acceptance.performance.loadgen import (
     read_stream,
     request_clips,
     request_images,
+    request_kinds,
     request_message,
 )
 from phi4mm_acceptance.performance.metrics import RequestRecord, percentile, summarise
@@ -122,6 +125,21 @@ def test_every_request_of_an_audio_load_carries_a_clip_of_its_own_of_the_length_
         assert clip.getnframes() == 7.5 * clip.getframerate() and clip.getnchannels() == 1
     content = request_message(shape, 2, "Describe both.")[0]["content"]
     assert [part["type"] for part in content] == ["image_url", "audio_url", "text"]
+
+
+def test_a_production_mix_sends_each_kind_its_share_in_a_fixed_order() -> None:
+    """Shares rounded so the counts add up, the same blend and order every run, each kind with its own media."""
+    speech = load_manifest().transcription_clips[0].path.read_bytes()
+    shape = LoadShape(num_prompts=7, input_len=8, output_len=8, images=1, image_px=64, clips=1, speech=speech,
+                      mix=(("text", 0.5), ("image", 0.3), ("audio", 0.15), ("image_audio", 0.05)))
+    kinds = request_kinds(shape)
+    assert Counter(kinds) == {"text": 4, "image": 2, "audio": 1} and kinds == request_kinds(shape)
+    assert kinds != sorted(kinds, key=[kind for kind, _ in shape.mix].index)  # interleaved, not in blocks
+    parts = {kind: [part["type"] for part in request_message(shape, 0, "Hi.", kind)[0]["content"]]
+             for kind in ("text", "image", "audio", "image_audio")}
+    assert parts == {"text": ["text"], "image": ["image_url", "text"], "audio": ["audio_url", "text"],
+                     "image_audio": ["image_url", "audio_url", "text"]}
+    assert request_kinds(replace(shape, mix=())) == ["image_audio"] * 7  # no mix: every request carries both
 
 
 @pytest.mark.parametrize("sample", sorted(SAMPLES.glob("*.json")), ids=lambda p: p.stem)

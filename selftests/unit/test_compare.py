@@ -103,6 +103,33 @@ def test_a_tail_only_regression_trips_the_p99_and_not_the_mean() -> None:
                     samples(itl_ms=after)) == {"mean_itl_ms": "ok", "p99_itl_ms": "REGRESSION"}
 
 
+def test_a_tail_of_3_percent_of_requests_50_percent_slower_trips_the_p99_against_a_pooled_baseline() -> None:
+    """6 of 200 requests +50% at a 100 ms TTFT (issue 29's tail row): the body stays (the mean is no regression),
+    the p99's exceedance test catches it against a baseline that pools two accepted runs. One previous run of
+    200 cannot show it at p < 0.01 whatever the tail's size: 6 of 200 past its p99 against 0 of 200 is p = 0.015
+    at best (Fisher's exact test), so the accepted baseline is the gate for a 3% tail."""
+    limits = load_profile("atlas-800i-a2-lora").regression
+    after = [v * 1.5 if i % 33 == 16 else v for i, v in enumerate(noisy(100, 200, seed=30))]
+    for runs, expected in ((1, "ok"), (2, "REGRESSION")):
+        before = [v for run in range(runs) for v in noisy(100, 200, seed=20 + run)]
+        assert verdicts({"mean_ttft_ms": sum(before) / len(before), "p99_ttft_ms": percentile(before, 99)},
+                        {"mean_ttft_ms": sum(after) / len(after), "p99_ttft_ms": percentile(after, 99)}, limits,
+                        samples(ttft_ms=before), samples(ttft_ms=after)) == {"mean_ttft_ms": "ok",
+                                                                             "p99_ttft_ms": expected}, runs
+
+
+def test_a_tail_that_grew_within_the_allowance_is_no_regression() -> None:
+    """The samples are judged against what the profile allows, as the figure is: on a 2-core CPU profile
+    (tolerance 200%, floor 500 ms) a healthy run's picture requests queued behind each other, 6 of 16 past the
+    previous p99 (the release run against its nightly in CI, 101 -> 352 ms), is noise there."""
+    limits = load_profile("vllm-cpu-tiny-image").regression
+    before = noisy(70, 16, seed=12, spread=0.4)
+    after = noisy(70, 10, seed=13, spread=0.4) + [200.0, 240.0, 280.0, 300.0, 330.0, 352.0]
+    changes = compare(figures(p99_ttft_ms=percentile(before, 99)), figures(p99_ttft_ms=percentile(after, 99)),
+                      limits, samples(ttft_ms=before), samples(ttft_ms=after))
+    assert [c.verdict for c in changes] == ["ok"] and changes[0].p_value == 1.0
+
+
 def test_an_arrival_bound_throughput_is_listed_not_judged() -> None:
     limits = RegressionSpec(tolerance=0.03)
     assert verdicts({"output_throughput": 128, "completed": 200, "request_rate": 1},

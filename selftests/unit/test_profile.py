@@ -50,6 +50,12 @@ def mutated(tmp_path: Path, old: str, new: str) -> Path:
     ('config = "gsm8k_gen_0_shot_cot_chat_prompt"', "", "accuracy.aisbench.gsm8k.config is missing"),
     ('load = "mixed"', 'load = "video"', "capacity.load 'video' names none of its [performance.<name>] loads"),
     ("knee_tolerance = 0.15", "knee_tolerance = 15", "capacity.knee_tolerance is a fraction below 1, got 15"),
+    ("audio = 0.15, image_audio", "video = 0.15, image_audio",
+     "performance.production.mix has unknown request kinds ['video']; kinds are text, image, audio, image_audio"),
+    ("text = 0.5, image = 0.25", "text = 0.6, image = 0.25", "performance.production.mix shares must be positive and "
+     "add up to 1"),
+    ("clips = 1\nclip_s = 10\nmix", "clip_s = 10\nmix", "performance.production.mix has 'audio' requests, so the load "
+     "needs clips >= 1"),
 ])
 def test_broken_profile_names_file_and_field(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(ProfileError, match="custom.toml") as error:
