@@ -232,6 +232,7 @@ class Scenario:
     caught_by: str
     message: str
     proven_by: str  # selftests path::test function[param id]
+    switch: str = ""  # the simulator fault switch it injects, where it is one (proven here, not by a FAULTS row)
 
 
 SCENARIOS = (
@@ -291,7 +292,8 @@ SCENARIOS = (
              "accepted baseline, whose runs are pooled: one previous run of 200 cannot show a 3% tail at p < 0.01",
              "performance", "test_no_regression_against_accepted_baseline",
              "| test_load_meets_budgets[text] | p99_ttft_ms | ... | REGRESSION |",
-             "e2e/test_reports.py::test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught"),
+             "e2e/test_reports.py::test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught",
+             switch="slow_requests_pct"),
     Scenario("a knee below the accepted one: latency grows twice as fast with concurrency (knee about half; a knee "
              "20% lower is proven by the rule's unit test, the simulator's p99 swings about 8% of the knee here)",
              "performance", "test_capacity_under_slo",
