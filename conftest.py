@@ -1,4 +1,5 @@
 """The acceptance suite's pytest wiring: every fixture and hook lives in fixtures/, one module per resource."""
 
-pytest_plugins = ["fixtures.options", "fixtures.deployment", "fixtures.client", "fixtures.reporting", "fixtures.selection",
-                  "fixtures.performance", "fixtures.accuracy", "fixtures.timeouts"]
+pytest_plugins = ["fixtures.options", "fixtures.selection", "fixtures.deployment", "fixtures.client", "fixtures.reporting",
+                  "fixtures.performance", "fixtures.accuracy", "fixtures.timeouts"]  # each before the ones importing it,
+# so pytest rewrites its asserts (no PytestAssertRewriteWarning)

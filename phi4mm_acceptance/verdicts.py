@@ -1,5 +1,7 @@
-"""The kinds of failure a release engineer must tell apart at a glance: the serving is broken (a status, a
-schema, a stream, a limit vLLM promises), the server served well and the answer's content is wrong, the
+"""The kinds of failure a release engineer must tell apart at a glance: the deployment could not be set up on
+this machine (a port taken, an address nobody answers at, Docker down, weights missing: reported once, every
+test that needs the server not run), the serving is broken (a status, a schema, a stream, a limit vLLM
+promises, a server that fails to start), the server served well and the answer's content is wrong, the
 server served right but too slowly (a latency, throughput or failed-request budget missed), or, at release
 sign-off, a gate did not run (a tool, a baseline, a budget missing). Content checks raise WrongAnswer, budget
 checks TooSlow; a gate not run is a skip turned failure (fixtures/selection.py).
@@ -10,11 +12,14 @@ applied, crosstalk between requests, a cache handing one request another's answe
 """
 from __future__ import annotations
 
+SETUP_PROBLEM = "setup problem"
 SERVING_BROKEN = "serving broken"
 ANSWERS_WRONG = "answers wrong"
 TOO_SLOW = "too slow"
 GATE_NOT_RUN = "gate not run"
-KINDS = (SERVING_BROKEN, ANSWERS_WRONG, TOO_SLOW, GATE_NOT_RUN)
+KINDS = (SETUP_PROBLEM, SERVING_BROKEN, ANSWERS_WRONG, TOO_SLOW, GATE_NOT_RUN)
+CUT_SHORT = "interrupted"  # no failure of the deployment: the run was stopped while this test ran
+NOT_REACHED = "not reached"  # the run was stopped before this test
 
 MODEL_CAUSE = "model, weights or adapters"
 STACK_CAUSE = "the serving stack"

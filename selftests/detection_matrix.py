@@ -76,7 +76,8 @@ class Fault:
     message: str
     extra_args: tuple[str, ...] = ()
     selection: tuple[str, ...] = FUNCTIONAL  # the tests to run: the functional ones, or the loads
-    phase: str = "call"  # where the catching test fails: "call", or "setup" (the server never came up)
+    phase: str = "call"  # where the catching test fails: "call", "setup" (the server died before it), or
+    # "deployment": the server never came up, the one failure the deployment's own case (every test not run)
     unaffected: tuple[str, ...] = ("test_health",)  # must still pass when the fault is in the call phase
     seen_in: str = ""  # the vLLM (or vllm-ascend) issue threads where this defect reached users
     kind: str = ""  # the failure kind the catching test must report (serving broken, answers wrong, too slow)
@@ -91,12 +92,12 @@ class Fault:
 
 
 FAULTS = (
-    Fault("crash_on_start", {"SIM_FAULT_CRASH_ON_START": "1"}, "test_health", "exited with code 1",
-          phase="setup"),
-    Fault("hang_on_start", {"SIM_FAULT_HANG_ON_START": "1"}, "test_health", "not ready after 3 s",
-          ("--startup-timeout", "3"), phase="setup"),
-    Fault("drop_startup_line", {"SIM_FAULT_DROP_STARTUP_LINE": "2"}, "test_health",
-          "'Waiting for application startup.' is missing", phase="setup"),
+    Fault("crash_on_start", {"SIM_FAULT_CRASH_ON_START": "1"}, "server_start", "exited with code 1",
+          phase="deployment", kind="serving broken"),
+    Fault("hang_on_start", {"SIM_FAULT_HANG_ON_START": "1"}, "server_start", "not ready after 3 s",
+          ("--startup-timeout", "3"), phase="deployment", kind="serving broken"),
+    Fault("drop_startup_line", {"SIM_FAULT_DROP_STARTUP_LINE": "2"}, "server_start",
+          "'Waiting for application startup.' is missing", phase="deployment", kind="serving broken"),
     Fault("error_in_startup_log", {"SIM_FAULT_ERROR_IN_STARTUP_LOG": "1"}, "test_startup_log_has_no_errors",
           "error line(s) in the start-up log"),
     Fault("http500_every", {"SIM_FAULT_HTTP500_EVERY": "5"}, "test_image_question", "HTTP 500"),

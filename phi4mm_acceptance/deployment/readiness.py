@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from phi4mm_acceptance.deployment.launch.base import ProvisioningError
 from phi4mm_acceptance.deployment.logwatch import LogFollower
+from phi4mm_acceptance.verdicts import SERVING_BROKEN
 
 STARTUP_LINES = (
     ("Started server process [<pid>]", re.compile(r"Started server process \[\d+\]")),
@@ -22,7 +23,10 @@ ERROR_LINE = re.compile(r"^(?:\([^)]*\)\s+)?(?:ERROR|CRITICAL)\b|Traceback \(mos
 
 
 class StartupError(ProvisioningError):
-    """The server did not become ready; the message carries the log tail."""
+    """The server did not become ready (it exited, hung or skipped a start-up line): the serving is broken, not
+    the machine; the message carries the log tail."""
+
+    kind = SERVING_BROKEN
 
 
 @dataclass

@@ -17,16 +17,20 @@ from phi4mm_acceptance.deployment.profile import Profile
 from phi4mm_acceptance.performance.budgets import budgets_from_profile
 from phi4mm_acceptance.report.gates import gate_rows
 from phi4mm_acceptance.report.run import RunIdentity
-from phi4mm_acceptance.verdicts import GATE_NOT_RUN, KINDS
+from phi4mm_acceptance.verdicts import CUT_SHORT, GATE_NOT_RUN, KINDS, NOT_REACHED, SERVING_BROKEN
 
 EXCEPTION_PREFIX = re.compile(r"^[\w.]+\.(?:WrongAnswer|TooSlow|AssertionError): |^AssertionError: ")
 GATE_STATE = {"passed": "pass", "failed": "fail", "error": "fail", "skipped": "not run", "deselected": "not run"}
 
 
 def gate_state(entry: dict[str, Any]) -> str:
-    """pass, fail or not run; a gate release sign-off needed and did not run is "not run" (and fails the run)."""
-    if entry["figures"].get("failure_kind") == GATE_NOT_RUN:
+    """pass, fail, interrupted or not run; a gate release sign-off needed and did not run is "not run" (and
+    fails the run), as is a test an interrupted run never reached."""
+    kind = entry["figures"].get("failure_kind")
+    if kind in (GATE_NOT_RUN, NOT_REACHED):
         return "not run"
+    if kind == CUT_SHORT:
+        return CUT_SHORT
     return GATE_STATE.get(entry["outcome"], entry["outcome"])
 
 
@@ -35,13 +39,15 @@ def state_text(entry: dict[str, Any]) -> str:
     state, figures = gate_state(entry), entry["figures"]
     if state != "fail":
         return state
-    kind = figures.get("failure_kind", "serving broken")
+    kind = figures.get("failure_kind", SERVING_BROKEN)
     return f"fail ({kind}{': likely cause ' + figures['likely_cause'] if 'likely_cause' in figures else ''})"
 
 
 def failures_by_kind(tests: dict[str, dict[str, Any]]) -> dict[str, int]:
-    kinds = [e["figures"].get("failure_kind", "serving broken") for e in tests.values() if gate_state(e) == "fail"]
-    return {kind: kinds.count(kind) for kind in KINDS if kind in kinds and kind != GATE_NOT_RUN}
+    """What failed, by kind: the gates release sign-off needed and did not run among them."""
+    kinds = [e["figures"].get("failure_kind", SERVING_BROKEN) for e in tests.values()
+             if gate_state(e) == "fail" or e["figures"].get("failure_kind") == GATE_NOT_RUN]
+    return {kind: kinds.count(kind) for kind in KINDS if kind in kinds}
 
 
 def pyplot() -> ModuleType:
@@ -139,13 +145,12 @@ class Section:
 
 
 def verdict_words(verdict: str, tests: dict[str, dict[str, Any]]) -> str:
-    """The verdict and its counts in words: what failed, by kind, and what passed or was not run."""
-    kinds = failures_by_kind(tests)
-    states = [gate_state(e) for e in tests.values()]
-    failed = ", ".join(f"{count} {kind}" for kind, count in kinds.items()) or "no failure"
-    not_run = states.count("not run")
-    return (f"{verdict.upper()}: {failed}; {states.count('pass')} passed"
-            f"{f', {not_run} not run' if not_run else ''} of {len(tests)} tests")
+    """The verdict and its counts in words: what failed, by kind (the gates release sign-off needed and did not
+    run among them), then what passed, was cut short by an interrupt, or was not run."""
+    failed = ", ".join(f"{count} {kind}" for kind, count in failures_by_kind(tests).items()) or "no failure"
+    states = [gate_state(e) for e in tests.values() if e["figures"].get("failure_kind") != GATE_NOT_RUN]
+    others = "".join(f", {states.count(state)} {state}" for state in (CUT_SHORT, "not run") if state in states)
+    return f"{verdict.upper()}: {failed}; {states.count('pass')} passed{others} of {len(tests)} tests"
 
 
 def where_to_look(test: str, entry: dict[str, Any]) -> str:
@@ -166,9 +171,9 @@ def where_to_look(test: str, entry: dict[str, Any]) -> str:
 def failure_rows(tests: dict[str, dict[str, Any]]) -> tuple[tuple[str, ...], ...]:
     rows = []
     for test, entry in tests.items():
-        if entry["outcome"] not in ("failed", "error"):  # a skip of what the deployment lacks is no failure
+        kind = entry["figures"].get("failure_kind", SERVING_BROKEN)
+        if gate_state(entry) != "fail" and kind != GATE_NOT_RUN:  # a skip, or a test an interrupt cut short
             continue
-        kind = entry["figures"].get("failure_kind", "serving broken")
         cause = EXCEPTION_PREFIX.sub("", entry.get("reason", ""))
         if entry["figures"].get("likely_cause"):
             cause = f"likely cause {entry['figures']['likely_cause']}: {cause}"

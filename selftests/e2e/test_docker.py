@@ -123,9 +123,7 @@ def test_provisioning_problem_is_named_and_creates_no_container(
         message: str) -> None:
     host = make_standin_host(tmp_path / "host", **setup)
     run = run_suite(tmp_path, "-m", "smoke", *docker_args(host, port), *extra)
-    assert run.exit_code == 1, run.describe()
-    errors = [case for case in run.cases().values() if case.outcome == "error"]
-    assert errors and all(message.format(host=host) in e.message for e in errors), errors[0].message
+    run.assert_deployment_failed_once(message.format(host=host), "setup problem")
     assert suite_containers(engine) == []
 
 

@@ -22,7 +22,8 @@ def test_fault_is_caught(tmp_path: Path, port: int, fault: Fault) -> None:
                     env=fault.env)
     assert run.exit_code == 1, run.describe()
     cases = run.cases()
-    outcome = {"call": "failed", "setup": "error"}[fault.phase]  # a call-phase failure, not a fixture error
+    outcome = {"call": "failed", "setup": "error", "deployment": "failed"}[fault.phase]  # a call-phase failure,
+    # not a fixture error; the deployment's own case fails as a call
     caught = {name: case.message for name, case in cases.items()
               if name.startswith(fault.caught_by) and case.outcome == outcome}
     assert caught, (f"no {fault.caught_by} test {outcome}; not passed: "

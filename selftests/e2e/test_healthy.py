@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -9,7 +13,7 @@ import pytest
 
 from phi4mm_acceptance.protocol.contract import load_contract
 from selftests.detection_matrix import FUNCTIONAL
-from selftests.suite_run import OLD_RELEASE_SKIPS, SuiteRun, processes_on_port, run_suite
+from selftests.suite_run import OLD_RELEASE_SKIPS, SIM_LOADS, SuiteRun, processes_on_port, run_suite
 
 CONTRACT = load_contract()
 
@@ -33,10 +37,26 @@ def assert_skips(run: SuiteRun, expected: dict[str, str]) -> None:
     assert wrong == {}, f"skipped for another reason: {wrong}"
 
 
-def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: int) -> None:
-    run = run_suite(tmp_path, "-m", "smoke", "--target", "sim", "--port", str(port))
+@contextmanager
+def port_taken(number: int) -> Iterator[None]:
+    """Something listening on the port (or, if something already does, that)."""
+    with socket.socket() as sock:
+        with suppress(OSError):
+            sock.bind(("127.0.0.1", number))
+            sock.listen()
+        yield
+
+
+def test_readme_smoke_command_passes_on_a_busy_machine_with_a_labelled_junit_and_metrics(tmp_path: Path) -> None:
+    """The README's command A as written, with port 18000 (the simulator's old fixed port) taken: the suite
+    picks a free port for the server it starts."""
+    with port_taken(18000):
+        run = run_suite(tmp_path, "-m", "smoke", "--target", "sim")
     assert run.exit_code == 0, run.describe()
-    assert "verdict: PASSED (simulator run: proves the suite, certifies no hardware)" in run.output
+    served = re.search(r"server: http://127\.0\.0\.1:(\d+)", run.output)
+    assert served and served[1] != "18000", run.describe()
+    assert re.search(r"verdict: PASSED: no failure; \d+ passed, \d+ not run of \d+ tests \(simulator run: proves "
+                     r"the suite, certifies no hardware\)", run.output), run.describe()
     assert "hardware=SIMULATOR" in run.suite_name()
     assert_skips(run, SIM_SKIPS)
     cases = ElementTree.parse(run.junit).getroot().findall(".//testcase")
@@ -49,7 +69,7 @@ def test_smoke_passes_with_a_labelled_junit_and_metrics(tmp_path: Path, port: in
     assert metrics["run"]["hardware"] == "simulator" and metrics["run"]["verdict"] == "passed"
     assert metrics["run"]["server_version"].endswith("+simulator")
     assert (tmp_path / "reports" / "server.log").read_text().count("Application startup complete.") == 1
-    assert processes_on_port(port) == []
+    assert processes_on_port(int(served[1])) == []
 
 
 @pytest.mark.parametrize("version", ["0.11.0", "0.17.0", "0.18.0", "0.25.0", "0.32.0", "0.34.0"])
@@ -128,7 +148,8 @@ def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int
     measured = {name for name in run.cases() if name.startswith((
         "test_single_request_latency", "test_load_meets", "test_vllm_bench_serve", "test_aisbench_perf",
         "test_capacity"))}
-    assert len(measured) == 14, sorted(measured)  # 3 latencies, 4 loads, 4 vllm bench, 2 AISBench perf, capacity
+    assert len(measured) == 3 + 2 * len(SIM_LOADS) + 2 + 1, sorted(measured)  # 3 latencies, each load through
+    # the load generator and vllm bench, 2 AISBench perf, capacity
     assert_skips(run, SIM_SKIPS | dict.fromkeys(measured, XDIST_SKIP) | dict.fromkeys(
         ("test_no_regression_against_previous_run", "test_no_regression_against_accepted_baseline"),
         "this run's figures are collected on the controller") | {

@@ -13,7 +13,7 @@ def settings_for(cli: dict[str, object] | None = None, env: dict[str, str] | Non
 
 def test_defaults_are_the_simulator() -> None:
     settings = settings_for()
-    assert (settings.target, settings.profile.name, settings.port) == ("sim", "sim", 18000)
+    assert (settings.target, settings.profile.name, settings.port) == ("sim", "sim", 0)
     assert settings.hardware_label.startswith("SIMULATOR")
 
 

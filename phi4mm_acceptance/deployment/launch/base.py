@@ -5,9 +5,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from phi4mm_acceptance.verdicts import SETUP_PROBLEM
+
 
 class ProvisioningError(RuntimeError):
-    """The server could not be made ready; every test that needs it reports this message."""
+    """The server could not be made ready: reported once, as the run's deployment failure, and every test that
+    needs the server is not run. Its `kind`: a setup problem of this machine (a port, an address, Docker, the
+    weights, a pre-flight check) unless a subclass says the server itself failed."""
+
+    kind = SETUP_PROBLEM
 
 
 @dataclass(frozen=True)

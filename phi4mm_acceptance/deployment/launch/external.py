@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phi4mm_acceptance.deployment.launch.base import ProvisioningError, Server
+from phi4mm_acceptance.deployment.readiness import StartupError
 from phi4mm_acceptance.protocol.client import probe_health
 
 UNREACHABLE_GRACE_S = 5.0
@@ -31,7 +32,7 @@ class ExternalLauncher:
                 raise ProvisioningError(f"no server answers at {self.base_url} (GET /health: connection failed "
                                         f"for {elapsed:.0f} s); is it running, and is --base-url right?")
             if elapsed > self.timeout_s:
-                raise ProvisioningError(f"server at {self.base_url} not ready after {self.timeout_s:.0f} s: "
+                raise StartupError(f"server at {self.base_url} not ready after {self.timeout_s:.0f} s: "
                                         f"GET /health answers {status}")
             time.sleep(0.5)
 
