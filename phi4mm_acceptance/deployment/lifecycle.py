@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from phi4mm_acceptance import PROJECT_ROOT
+from phi4mm_acceptance.deployment.device import DeviceSeen, device_in_log, hardware_mismatch
 from phi4mm_acceptance.deployment.launch import kept
 from phi4mm_acceptance.deployment.launch.base import Launcher, LaunchSpec, ProvisioningError, Server
 from phi4mm_acceptance.deployment.launch.command import serve_command, server_env
@@ -26,9 +27,11 @@ from phi4mm_acceptance.deployment.launch.docker import DockerLauncher, Echo
 from phi4mm_acceptance.deployment.launch.external import ExternalLauncher
 from phi4mm_acceptance.deployment.launch.ports import free_port
 from phi4mm_acceptance.deployment.launch.process import ProcessLauncher
+from phi4mm_acceptance.deployment.logwatch import strip_ansi
 from phi4mm_acceptance.deployment.preflight import preflight_problems, read_npu_smi
 from phi4mm_acceptance.deployment.secrets import scrub_file
 from phi4mm_acceptance.deployment.settings import SIMULATOR_MODEL_DIR, RunSettings
+from phi4mm_acceptance.deployment.versions import container_versions, npu_host_versions, snapshot_revision
 from phi4mm_acceptance.deployment.weights import WeightsError, check_weights, hub_offline
 
 SIMULATOR_BIN = PROJECT_ROOT / "simulator" / "bin"
@@ -40,6 +43,8 @@ class Deployment:
     echo: Echo | None = None
     notes: list[str] = field(default_factory=list)
     server: Server | None = None
+    device_seen: DeviceSeen = DeviceSeen(None, "no server started")
+    model_dir: str | None = None  # the weights the server loads, as it sees them
     _launcher: Launcher | None = None
     _reused: kept.KeptServer | None = None
 
@@ -71,6 +76,31 @@ class Deployment:
         return self.settings.reports_dir / "server.log"
 
     def start(self) -> Server:
+        """The ready server, on the hardware its profile names as far as its own log tells (a mismatch stops it
+        and is a setup problem: the deployment is not the one the profile certifies)."""
+        server = self._start()
+        self.device_seen = (device_in_log(strip_ansi(server.log_path.read_text(errors="replace")).splitlines())
+                            if server.log_path and server.log_path.is_file() else
+                            DeviceSeen(None, "no server log: pass --server-log FILE with the external target"))
+        problem = hardware_mismatch(self.settings.profile.hardware, self.settings.profile.name, self.device_seen)
+        if problem:
+            self.stop()
+            raise ProvisioningError(problem)
+        return server
+
+    def versions(self) -> dict[str, str]:
+        """What this deployment runs on, each read, or unknown (or n/a) with why: the device its log names, the
+        image by digest, the weights' revision, vllm-ascend, CANN, the NPU driver and firmware."""
+        settings, launcher = self.settings, self._launcher
+        hardware, container = settings.profile.hardware, isinstance(launcher, DockerLauncher)
+        return {"device": self.device_seen.describe(),
+                "image_digest": launcher.image_digest() if container else "n/a: no container image",
+                "snapshot": snapshot_revision(self.model_dir, settings.model_path, settings.target,
+                                              settings.profile.is_simulator),
+                **container_versions(hardware, launcher.exec_in if container else None),
+                **npu_host_versions(hardware, settings.target, lambda path: on_host(settings, path))}
+
+    def _start(self) -> Server:
         settings = self.settings
         if settings.target == "external":
             self._launcher = ExternalLauncher(settings.base_url or "", settings.served_model_name,
@@ -87,6 +117,7 @@ class Deployment:
                                               settings.profile.loads_checkpoint))
             except WeightsError as exc:
                 raise ProvisioningError(str(exc)) from None
+        self.model_dir = model_dir
         env = server_env(settings)
         identity = kept.fingerprint(serve_command(settings, settings.port, model_dir=model_dir), env, settings.target)
         previous = kept.KeptServer.load()
@@ -118,6 +149,7 @@ class Deployment:
         assert spec is not None  # settings refuse --target docker without a [container] table
         port = settings.port or free_port(settings.host)
         weights_problems, model_dir = self._container_weights()
+        self.model_dir = model_dir
         plan = plan_container(settings, port, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}", model_dir)
         npu_smi = read_npu_smi(on_host(settings, "/usr/local/bin/npu-smi")) if spec.accelerator == "npu" else None
         launcher = DockerLauncher(

@@ -33,6 +33,10 @@ class RunIdentity:
     base_url: str | None = None
     server_version: str | None = None
     startup_s: float | None = None
+    tier: str = ""  # the -m expression: what was signed off
+    command: str = ""  # the command line, secrets redacted
+    started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    versions: dict[str, str] = field(default_factory=dict)  # deployment/versions.py: each read, unknown or n/a
 
     @classmethod
     def from_settings(cls, settings: RunSettings) -> RunIdentity:
@@ -71,17 +75,29 @@ class RunIdentity:
         return [("target", self.target), ("profile", self.profile), ("hardware", self.hardware),
                 ("model", self.served_model_name), ("server_version", self.server_version or "unknown")]
 
+    def run_properties(self) -> list[tuple[str, str]]:
+        """What identifies the sign-off, as the JUnit file's suite properties."""
+        return [("tier", self.tier), ("command", self.command), ("suite_version", self.suite_version),
+                ("started_at", self.started_at), ("image", self.image or "n/a: no container image"),
+                *sorted(self.versions.items())]
+
     def summary_lines(self) -> list[str]:
         label = self.hardware_label
         if self.simulated and self.hardware != "simulator":
             label = f"SIMULATOR answering under the {self.hardware} profile (not a hardware certification)"
         lines = [f"target: {self.target}    profile: {self.profile} ({self.profile_path})",
                  f"hardware: {label}",
-                 f"model: {self.model} (served as {self.served_model_name})"]
+                 f"model: {self.model} (served as {self.served_model_name})",
+                 f"run: {self.tier}, suite {self.suite_version}, started {self.started_at}"]
         if self.base_url:
             version = self.server_version or "unknown"
             startup = f", ready in {self.startup_s:.1f} s" if self.startup_s is not None else ""
             lines.append(f"server: {self.base_url}, version {version}{startup}")
+        if self.versions:
+            alike: dict[str, list[str]] = {}  # the versions that share a value (four n/a for one reason) go together
+            for name, value in self.versions.items():
+                alike.setdefault(value, []).append(name.replace("_", " "))
+            lines.append("deployment: " + "; ".join(f"{', '.join(names)} {value}" for value, names in alike.items()))
         if self.version_note:
             lines.append(f"warning: {self.version_note}")
         return lines
@@ -92,8 +108,8 @@ class MetricsReport:
     """reports/metrics.json: the run's identity, every test's outcome and recorded figures."""
 
     identity: RunIdentity
-    started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
 
     def add(self, nodeid: str, when: str, outcome: str, duration_s: float, properties: list[tuple[str, Any]],
             reason: str = "") -> None:
@@ -116,8 +132,8 @@ class MetricsReport:
         payload = {"run": {**asdict(self.identity), "simulated": self.identity.simulated,
                            "vllm_ascend": self.identity.vllm_ascend,
                            "server_version_note": self.identity.version_note,
-                           "suite": self.identity.suite_name,
-                           "started_at": self.started_at, "verdict": verdict},
+                           "suite": self.identity.suite_name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           "duration_s": round(time.time() - self.started, 1), "verdict": verdict},
                    "tests": tests}
         path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
 

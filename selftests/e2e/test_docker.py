@@ -46,6 +46,12 @@ def test_smoke_in_a_container_gets_the_seeds_devices_mounts_shm_and_env(tmp_path
     for written in (run.output, log, run.junit.read_text(), (tmp_path / "reports" / "metrics.json").read_text()):
         assert token not in written
     assert "hardware=SIMULATOR" in run.suite_name(), "a simulator image passed for Atlas hardware"
+    versions = json.loads((tmp_path / "reports" / "metrics.json").read_text())["run"]["versions"]
+    assert versions["npu_driver"] == "25.2.0" and versions["npu_firmware"].startswith("unknown: ")  # the stand-in's
+    assert versions["image_digest"].startswith("sha256:") and "built here" in versions["image_digest"]
+    assert versions["vllm_ascend"].startswith("unknown: the container has no vllm-ascend")
+    assert versions["cann"].startswith("unknown: no /usr/local/Ascend/ascend-toolkit")
+    assert versions["snapshot"] == COMMIT
     seen = environment_seen_inside(tmp_path / "reports" / "server.log")
     assert [d for d in seen["devices"] if d.startswith("/dev/davinci") and d[12:].isdigit()] == \
         [f"/dev/davinci{n}" for n in range(8)]
@@ -130,7 +136,8 @@ def test_provisioning_problem_is_named_and_creates_no_container(
 def test_unhealthy_npus_are_all_named(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
     host = make_standin_host(tmp_path / "host", npu_smi_sample="a2-two-busy-two-unhealthy.txt")
     run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port))
-    message = run.cases()["test_health"].message
+    run.assert_deployment_failed_once("pre-flight failed: ", "setup problem")
+    message = run.cases()["server_start"].message
     for problem in ("NPU 1 has 6185 MB HBM free", "NPU 3 health is Warning", "NPU 7 health is Alarm"):
         assert problem in message
 
@@ -141,7 +148,7 @@ def test_port_in_use_creates_no_container(tmp_path: Path, port: int, engine: doc
         blocker.bind(("127.0.0.1", port))
         blocker.listen()
         run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port))
-    assert f"port {port} on 127.0.0.1 is already in use" in run.cases()["test_health"].message
+    run.assert_deployment_failed_once(f"port {port} on 127.0.0.1 is already in use", "setup problem")
     assert suite_containers(engine) == []
 
 
@@ -149,8 +156,7 @@ def test_daemon_down_is_one_clear_error(tmp_path: Path, port: int, engine: docke
     host = make_standin_host(tmp_path / "host")
     run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port),
                     env={"DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"})
-    assert run.exit_code == 1, run.describe()
-    assert "Docker daemon not reachable" in run.cases()["test_health"].message
+    run.assert_deployment_failed_once("Docker daemon not reachable", "setup problem")
 
 
 def test_leftover_container_of_an_earlier_run_is_reported_and_removed(tmp_path: Path, port: int,
@@ -173,8 +179,8 @@ def test_crash_in_the_container_fails_with_its_log_and_removes_it(tmp_path: Path
                        'env = { PYTORCH_NPU_ALLOC_CONF = "max_split_size_mb:256", SIM_FAULT_CRASH_ON_START = "1" }\n')
     args = [a if a != PROFILE else str(profile) for a in docker_args(host, port)]
     run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *args)
-    message = run.cases()["test_health"].message
-    assert "exited with code 1 during start-up" in message and "NPU out of memory" in message
+    run.assert_deployment_failed_once("exited with code 1 during start-up", "serving broken")
+    assert "NPU out of memory" in run.cases()["server_start"].message
     assert suite_containers(engine) == []
 
 

@@ -68,6 +68,14 @@ def test_readme_smoke_command_passes_on_a_busy_machine_with_a_labelled_junit_and
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     assert metrics["run"]["hardware"] == "simulator" and metrics["run"]["verdict"] == "passed"
     assert metrics["run"]["server_version"].endswith("+simulator")
+    run_info = metrics["run"]  # what identifies the sign-off: in metrics.json, the JUnit suite and the report
+    assert run_info["tier"] == "-m smoke" and run_info["command"].startswith("pytest ") and run_info["duration_s"] > 0
+    assert set(run_info["versions"]) == {"vllm", "device", "image_digest", "snapshot", "vllm_ascend", "cann",
+                                         "npu_driver", "npu_firmware"} and all(run_info["versions"].values())
+    suite = {p.get("name"): p.get("value") for p in ElementTree.parse(run.junit).getroot().find("testsuite").iter(
+        "property") if p.get("name") in ("tier", "command", "suite_version", "started_at", "cann")}
+    assert suite["tier"] == "-m smoke" and suite["cann"].startswith("n/a: ") and len(suite) == 5, suite
+    assert "run: -m smoke, suite 0.1.0" in (tmp_path / "reports" / "report.md").read_text()
     assert (tmp_path / "reports" / "server.log").read_text().count("Application startup complete.") == 1
     assert processes_on_port(int(served[1])) == []
 

