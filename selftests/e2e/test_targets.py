@@ -5,6 +5,7 @@ Bad input must give a one-line error, still write the JUnit file, and leave no p
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -168,6 +169,23 @@ def test_bad_option_is_a_one_line_error_with_junit(tmp_path: Path, case: str) ->
     assert len(error_lines) == 1 and message in error_lines[0], run.output
     assert "Traceback" not in run.output
     assert run.not_passed()["configuration"].outcome == "error"
+
+
+def test_an_option_given_a_path_after_a_space_takes_it_as_its_value(tmp_path: Path, port: int) -> None:
+    """`pytest ... --compare-to /elsewhere/metrics.json`, as a release engineer types it in the checkout: the
+    path outside the checkout is the option's value, not a test path; pytest.ini is used, JUnit written."""
+    previous = tmp_path / "previous"
+    assert run_suite(previous, "-m", "smoke", "-k", "test_health", "--target", "sim",
+                     "--port", str(port)).exit_code == 0
+    reports = tmp_path / "reports"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "smoke", "-k", "test_health or regression", "--target", "sim",
+         "--compare-to", str(previous / "reports" / "metrics.json"), "--reports-dir", str(reports),
+         "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert f"rootdir: {REPO}" in done.stdout and "configfile: pytest.ini" in done.stdout, done.stdout[:2000]
+    assert (reports / "junit.xml").is_file() and f"--compare-to={previous}" in (reports / "metrics.json").read_text()
 
 
 def test_bad_profile_file_names_the_field(tmp_path: Path) -> None:
