@@ -5,6 +5,7 @@ one-line error, not a KeyError deep inside a test.
 from __future__ import annotations
 
 import tomllib
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +43,21 @@ def resolve_profile_path(name_or_path: str) -> Path:
         return candidate.resolve()
     path = PROFILES_DIR / f"{name_or_path}.toml"
     if not path.is_file():
-        raise ProfileError(f"unknown profile {name_or_path!r}; choose one of: {', '.join(available_profiles())}"
-                           " or give a path to a .toml file")
+        near = get_close_matches(name_or_path, available_profiles(), n=1)
+        raise ProfileError(f"unknown profile {name_or_path!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                           + f"; choose one of: {', '.join(available_profiles())} or give a path to a .toml file")
     return path
 
 
 def load_profile(name_or_path: str) -> Profile:
     path = resolve_profile_path(name_or_path)
-    return _build(path, _Fields(path, _read_with_base(path, ())))
+    fields = _Fields(path, _read_with_base(path, ()))
+    profile = _build(path, fields)
+    unknown = fields.unknown_keys()
+    if unknown:
+        raise ProfileError(f"profile {path.name} (or a profile it extends) has keys no part of the suite reads: "
+                           f"{', '.join(unknown)}")
+    return profile
 
 
 def _read_with_base(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
@@ -97,21 +105,48 @@ def _merge(base: dict[str, Any], override: dict[str, Any], path: tuple[str, ...]
 
 
 class _Fields:
-    """Typed access to a parsed TOML table that names the file and dotted key on any error."""
+    """Typed access to a parsed TOML table that names the file and dotted key on any error, and remembers every
+    key it was asked for, so a key nobody reads (a typo: `max_model_lenn`) is named, not silently ignored."""
 
     def __init__(self, path: Path, data: dict[str, Any], prefix: str = "") -> None:
         self.path, self.data, self.prefix = path, data, prefix
+        self.asked: set[str] = set()
+        self.children: dict[str, _Fields] = {}
 
     def _fail(self, key: str, problem: str) -> ProfileError:
         return ProfileError(f"profile {self.path.name}: {self.prefix}{key} {problem}")
 
+    def has(self, key: str) -> bool:
+        self.asked.add(key)
+        return key in self.data
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        """The value as it is, for a caller that checks it itself."""
+        self.asked.add(key)
+        return self.data.get(key, default)
+
     def table(self, key: str) -> _Fields:
+        self.asked.add(key)
         value = self.data.get(key)
         if not isinstance(value, dict):
             raise self._fail(key, "is missing or not a table")
-        return _Fields(self.path, value, f"{self.prefix}{key}.")
+        if key not in self.children:
+            self.children[key] = _Fields(self.path, value, f"{self.prefix}{key}.")
+        return self.children[key]
+
+    def unknown_keys(self) -> list[str]:
+        """Every key under this table that nothing read, with the nearest key that is read, if one is near."""
+        found = []
+        for key in self.data:
+            if key in self.children:
+                found += self.children[key].unknown_keys()
+            elif key not in self.asked:
+                near = get_close_matches(key, sorted(self.asked), n=1)
+                found.append(f"{self.prefix}{key}" + (f" (did you mean {self.prefix}{near[0]}?)" if near else ""))
+        return found
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        self.asked.add(key)
         if key not in self.data:
             if default is None:
                 raise self._fail(key, "is missing")
@@ -178,7 +213,7 @@ def _build(path: Path, root: _Fields) -> Profile:
             id=model.get("id", str),
             served_name=model.get("served_name", str),
             max_model_len=int(model.positive("max_model_len")),
-            limit_mm_per_prompt=model.str_map("limit_mm_per_prompt", int) if "limit_mm_per_prompt" in model.data
+            limit_mm_per_prompt=model.str_map("limit_mm_per_prompt", int) if model.has("limit_mm_per_prompt")
             else None,
         ),
         serve=ServeSpec(
@@ -197,12 +232,12 @@ def _build(path: Path, root: _Fields) -> Profile:
             max_ttft_ms=chat.positive("max_ttft_ms"),
             max_token_gap_s=chat.positive("max_token_gap_s", 60.0),
         ),
-        container=_container(root) if "container" in root.data else None,
-        performance=_performance(root) if "performance" in root.data else (),
-        accuracy=_accuracy(root) if "accuracy" in root.data else None,
-        soak=_soak(root) if "soak" in root.data else None,
-        capacity=_capacity(root) if "capacity" in root.data else None,
-        regression=_regression(root) if "regression" in root.data else RegressionSpec(),
+        container=_container(root) if root.has("container") else None,
+        performance=_performance(root) if root.has("performance") else (),
+        accuracy=_accuracy(root) if root.has("accuracy") else None,
+        soak=_soak(root) if root.has("soak") else None,
+        capacity=_capacity(root) if root.has("capacity") else None,
+        regression=_regression(root) if root.has("regression") else RegressionSpec(),
         raw=root.data,
     )
 
@@ -244,7 +279,7 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
         if unknown:
             raise ProfileError(f"profile {root.path.name}: performance.{name} has unknown keys {unknown}; "
                                f"budgets are {', '.join(BUDGET_KEYS)}")
-        rate = table.data.get("request_rate", "inf")
+        rate = table.raw("request_rate", "inf")
         if rate != "inf":
             rate = table.positive("request_rate")
         concurrency = int(table.get("max_concurrency", int, 0))
@@ -313,7 +348,7 @@ def _regression(root: _Fields) -> RegressionSpec:
     """`min_change_ms` is one noise floor for every latency, or a table of them by metric (`ttft`, `tpot`,
     `itl`, `e2el`, `latency`) with `default` for the rest: TPOT's jitter is not TTFT's."""
     table = root.table("regression")
-    floors = table.data.get("min_change_ms", 0)
+    floors = table.raw("min_change_ms", 0)
     floors = dict(floors) if isinstance(floors, dict) else {"default": floors}
     unknown = sorted(set(floors) - {"default", *REGRESSION_METRICS})
     if unknown:
@@ -338,7 +373,7 @@ AISBENCH_KEYS = ("timeout_s", "batch_size", "max_out_len", "stream")
 
 def _accuracy(root: _Fields) -> AccuracySpec:
     table = root.table("accuracy")
-    aisbench = table.table("aisbench") if "aisbench" in table.data else _Fields(root.path, {}, "accuracy.aisbench.")
+    aisbench = table.table("aisbench") if table.has("aisbench") else _Fields(root.path, {}, "accuracy.aisbench.")
     datasets = []
     for name in (key for key, value in aisbench.data.items() if isinstance(value, dict)):
         entry = aisbench.table(name)

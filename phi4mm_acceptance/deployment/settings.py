@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from phi4mm_acceptance import PROJECT_ROOT
 from phi4mm_acceptance.deployment.profile import TARGETS, Profile, ProfileError
-from phi4mm_acceptance.deployment.profile_files import load_profile
+from phi4mm_acceptance.deployment.profile_files import available_profiles, load_profile
 from phi4mm_acceptance.deployment.secrets import register_secret
 
 SIMULATOR_MODEL_DIR = PROJECT_ROOT / "simulator" / "fake_model"
@@ -152,7 +152,9 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
         raise UsageError(str(exc)) from None
     target = target or profile.default_target
     if target == "docker" and profile.container is None:
-        raise UsageError(f"--target docker needs a [container] table, and profile {profile.name!r} has none")
+        with_one = [name for name in available_profiles() if load_profile(name).container is not None]
+        raise UsageError(f"--target docker needs a [container] table, and profile {profile.name!r} has none; "
+                         f"these have one: {', '.join(with_one)}")
     if target == "sim" and not profile.is_simulator:
         raise UsageError(f"--target sim runs the simulator, but profile {profile.name!r} describes "
                          f"{profile.hardware} hardware; use --profile sim")
@@ -243,6 +245,9 @@ def _devices(raw: str | None, profile: Profile) -> tuple[int, ...]:
     except ValueError:
         raise UsageError(f"--npus {raw!r} is not a list like 0,1 or 0-3") from None
     limit = container.device_count if container else 0
+    if not limit:
+        raise UsageError(f"--npus {raw!r}: profile {profile.name!r} maps no accelerators (it has no [container] "
+                         "table); --npus is for the docker target's hardware profiles")
     if not ids or any(i >= limit for i in ids) or len(set(ids)) != len(ids):
         raise UsageError(f"--npus {raw!r}: profile {profile.name!r} has devices 0..{limit - 1}, each at most once")
     return tuple(ids)

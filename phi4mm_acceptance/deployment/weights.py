@@ -23,6 +23,9 @@ class WeightsError(RuntimeError):
     """The weights are not there (or not all there); the message says what and where."""
 
 
+ELSEWHERE = "; weights elsewhere: --model-path DIR (a snapshot folder) or --hf-cache DIR (a Hugging Face cache)"
+
+
 def hub_offline() -> bool:
     return is_true(os.environ.get("HF_HUB_OFFLINE"))
 
@@ -37,9 +40,9 @@ def resolve_snapshot(model_id: str, cache_dir: Path | None, offline: bool) -> Pa
     except LocalEntryNotFoundError:
         if offline:
             raise WeightsError(f"weights of {model_id} are not in {where} and HF_HUB_OFFLINE=1 forbids "
-                               "downloading them") from None
+                               f"downloading them{ELSEWHERE}") from None
         raise WeightsError(f"weights of {model_id} are not in {where} and could not be downloaded "
-                           f"from {os.environ.get('HF_ENDPOINT', 'the Hugging Face Hub')}") from None
+                           f"from {os.environ.get('HF_ENDPOINT', 'the Hugging Face Hub')}{ELSEWHERE}") from None
     except (HfHubHTTPError, OSError, ValueError) as exc:
         raise WeightsError(redact(f"downloading {model_id} into {where} failed: {exc}").splitlines()[0]) from None
     return Path(path)

@@ -33,6 +33,10 @@ def mutated(tmp_path: Path, old: str, new: str) -> Path:
 @pytest.mark.parametrize(("old", "new", "message"), [
     ("max_model_len = 8192", 'max_model_len = "8k"', "model.max_model_len must be a number, got '8k'"),
     ("max_model_len = 8192", "max_model_len = -1", "model.max_model_len must be positive"),
+    ("max_model_len = 8192", "max_model_len = 8192\nmax_model_lenn = 4096", "has keys no part of the suite reads: "
+     "model.max_model_lenn (did you mean model.max_model_len?)"),
+    ("max_ttft_ms = 1000", "max_ttft_ms = 1000\nmax_tft_ms = 5", "chat.max_tft_ms (did you mean chat.max_ttft_ms?)"),
+    ("[chat]", "[contaner]\nimage = \"x\"\n[chat]", "contaner (did you mean container?)"),
     ('hardware = "simulator"', 'hardware = "tpu"', "deployment.hardware must be one of"),
     ('default_target = "sim"', 'default_target = "k8s"', "deployment.default_target must be one of"),
     ("port = 0 ", "port = 70000 ", "serve.port must be 0..65535"),
@@ -66,6 +70,8 @@ def test_broken_profile_names_file_and_field(tmp_path: Path, old: str, new: str,
 def test_unknown_profile_lists_the_available_ones() -> None:
     with pytest.raises(ProfileError, match=r"unknown profile 'atlas'; choose one of: atlas-800-a3, atlas-800-a3-lora, atlas-800i-a2,"):
         load_profile("atlas")
+    with pytest.raises(ProfileError, match=r"unknown profile 'atlas-800i-a2-lroa' \(did you mean 'atlas-800i-a2-lora'\?\)"):
+        load_profile("atlas-800i-a2-lroa")
 
 
 def test_missing_profile_file() -> None:

@@ -35,9 +35,15 @@ def test_hardware_profile_defaults_to_docker_with_its_image_and_npus() -> None:
     assert settings_for({"profile": "atlas-800i-a2", "npus": "0-2,5", "image": "x:1"}).devices == (0, 1, 2, 5)
 
 
-def test_docker_needs_a_container_table() -> None:
-    with pytest.raises(UsageError, match="profile 'sim' has none"):
+def test_docker_needs_a_container_table_and_names_the_profiles_that_have_one() -> None:
+    with pytest.raises(UsageError, match="profile 'sim' has none; these have one: atlas-800-a3, atlas-800-a3-lora, "
+                                         "atlas-800i-a2, atlas-800i-a2-lora, cuda"):
         settings_for({"target": "docker"})
+
+
+def test_npus_on_a_profile_without_accelerators_says_so() -> None:
+    with pytest.raises(UsageError, match="profile 'sim' maps no accelerators"):
+        settings_for({"npus": "0-99"})
 
 
 def test_external_target_takes_the_external_profile_and_normalises_the_url() -> None:
