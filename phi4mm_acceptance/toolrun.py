@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,20 +30,30 @@ class InContainer:
 
 
 def run_in_group(command: list[str], log_path: Path, timeout_s: float, env: dict[str, str] | None = None,
-                 cwd: Path | None = None, inside: InContainer | None = None) -> int | None:
+                 cwd: Path | None = None, inside: InContainer | None = None,
+                 heartbeat: Callable[[float], None] | None = None, every_s: float = 30.0) -> int | None:
     """The tool's exit code, or None when it did not finish in time; its whole process group is killed, and
-    the tool itself inside its container if it runs there (`inside`)."""
+    the tool itself inside its container if it runs there (`inside`). `heartbeat(elapsed)` every `every_s`
+    seconds while it runs: a tool that prints nothing until it ends still shows it is alive."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     finished = False
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, env=env, cwd=cwd)
+        started = time.monotonic()
         try:
-            code = process.wait(timeout_s)
-            finished = True
-            return code
-        except subprocess.TimeoutExpired:
-            return None
+            while True:
+                left = timeout_s - (time.monotonic() - started)
+                if left <= 0:
+                    return None
+                try:
+                    code = process.wait(min(left, every_s) if heartbeat else left)
+                except subprocess.TimeoutExpired:
+                    if heartbeat and time.monotonic() - started < timeout_s:
+                        heartbeat(time.monotonic() - started)
+                    continue
+                finished = True
+                return code
         finally:  # also on Ctrl-C: the whole group goes (tools fork workers)
             try:
                 os.killpg(process.pid, signal.SIGKILL)

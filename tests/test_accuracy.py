@@ -84,7 +84,8 @@ def test_audio_canary(client: ChatClient, manifest: Manifest, accuracy: Accuracy
 @pytest.mark.nightly
 def test_aisbench(aisbench_dataset: AisbenchDataset, server: Server, settings: RunSettings,
                   accuracy: AccuracySpec, lora_hint: Callable[[str], str],
-                  missing_prerequisite: Callable[[str], None], record_property: RecordProperty) -> None:
+                  missing_prerequisite: Callable[[str], None], record_property: RecordProperty,
+                  tool_heartbeat: Callable[..., Callable[[float], None]]) -> None:
     dataset = aisbench_dataset
     placement = find_placement(settings, server)
     if isinstance(placement, str):
@@ -95,7 +96,8 @@ def test_aisbench(aisbench_dataset: AisbenchDataset, server: Server, settings: R
     for key in ("baseline", "band", "floor"):
         record_property(key, getattr(dataset, key))
     result = run_dataset(placement, dataset, accuracy, server.base_url, server.served_model_name,
-                         settings.reports_dir, settings.api_key)
+                         settings.reports_dir, settings.api_key,
+                         tool_heartbeat(f"AISBench {dataset.name}", accuracy.aisbench_timeout_s))
     record_property("score", result.score)
     record_property("samples", result.samples)
     record_property("failed_requests", result.failed_requests)

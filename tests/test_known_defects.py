@@ -52,6 +52,7 @@ from phi4mm_acceptance.protocol.media import (
 from phi4mm_acceptance.protocol.modalities import Served
 from phi4mm_acceptance.protocol.odd_media import distinct_image_url, odd_media, padded_with_silence
 from phi4mm_acceptance.protocol.vllm_api import parse_error_body
+from phi4mm_acceptance.report.progress import Progress
 from phi4mm_acceptance.report.release import memory_plot
 from phi4mm_acceptance.verdicts import WrongAnswer
 
@@ -384,7 +385,8 @@ def transcript_problem(clip: Any, what: str, text: str, clips: list[Any]) -> str
 @pytest.mark.image
 def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: Profile, settings: RunSettings,
                                                    server: Server, missing_prerequisite: Callable[..., None],
-                                                   record_property: RecordProperty) -> None:
+                                                   record_property: RecordProperty,
+                                                   progress: Callable[[str, int, str], Progress]) -> None:
     """Memory that grew with every new image (vllm#15294). vLLM keeps each processed image in its multimodal
     cache by design until the cache is full (--mm-processor-cache-gb), so a warm-up of distinct images fills it
     first; then over the profile's [soak] count of further distinct images the resident memory of every process
@@ -402,11 +404,13 @@ def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: 
     warmup = soak.warmup_images(profile.mm_cache_gb)
     readings: list[dict[str, float]] = []
     sampler = sampler_for(settings)  # npu-smi (nvidia-smi) on the host: HBM through the soak
+    steps = progress("memory soak", warmup + soak.images, f"pictures ({warmup} warm-up)")
     with sampler or nullcontext():
         for number in range(warmup + soak.images):
             url = distinct_image_url(number, soak.image_px)
             greedy_answer(client, user_message(MANIFEST.describe_question, url), 8)
             readings.append(reader.read())
+            steps.update(number + 1, f"{sum(readings[-1].values()):.0f} MB resident")
     for key, value in (sampler.figures() if sampler else {}).items():
         record_property(key, value)
     totals = [sum(reading.values()) for reading in readings]

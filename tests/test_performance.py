@@ -41,6 +41,7 @@ from phi4mm_acceptance.performance.vllm_bench import (
     run_vllm_bench,
 )
 from phi4mm_acceptance.protocol.media import load_manifest
+from phi4mm_acceptance.report.progress import Progress
 from phi4mm_acceptance.verdicts import TooSlow
 
 pytestmark = [pytest.mark.performance, pytest.mark.nightly]
@@ -81,13 +82,15 @@ def require_every_gate(results: dict[str, object], load: PerformanceSpec, profil
 def test_load_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
                             missing_prerequisite: Callable[..., None],
                             record_property: Callable[[str, object], None],
-                            record_samples: Callable[[dict[str, list[float]]], None]) -> None:
+                            record_samples: Callable[[dict[str, list[float]]], None],
+                            progress: Callable[[str, int, str], Progress]) -> None:
     shape = LoadShape.of(load, load_manifest().transcription_clips[0].path.read_bytes())
     sampler = sampler_for(settings)
     with sampler or nullcontext():
         results, records = run_load(server.base_url, server.served_model_name, shape,
                                     timeout_s=settings.profile.chat.request_timeout_s * load.num_prompts,
-                                    api_key=settings.api_key)
+                                    api_key=settings.api_key,
+                                    progress=progress(f"load {load.name}", load.num_prompts, "requests").update)
     telemetry = sampler.figures() if sampler else {}
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     detail = {"ttfts": [r.ttft_s for r in records if r.success], "itls": [g for r in records for g in r.itls_s]}
@@ -106,7 +109,8 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
 def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
                                         missing_prerequisite: Callable[..., None],
                                         record_property: Callable[[str, object], None],
-                                        record_samples: Callable[[dict[str, list[float]]], None]) -> None:
+                                        record_samples: Callable[[dict[str, list[float]]], None],
+                                        tool_heartbeat: Callable[..., Callable[[float], None]]) -> None:
     """The users' reference tool on the same load and budgets (a load with images: its random-mm dataset)."""
     if load.clips:
         not_applicable("vllm bench serve's random datasets send no audio (random-mm: images only, vLLM 0.11-0.33)")
@@ -119,8 +123,9 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
                             run, placement.result_dir_seen_by_tool)
     log = settings.reports_dir / "vllm-bench" / f"{load.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    results = run_vllm_bench(command, placement.result_dir, settings.profile.chat.request_timeout_s * load.num_prompts,
-                             log, settings.api_key, placement.container)
+    timeout_s = settings.profile.chat.request_timeout_s * load.num_prompts
+    results = run_vllm_bench(command, placement.result_dir, timeout_s, log, settings.api_key, placement.container,
+                             tool_heartbeat(f"vllm bench serve {load.name}", timeout_s))
     record_figures(results, record_property)
     record_samples(bench_samples(results))
     judge_budgets(results, load)
@@ -130,7 +135,8 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
 def test_aisbench_perf_meets_budgets(server: Server, settings: RunSettings, aisbench_load: PerformanceSpec,
                                     missing_prerequisite: Callable[..., None],
                                     record_property: Callable[[str, object], None],
-                                    record_samples: Callable[[dict[str, list[float]]], None]) -> None:
+                                    record_samples: Callable[[dict[str, list[float]]], None],
+                                    tool_heartbeat: Callable[..., Callable[[float], None]]) -> None:
     """The seed's "Performance Evaluation: Using AISBench": its perf mode on the same load and budgets (the text
     load: its synthetic dataset; the image load: textvqa's pictures from the local datasets)."""
     load = aisbench_load
@@ -144,7 +150,8 @@ def test_aisbench_perf_meets_budgets(server: Server, settings: RunSettings, aisb
     run = perf_run(load, server.base_url, server.served_model_name, tokenizer_for_tool(settings, placement),
                    settings.api_key, settings.profile.chat.request_timeout_s * load.num_prompts)
     out_dir = settings.reports_dir / "aisbench" / f"perf-{load.name}"
-    run_tool(placement, run, server.base_url, out_dir, settings.api_key)
+    run_tool(placement, run, server.base_url, out_dir, settings.api_key,
+             tool_heartbeat(f"AISBench perf {load.name}", run.timeout_s))
     results = parse_perf(out_dir)
     record_figures(results, record_property)
     record_samples(perf_samples(out_dir))

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -159,7 +160,7 @@ class AisbenchRun:
 
 
 def run_tool(placement: AisbenchPlacement, run: AisbenchRun, base_url: str, out_dir: Path,
-             api_key: str | None = None) -> None:
+             api_key: str | None = None, heartbeat: Callable[[float], None] | None = None) -> None:
     """Run it in a scratch folder and copy its output to `out_dir`, scrubbed; raises AisbenchError when it did
     not finish or exited non-zero (exit 0 proves nothing: the caller reads the results)."""
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -175,7 +176,8 @@ def run_tool(placement: AisbenchPlacement, run: AisbenchRun, base_url: str, out_
         local = placement.container is None
         code = run_in_group(command, scratch / "console.log", run.timeout_s,
                             env={**os.environ, **env} if local else None, cwd=scratch if local else None,
-                            inside=InContainer(placement.container, "ais_bench") if placement.container else None)
+                            inside=InContainer(placement.container, "ais_bench") if placement.container else None,
+                            heartbeat=heartbeat)
         copy_scrubbed(scratch, out_dir, [api_key] if api_key else [])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -188,13 +190,14 @@ def run_tool(placement: AisbenchPlacement, run: AisbenchRun, base_url: str, out_
 
 
 def run_dataset(placement: AisbenchPlacement, dataset: AisbenchDataset, spec: AccuracySpec, base_url: str,
-                model: str, reports_dir: Path, api_key: str | None = None) -> AisbenchResult:
+                model: str, reports_dir: Path, api_key: str | None = None,
+                heartbeat: Callable[[float], None] | None = None) -> AisbenchResult:
     """One dataset, start to parsed result; raises AisbenchError when there is no trustworthy score."""
     config = model_config(base_url, model, spec.aisbench_batch_size, spec.aisbench_max_out_len, api_key,
                           spec.aisbench_stream)
     run = AisbenchRun(dataset.name, dataset.config, "all", {f"models/{MODEL_CONFIG}.py": config}, spec.aisbench_timeout_s)
     out_dir = reports_dir / "aisbench" / dataset.name
-    run_tool(placement, run, base_url, out_dir, api_key)
+    run_tool(placement, run, base_url, out_dir, api_key, heartbeat)
     return parse_run(dataset.name, out_dir)
 
 

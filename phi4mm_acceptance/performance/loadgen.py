@@ -15,6 +15,7 @@ import random
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,8 +201,8 @@ def read_stream(timed: list[tuple[float, bytes]], sent: float, start: float, rec
     record.success = True
 
 
-async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
-               api_key: str | None) -> tuple[list[RequestRecord], float, float]:
+async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float, api_key: str | None,
+               progress: Callable[[int], None] | None) -> tuple[list[RequestRecord], float, float]:
     rng = random.Random(shape.seed)
     offsets = arrival_offsets(shape, rng)
     slots = shape.max_concurrency or shape.num_prompts
@@ -214,6 +215,7 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
         for i in range(len(offsets))]
     await pool.open()
     records = [RequestRecord(sent_s=0.0) for _ in offsets]
+    done = [0]  # requests answered so far, for `progress`
     start, started_at = time.perf_counter(), time.time()
 
     async def scheduled(offset: float, request: bytes, record: RequestRecord) -> None:
@@ -222,6 +224,9 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
         if delay > 0:
             await asyncio.sleep(delay)
         await _one_request(pool, request, start, record, shape.output_len)
+        if progress:
+            done[0] += 1
+            progress(done[0])
 
     try:
         await asyncio.wait_for(asyncio.gather(*(scheduled(o, r, rec) for o, r, rec in
@@ -231,10 +236,11 @@ async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float,
     return records, time.perf_counter() - start, started_at
 
 
-def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300,
-             api_key: str | None = None) -> tuple[dict[str, Any], list[RequestRecord]]:
-    """Run the load; return vllm-bench-style metrics and the per-request records."""
-    records, duration, started_at = asyncio.run(_run(base_url, model, shape, timeout_s, api_key))
+def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300, api_key: str | None = None,
+             progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], list[RequestRecord]]:
+    """Run the load; return vllm-bench-style metrics and the per-request records. `progress(answered)` after
+    each request (the chunks are dated as they arrive, so this costs the figures nothing)."""
+    records, duration, started_at = asyncio.run(_run(base_url, model, shape, timeout_s, api_key, progress))
     metrics = summarise(records, duration)
     rate = "inf" if shape.request_rate == float("inf") else shape.request_rate
     metrics |= {"started_at_unix": started_at, "num_prompts": shape.num_prompts, "request_rate": rate,

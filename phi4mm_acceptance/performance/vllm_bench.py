@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,8 @@ def bench_samples(result: dict[str, Any]) -> dict[str, list[float]]:
 
 
 def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_path: Path,
-                   api_key: str | None = None, container: str | None = None) -> dict[str, Any]:
+                   api_key: str | None = None, container: str | None = None,
+                   heartbeat: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Run the tool in its own process group (killed whole on timeout, and inside `container` if it runs
     there) and parse the newest result file. The API key goes by environment (OPENAI_API_KEY, which vllm
     bench reads), never on the command line; without one, a key this shell happens to hold is not sent."""
@@ -150,7 +152,7 @@ def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_p
     env = {name: value for name, value in os.environ.items() if name != "OPENAI_API_KEY"}
     env |= {"NO_PROXY": "*", "no_proxy": "*", **({"OPENAI_API_KEY": api_key} if api_key else {})}
     code = run_in_group(command, log_path, timeout_s, env=env,
-                        inside=InContainer(container, "vllm bench") if container else None)
+                        inside=InContainer(container, "vllm bench") if container else None, heartbeat=heartbeat)
     if code is None:
         raise VllmBenchError(f"vllm bench serve did not finish in {timeout_s:.0f} s{output_tail(log_path)}")
     new = sorted(set(result_dir.glob("*.json")) - before, key=lambda p: p.stat().st_mtime)

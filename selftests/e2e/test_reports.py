@@ -32,6 +32,7 @@ def test_report_and_regression_against_the_previous_run(tmp_path: Path, port: in
     reports = tmp_path / "nightly-1" / "reports"
     page = (reports / "report.html").read_text()
     assert "PASSED: no failure" in page and "hardware=SIMULATOR" in page
+    assert "progress| load text: 48/48 requests (100%), " in first.output, first.describe()  # said as it runs
     assert {p.name for p in (reports / "plots").glob("*.png")} == {
         *(f"latency-{load.name}.png" for load in SIM_LOADS), "throughput.png"}
     assert_report_order(page)
