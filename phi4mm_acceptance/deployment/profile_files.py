@@ -283,6 +283,7 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
         if rate != "inf":
             rate = table.positive("request_rate")
         concurrency = int(table.get("max_concurrency", int, 0))
+        images, clips = int(table.get("images", int, 0)), int(table.get("clips", int, 0))
         loads.append(PerformanceSpec(
             name=name,
             num_prompts=int(table.positive("num_prompts")),
@@ -290,18 +291,18 @@ def _performance(root: _Fields) -> tuple[PerformanceSpec, ...]:
             max_concurrency=concurrency or None,
             input_len=int(table.positive("input_len")),
             output_len=int(table.positive("output_len")),
-            images=int(table.get("images", int, 0)),
+            images=images,
             budgets={key: float(table.get(key, (int, float))) for key in BUDGET_KEYS if key in table.data},
             origin=table.get("origin", str),
             image_px=int(table.positive("image_px", 448)),
-            clips=int(table.get("clips", int, 0)),
+            clips=clips,
             clip_s=float(table.positive("clip_s", 10.0)),
-            mix=_mix(table),
+            mix=_mix(table, images, clips),
         ))
     return tuple(loads)
 
 
-def _mix(table: _Fields) -> tuple[tuple[str, float], ...]:
+def _mix(table: _Fields, images: int, clips: int) -> tuple[tuple[str, float], ...]:
     """A production mix: shares of REQUEST_KINDS adding up to 1, each kind's media given by the load."""
     shares = table.str_map("mix", (int, float))
     if not shares:
@@ -312,10 +313,10 @@ def _mix(table: _Fields) -> tuple[tuple[str, float], ...]:
     if any(share <= 0 for share in shares.values()) or abs(sum(shares.values()) - 1) > 1e-6:
         raise table._fail("mix", f"shares must be positive and add up to 1, got {shares}")
     for kind in shares:
-        pictures, clips = REQUEST_KINDS[kind]
-        if pictures and not table.data.get("images") or clips and not table.data.get("clips"):
-            raise table._fail("mix", f"has {kind!r} requests, so the load needs "
-                                     f"{'images' if pictures and not table.data.get('images') else 'clips'} >= 1")
+        pictures, speech = REQUEST_KINDS[kind]
+        lacking = "images" if pictures and not images else "clips" if speech and not clips else ""
+        if lacking:
+            raise table._fail("mix", f"has {kind!r} requests, so the load needs {lacking} >= 1")
     return tuple((kind, float(share)) for kind, share in shares.items())
 
 

@@ -201,13 +201,12 @@ def read_stream(timed: list[tuple[float, bytes]], sent: float, start: float, rec
     record.success = True
 
 
-async def _run(base_url: str, model: str, shape: LoadShape, timeout_s: float, api_key: str | None,
+async def _run(base_url: str, model: str, shape: LoadShape, kinds: list[str], timeout_s: float, api_key: str | None,
                progress: Callable[[int], None] | None) -> tuple[list[RequestRecord], float, float]:
     rng = random.Random(shape.seed)
     offsets = arrival_offsets(shape, rng)
     slots = shape.max_concurrency or shape.num_prompts
     pool = ConnectionPool(base_url, {"Authorization": f"Bearer {api_key}"} if api_key else {}, slots)
-    kinds = request_kinds(shape)
     requests = [pool.request_bytes("/v1/chat/completions", json.dumps(chat_payload(
         model, request_message(shape, i, random_prompt(rng, shape.input_len), kinds[i]), stream=True,
         stream_options={"include_usage": True}, max_completion_tokens=shape.output_len, ignore_eos=True,
@@ -240,13 +239,14 @@ def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300
              progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], list[RequestRecord]]:
     """Run the load; return vllm-bench-style metrics and the per-request records. `progress(answered)` after
     each request (the chunks are dated as they arrive, so this costs the figures nothing)."""
-    records, duration, started_at = asyncio.run(_run(base_url, model, shape, timeout_s, api_key, progress))
+    kinds = request_kinds(shape)
+    records, duration, started_at = asyncio.run(_run(base_url, model, shape, kinds, timeout_s, api_key, progress))
     metrics = summarise(records, duration)
     rate = "inf" if shape.request_rate == float("inf") else shape.request_rate
     metrics |= {"started_at_unix": started_at, "num_prompts": shape.num_prompts, "request_rate": rate,
                 "max_concurrency": shape.max_concurrency, "images_per_request": shape.images,
                 "image_px": shape.image_px if shape.images else None, "clips_per_request": shape.clips,
                 "clip_s": shape.clip_s if shape.clips else None,
-                "request_kinds": dict(Counter(request_kinds(shape))) if shape.mix else None,
+                "request_kinds": dict(Counter(kinds)) if shape.mix else None,
                 "backend": "phi4mm-loadgen"}
     return metrics, records

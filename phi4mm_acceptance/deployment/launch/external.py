@@ -33,7 +33,7 @@ class ExternalLauncher:
                                         f"for {elapsed:.0f} s); is it running, and is --base-url right?")
             if elapsed > self.timeout_s:
                 raise StartupError(f"server at {self.base_url} not ready after {self.timeout_s:.0f} s: "
-                                        f"GET /health answers {status}")
+                                   f"GET /health answers {status}")
             time.sleep(0.5)
 
     def stop(self) -> None:
