@@ -4,6 +4,9 @@ A hardware profile's `docker run` shape or command line does not make a server u
 that falls back to the CPU inside the Atlas 800I A2's container still becomes ready and answers. vLLM prints
 the device in its engine's config line (`Initializing a V1 LLM engine (v0.32.0) with config: ...,
 device_config=cpu, ...`; vllm-ascend's says `npu`), so a run can tell without trusting the host's tools.
+Source: VllmConfig.__str__ prints `device_config={self.device_config.device}` (config/vllm.py, read in the
+0.23.0 and 0.32.0 wheels; measured in 0.32's log: `device_config=cpu`); the device is the platform's
+device_type: vllm-ascend's NPUPlatform `npu`, vLLM's CUDA platform `cuda`.
 """
 from __future__ import annotations
 
