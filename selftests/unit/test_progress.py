@@ -12,6 +12,12 @@ def test_a_line_every_ten_seconds_and_one_at_the_end_with_the_time_left() -> Non
         steps.update(done)
     assert len(lines) == 10 and lines[0] == "load text: 20/200 requests (10%), 10 s, ~1 min 30 s left"
     assert lines[-1] == "load text: 200/200 requests (100%), 1 min 40 s"
+    short: list[str] = []  # a step shorter than the interval still says it finished
+    quick = Progress("load image", 3, "requests", short.append, clock=lambda: now[0])
+    for done in range(1, 4):
+        now[0] += 1
+        quick.update(done)
+    assert short == ["load image: 3/3 requests (100%), 3 s"]
 
 
 def test_a_step_of_unknown_size_says_how_far_and_a_silent_tool_how_long() -> None:
