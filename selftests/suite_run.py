@@ -94,8 +94,9 @@ def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, time
     try:
         stdout, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        stop_group(process)  # the suite stops its server on SIGTERM: a timed-out run leaves none behind
-        raise
+        output = stop_group(process)  # the suite stops its server on SIGTERM: a timed-out run leaves none behind
+        pytest.fail(f"the suite ran past {timeout_s:.0f} s and was stopped; where it was (its progress lines "
+                    f"are in this tail):\n{output[-6000:]}", pytrace=False)
     return SuiteRun(process.returncode, stdout + stderr, workdir / reports / "junit.xml")
 
 
@@ -106,14 +107,16 @@ def sigint_as_a_terminal_sends_it() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def stop_group(process: subprocess.Popen[str]) -> None:
-    """SIGTERM to the run's process group (as an aborted Jenkins build sends it), SIGKILL after 30 s."""
+def stop_group(process: subprocess.Popen[str]) -> str:
+    """SIGTERM to the run's process group (as an aborted Jenkins build sends it), SIGKILL after 30 s; what the
+    run printed, start to end (when its output was captured)."""
     os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.communicate(timeout=30)
+        stdout, stderr = process.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+        stdout, stderr = process.communicate()
+    return (stdout or "") + (stderr or "")
 
 
 def selected_tests(workdir: Path, *args: str) -> set[str]:

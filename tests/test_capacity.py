@@ -17,6 +17,7 @@ from phi4mm_acceptance.deployment.profile import CapacitySpec
 from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.performance.baseline import BaselineError, load_baseline
 from phi4mm_acceptance.performance.capacity import bounds, capacity_plot, knee_too_low, search
+from phi4mm_acceptance.performance.deadline import load_deadline_s
 from phi4mm_acceptance.performance.loadgen import LoadShape, run_load
 from phi4mm_acceptance.protocol.media import load_manifest
 from phi4mm_acceptance.verdicts import TooSlow
@@ -35,7 +36,7 @@ def test_capacity_under_slo(request: pytest.FixtureRequest, server: Server, sett
         shape = LoadShape.of(load, speech, num_prompts=spec.rounds * concurrency, max_concurrency=concurrency,
                              request_rate=float("inf"))
         return run_load(server.base_url, server.served_model_name, shape,
-                        timeout_s=settings.profile.chat.request_timeout_s * shape.num_prompts,
+                        timeout_s=load_deadline_s(shape, settings.profile.chat.request_timeout_s),
                         api_key=settings.api_key)[0]
 
     steps = search(measure, spec)

@@ -31,6 +31,7 @@ from phi4mm_acceptance.performance.aisbench_perf import (
     tokenizer_for_tool,
 )
 from phi4mm_acceptance.performance.budgets import budgets_from_profile, missing_gates
+from phi4mm_acceptance.performance.deadline import load_deadline_s
 from phi4mm_acceptance.performance.loadgen import LoadShape, run_load
 from phi4mm_acceptance.performance.metrics import latency_samples
 from phi4mm_acceptance.performance.vllm_bench import (
@@ -88,7 +89,7 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
     sampler = sampler_for(settings)
     with sampler or nullcontext():
         results, records = run_load(server.base_url, server.served_model_name, shape,
-                                    timeout_s=settings.profile.chat.request_timeout_s * load.num_prompts,
+                                    timeout_s=load_deadline_s(load, settings.profile.chat.request_timeout_s),
                                     api_key=settings.api_key,
                                     progress=progress(f"load {load.name}", load.num_prompts, "requests").update)
     telemetry = sampler.figures() if sampler else {}
@@ -123,7 +124,7 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
                             run, placement.result_dir_seen_by_tool)
     log = settings.reports_dir / "vllm-bench" / f"{load.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    timeout_s = settings.profile.chat.request_timeout_s * load.num_prompts
+    timeout_s = load_deadline_s(load, settings.profile.chat.request_timeout_s)
     results = run_vllm_bench(command, placement.result_dir, timeout_s, log, settings.api_key, placement.container,
                              tool_heartbeat(f"vllm bench serve {load.name}", timeout_s))
     record_figures(results, record_property)
@@ -148,7 +149,7 @@ def test_aisbench_perf_meets_budgets(server: Server, settings: RunSettings, aisb
     if data and not data[0].exists():
         missing_prerequisite(f"dataset {DATASET_FOR_LOAD[load.name]} is not on disk: {data[0]}")
     run = perf_run(load, server.base_url, server.served_model_name, tokenizer_for_tool(settings, placement),
-                   settings.api_key, settings.profile.chat.request_timeout_s * load.num_prompts)
+                   settings.api_key, load_deadline_s(load, settings.profile.chat.request_timeout_s))
     out_dir = settings.reports_dir / "aisbench" / f"perf-{load.name}"
     run_tool(placement, run, server.base_url, out_dir, settings.api_key,
              tool_heartbeat(f"AISBench perf {load.name}", run.timeout_s))

@@ -45,6 +45,8 @@ COMMON = {"Benchmark Duration": "duration", "Success Requests": "completed", "Fa
           "Total Generated Tokens": "total_output_tokens"}
 _NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([a-z/]*)\s*$")
 
+PERF_HANG_RETRIES = 1  # a perf run is minutes: one killed at its deadline runs once more (AisbenchHang)
+
 
 def synthetic_config(num_prompts: int, input_len: int) -> str:
     """The synthetic dataset: `num_prompts` prompts of `input_len` random token ids (decoded with the model
@@ -101,7 +103,7 @@ def perf_run(load: PerformanceSpec, base_url: str, model: str, tokenizer: str, a
     if dataset == SYNTHETIC_CONFIG:
         configs[f"datasets/{SYNTHETIC_CONFIG}.py"] = synthetic_config(load.num_prompts, load.input_len)
     return AisbenchRun(f"perf-{load.name}", dataset, "perf", configs, timeout_s,
-                       ("--num-prompts", str(load.num_prompts)))
+                       ("--num-prompts", str(load.num_prompts)), hang_retries=PERF_HANG_RETRIES)
 
 
 def _number(cell: object, where: str) -> float:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 
+from phi4mm_acceptance.accuracy.aisbench import AisbenchError, AisbenchHang, AisbenchRun, host_placement, run_tool
 from phi4mm_acceptance.deployment.launch.process import pid_alive
 from phi4mm_acceptance.performance.vllm_bench import VllmBenchError, run_vllm_bench
 from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
@@ -62,3 +64,30 @@ def test_a_tool_run_by_docker_exec_is_killed_inside_its_container_too(
     run_in_group(["sh", "-c", script], tmp_path / "tool.log", 1, inside=InContainer("serving-1", "vllm bench"))
     expected = "exec serving-1 pkill -KILL -f vllm bench\n" if killed_inside else None
     assert (calls.read_text() if calls.exists() else None) == expected
+
+
+@pytest.mark.parametrize(("hangs", "retries", "outcome"), [
+    (1, 1, "ran again"), (2, 1, "did not finish"), (1, 0, "did not finish")],
+    ids=["hang-once-retried", "hang-twice", "hang-without-retries"])
+def test_an_aisbench_run_killed_at_its_deadline_runs_once_more_and_says_so(tmp_path: Path, hangs: int,
+                                                                             retries: int, outcome: str) -> None:
+    """AISBench now and then hangs for good (its issues #205, #407): a perf run killed at its deadline runs once
+    more, with a warning naming the hang; killed twice (or with no retry) it is an error naming the deadline."""
+    calls = tmp_path / "calls"
+    tool = tmp_path / "ais_bench"
+    tool.write_text(f"#!/bin/sh\necho call >> {calls}\necho working\n"
+                    f'[ "$(wc -l < {calls})" -le {hangs} ] && exec sleep 30\nexit 0\n')
+    tool.chmod(0o755)
+    run = AisbenchRun("perf-text", "synthetic", "perf", {}, timeout_s=1, hang_retries=retries)
+    placement = host_placement([str(tool)], tmp_path / "datasets")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        if outcome == "ran again":
+            run_tool(placement, run, "http://127.0.0.1:1", tmp_path / "out")
+        else:
+            with pytest.raises(AisbenchError, match=r"AISBench did not finish perf-text in 1 s \(killed\); output "
+                                                    r"ends: working"):
+                run_tool(placement, run, "http://127.0.0.1:1", tmp_path / "out")
+    hang_warnings = [str(w.message) for w in seen if issubclass(w.category, AisbenchHang)]
+    assert len(calls.read_text().splitlines()) == retries + 1
+    assert len(hang_warnings) == retries and all("running it once more" in w and "#205" in w for w in hang_warnings)
