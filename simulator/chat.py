@@ -396,6 +396,11 @@ def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Au
                 raise MediaError("input_audio needs base64 'data' and format 'wav'.")
             caps.check_audio_base64(audio["data"])
             return caps.checked_audio(decode_audio(decode_base64(audio["data"], "input_audio")))
+        if kind in ("image_embeds", "audio_embeds") and (refusal := limits.claimed.embeds_refusal(kind)):
+            raise ApiError(*refusal)
+        if kind == "image_embeds":  # 0.11.0: the payload is torch.load'ed; a pickle that is no tensor is a 500
+            raise ApiError(500, "Weights only load failed. WeightsUnpickler error: Unsupported operand 110",
+                           raised=True)
         if kind == "audio_url" and isinstance(part.get("audio_url"), dict) and isinstance(part["audio_url"].get("url"), str):
             return caps.checked_audio(decode_audio(load_url_bytes(part["audio_url"]["url"], limits.fetch_timeout_s,
                                                                   caps.download_bytes)))

@@ -80,6 +80,19 @@ class ClaimedVersion:
         VLLMValidationError); measured 0.13 and 0.23: 400, 0.18: 501."""
         return 501 if (0, 18, 0) <= self.release < (0, 21, 0) else 400
 
+    def embeds_refusal(self, kind: str) -> tuple[int, str, str | None] | None:
+        """An image_embeds or audio_embeds part on a server without --enable-mm-embeds: the status, message and
+        param of its refusal, or None where the part type is not refused so (0.11.0 has no flag and torch.load's
+        the image payload; audio_embeds is an unknown part type before 0.12). The flag is checked before the
+        payload is read, a ValueError (400, its message + " None" up to 0.14) and from 0.27 a
+        VLLMValidationError naming the parameter (chat_utils.py parse_image_embeds, read 0.11.1-0.34.0)."""
+        if self.release < ((0, 11, 1) if kind == "image_embeds" else (0, 12, 0)):
+            return None
+        message = f"You must set `--enable-mm-embeds` to input `{kind}`"
+        if self.release >= (0, 27, 0):
+            return 400, f"{message} (parameter={kind})", kind
+        return 400, message + (" None" if self.release < (0, 15, 0) else ""), None
+
     @property
     def stream_usage_by_default(self) -> bool:
         """stream_options' include_usage defaults to True up to 0.17, to False from 0.18 (StreamOptions)."""

@@ -117,6 +117,13 @@ def uuid_reference_after_data(kind: str) -> Callable[[Context], HttpReply]:
     return send
 
 
+def embeds_part(kind: str) -> Callable[[Context], HttpReply]:
+    """Precomputed embeddings in place of media: served only with --enable-mm-embeds, which no profile sets."""
+    payload = base64.b64encode(b"not a tensor").decode()
+    return lambda ctx: ctx.chat([{"role": "user", "content": [{"type": kind, kind: payload},
+                                                              {"type": "text", "text": QUESTION}]}])
+
+
 def context_overflow(ctx: Context) -> HttpReply:
     words = ctx.profile.model.max_model_len + 256
     return ctx.chat([{"role": "user", "content": "hello " * words}])
@@ -147,6 +154,8 @@ CASES = (
     OddRequest("image-over-download-limit", image_over_download, "image"),
     OddRequest("unsupported-content-part", lambda ctx: ctx.chat([{"role": "user", "content": [
         {"type": "hologram", "hologram": {"url": "x"}}, {"type": "text", "text": QUESTION}]}])),
+    OddRequest("image-embeds-not-enabled", embeds_part("image_embeds"), "image"),
+    OddRequest("audio-embeds-not-enabled", embeds_part("audio_embeds"), "audio"),
     OddRequest("too-many-images", too_many_images, "image"),
     OddRequest("context-overflow", context_overflow),
     OddRequest("completion-exceeds-context", lambda ctx: ctx.chat(
