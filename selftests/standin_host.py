@@ -18,10 +18,13 @@ DRIVER_FILES = ("usr/local/Ascend/driver/version.info", "etc/ascend_install.info
 
 def make_standin_host(root: Path, npus: int = 8, npu_smi_sample: str = "a2-idle.txt",
                       skip_devices: tuple[str, ...] = (), weights: dict[str, bytes] | None = None,
-                      npu_smi_later: tuple[int, str] | None = None) -> Path:
+                      npu_smi_later: tuple[int, str] | None = None,
+                      npu_smi_serving: str | None = "a2-serving.txt") -> Path:
     """`weights`: the files of the cached snapshot (default: a complete fake Phi-4-multimodal; {} for none).
-    `npu_smi_later`: (calls, sample): after that many calls `npu-smi info` prints the other sample (an NPU
-    whose health changes mid-run)."""
+    `npu-smi info` prints `npu_smi_sample` on its first call (the pre-flight's) and `npu_smi_serving` after
+    (the NPUs holding the server: None, the first sample again, as NPUs the server never took);
+    `npu_smi_later`: (calls, sample): after that many calls it prints the other sample (an NPU whose health
+    changes mid-run)."""
     (root / "dev").mkdir(parents=True, exist_ok=True)
     for name in [f"davinci{n}" for n in range(npus)] + ["davinci_manager", "devmm_svm", "hisi_hdc"]:
         if name not in skip_devices:
@@ -36,13 +39,14 @@ def make_standin_host(root: Path, npus: int = 8, npu_smi_sample: str = "a2-idle.
         make_fake_snapshot(root / "root/.cache/huggingface/hub", files)
     npu_smi = root / "usr/local/bin/npu-smi"
     npu_smi.parent.mkdir(parents=True, exist_ok=True)
-    sample = (SAMPLES / npu_smi_sample).read_text()
-    script = f"#!/bin/sh\ncat <<'SAMPLE'\n{sample}SAMPLE\n"
-    if npu_smi_later is not None:
-        calls, later = npu_smi_later[0], (SAMPLES / npu_smi_later[1]).read_text()
-        counter = root / "npu-smi.calls"
-        script = (f"#!/bin/sh\nn=$(($(cat {counter} 2>/dev/null || echo 0) + 1)); echo $n > {counter}\n"
-                  f"if [ $n -le {calls} ]; then\ncat <<'SAMPLE'\n{sample}SAMPLE\nelse\ncat <<'LATER'\n{later}LATER\nfi\n")
-    npu_smi.write_text(script)
+    first = (SAMPLES / npu_smi_sample).read_text()
+    serving = (SAMPLES / npu_smi_serving).read_text() if npu_smi_serving else first
+    calls, later = npu_smi_later or (0, "")
+    later = (SAMPLES / later).read_text() if later else serving
+    counter = root / "npu-smi.calls"
+    npu_smi.write_text(f"#!/bin/sh\nn=$(($(cat {counter} 2>/dev/null || echo 0) + 1)); echo $n > {counter}\n"
+                       f"if [ $n -le 1 ]; then\ncat <<'FIRST'\n{first}FIRST\n"
+                       f"elif [ $n -le {calls} ] || [ {calls} -eq 0 ]; then\ncat <<'SERVING'\n{serving}SERVING\n"
+                       f"else\ncat <<'LATER'\n{later}LATER\nfi\n")
     npu_smi.chmod(0o755)
     return root

@@ -28,6 +28,7 @@ from phi4mm_acceptance.deployment.launch.external import ExternalLauncher
 from phi4mm_acceptance.deployment.launch.ports import free_port
 from phi4mm_acceptance.deployment.launch.process import ProcessLauncher
 from phi4mm_acceptance.deployment.logwatch import strip_ansi
+from phi4mm_acceptance.deployment.memory_held import MemoryWatch, memory_watch
 from phi4mm_acceptance.deployment.preflight import preflight_problems, read_npu_smi
 from phi4mm_acceptance.deployment.secrets import scrub_file
 from phi4mm_acceptance.deployment.settings import SIMULATOR_MODEL_DIR, RunSettings
@@ -47,6 +48,7 @@ class Deployment:
     model_dir: str | None = None  # the weights the server loads, as it sees them
     _launcher: Launcher | None = None
     _reused: kept.KeptServer | None = None
+    _memory: MemoryWatch | None = None  # a profile certifying accelerators, served in a container on this host
 
     def _launch_spec(self, port: int, log_path: Path) -> LaunchSpec:
         settings = self.settings
@@ -83,6 +85,8 @@ class Deployment:
                             if server.log_path and server.log_path.is_file() else
                             DeviceSeen(None, "no server log: pass --server-log FILE with the external target"))
         problem = hardware_mismatch(self.settings.profile.hardware, self.settings.profile.name, self.device_seen)
+        if not problem and self._memory is not None:
+            problem = self._memory.problem_once_ready()
         if problem:
             self.stop()
             raise ProvisioningError(problem)
@@ -134,6 +138,10 @@ class Deployment:
         port = settings.port or free_port(settings.host)
         command = serve_command(settings, port, str(settings.model_path) if settings.model_path else None, model_dir)
         log_path = kept.STATE_FILE.with_suffix(".log") if settings.keep_server else self.log_path
+        if settings.target == "process":  # vLLM on this host's accelerators: their memory read before it starts
+            self._memory = memory_watch(settings, read_npu_smi(on_host(settings, "/usr/local/bin/npu-smi")))
+            if self._memory is not None:
+                self._memory.read_before_start()
         launcher = ProcessLauncher(self._launch_spec(port, log_path), command=command, env=env,
                                    target=settings.target,
                                    path_prepend=[SIMULATOR_BIN] if settings.target == "sim" else [])
@@ -152,6 +160,11 @@ class Deployment:
         self.model_dir = model_dir
         plan = plan_container(settings, port, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}", model_dir)
         npu_smi = read_npu_smi(on_host(settings, "/usr/local/bin/npu-smi")) if spec.accelerator == "npu" else None
+        self._memory = watch = memory_watch(settings, npu_smi)
+        if watch is not None and npu_smi is not None:
+            npu_smi = watch.read_before_start  # the pre-flight's own reading is the one compared with
+        elif watch is not None:
+            watch.read_before_start()
         launcher = DockerLauncher(
             self._launch_spec(port, self.log_path), plan=plan, no_pull=settings.no_pull, echo=self.echo,
             preflight=lambda: weights_problems + preflight_problems(

@@ -86,14 +86,15 @@ def test_load_in_a_container_samples_npu_telemetry(tmp_path: Path, port: int, en
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     figures = metrics["tests"]["tests/test_performance.py::test_load_meets_budgets[text]"]["figures"]
     assert figures["telemetry_samples"] >= 2 and figures["health_changes"] == ""
-    assert (figures["peak_memory_mb_dev0"], figures["peak_memory_mb_dev3"]) == (3318, 3316)
+    assert (figures["peak_memory_mb_dev0"], figures["peak_memory_mb_dev3"]) == (59018, 59016)  # a2-serving.txt
     assert "peak_memory_mb_dev1" not in figures
 
 
 @pytest.mark.quiet_machine
 def test_an_npu_health_change_during_a_load_fails_it(tmp_path: Path, port: int, engine: docker.DockerClient) -> None:
-    """NPU 3 turns Warning after the pre-flight and the first telemetry sample: the load fails, naming it."""
-    host = make_standin_host(tmp_path / "host", npu_smi_later=(2, "a2-two-busy-two-unhealthy.txt"))
+    """NPU 3 turns Warning after the pre-flight, the check that the ready server holds HBM and the first
+    telemetry sample: the load fails, naming it."""
+    host = make_standin_host(tmp_path / "host", npu_smi_later=(3, "a2-two-busy-two-unhealthy.txt"))
     profile = tmp_path / "quick-load.toml"
     profile.write_text(f'extends = "{PROFILE}"\n[performance.text]\nnum_prompts = 8\nrequest_rate = "inf"\n'
                        'input_len = 32\noutput_len = 8\n')
@@ -130,6 +131,18 @@ def test_provisioning_problem_is_named_and_creates_no_container(
     host = make_standin_host(tmp_path / "host", **setup)
     run = run_suite(tmp_path, "-m", "smoke", *docker_args(host, port), *extra)
     run.assert_deployment_failed_once(message.format(host=host), "setup problem")
+    assert suite_containers(engine) == []
+
+
+def test_a_ready_server_holding_no_npu_memory_is_one_setup_problem(tmp_path: Path, port: int,
+                                                                   engine: docker.DockerClient) -> None:
+    """The container is ready and answers, but npu-smi shows its NPUs' HBM as before it started: it is not
+    running on them. One setup problem naming the readings; the container is removed."""
+    host = make_standin_host(tmp_path / "host", npu_smi_serving=None)
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "health", *docker_args(host, port, "--npus", "0,3"))
+    run.assert_deployment_failed_once("the server is ready but holds no memory on the NPUs it was given (memory "
+                                      "used before it started and now: NPU 0 3318 -> 3318 MB, NPU 3 3316 -> "
+                                      "3316 MB)", "setup problem")
     assert suite_containers(engine) == []
 
 
