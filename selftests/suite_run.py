@@ -97,6 +97,9 @@ def run_suite(workdir: Path, *args: str, env: dict[str, str] | None = None, time
         output = stop_group(process)  # the suite stops its server on SIGTERM: a timed-out run leaves none behind
         pytest.fail(f"the suite ran past {timeout_s:.0f} s and was stopped; where it was (its progress lines "
                     f"are in this tail):\n{output[-6000:]}", pytrace=False)
+    except BaseException:  # pytest-timeout or Ctrl-C ending the self-test: the run goes with it
+        stop_group(process)
+        raise
     return SuiteRun(process.returncode, stdout + stderr, workdir / reports / "junit.xml")
 
 

@@ -1,6 +1,7 @@
 """The release report and --compare-to, end to end: a healthy run's report, then slower runs against it."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -140,8 +141,10 @@ def test_repeated_healthy_runs_raise_no_regression_and_slower_servers_are_caught
         assert case.outcome == "failed" and "| p99_itl_ms |" in case.message, tail.describe()
     slow_requests = run_suite(tmp_path / "run-slow-requests", *args, f"--profile={healthy}", *judged,
                               env={"SIM_FAULT_SLOW_REQUESTS_PCT": "3"})
-    case = slow_requests.cases()[GATES[1]]
-    assert case.outcome == "failed" and "| test_load_meets_budgets[text] | p99_ttft_ms |" in case.message, \
+    case = slow_requests.cases()[GATES[1]]  # a tail of TTFT and of every token: whichever p99 clears the
+    # baseline's own spread first (on a busy machine its p99 TTFT may already hold a 150 ms request)
+    assert case.outcome == "failed" and re.search(
+        r"\| test_load_meets_budgets\[text\] \| p99_(ttft|tpot|itl|e2el)_ms \|[^\n]*\| REGRESSION \|", case.message), \
         slow_requests.describe()
     assert "| mean_ttft_ms |" not in case.message  # the body stayed where it was
 

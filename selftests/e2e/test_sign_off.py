@@ -43,6 +43,7 @@ def profile_without_accuracy(tmp_path: Path) -> Path:
 
 
 @pytest.mark.quiet_machine
+@pytest.mark.timeout(1200)  # 250-300 s measured: a nightly and a sign-off, each with AISBench and vllm bench
 def test_complete_sign_off_passes_and_the_report_lists_every_gate(tmp_path: Path, port: int,
                                                                   datasets: Path) -> None:
     target = ("--target", "sim", "--port", str(port))
