@@ -398,7 +398,8 @@ def _read_part(part: Any, where: str, limits: ServingLimits) -> str | Image | Au
             return caps.checked_audio(decode_audio(decode_base64(audio["data"], "input_audio")))
         if kind in ("image_embeds", "audio_embeds") and (refusal := limits.claimed.embeds_refusal(kind)):
             raise ApiError(*refusal)
-        if kind == "image_embeds":  # 0.11.0: the payload is torch.load'ed; a pickle that is no tensor is a 500
+        if kind == "image_embeds" and isinstance(part.get(kind), str):  # 0.11.0: base64 decoded (not base64:
+            decode_base64(part[kind], kind)  # 400), then torch.load'ed: bytes that are no pickled tensor, a 500
             raise ApiError(500, "Weights only load failed. WeightsUnpickler error: Unsupported operand 110",
                            raised=True)
         if kind == "audio_url" and isinstance(part.get("audio_url"), dict) and isinstance(part["audio_url"].get("url"), str):

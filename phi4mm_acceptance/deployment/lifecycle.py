@@ -48,7 +48,7 @@ class Deployment:
     model_dir: str | None = None  # the weights the server loads, as it sees them
     _launcher: Launcher | None = None
     _reused: kept.KeptServer | None = None
-    _memory: MemoryWatch | None = None  # a profile certifying accelerators, served in a container on this host
+    _memory: MemoryWatch | None = None  # a profile certifying accelerators, served on this host
 
     def _launch_spec(self, port: int, log_path: Path) -> LaunchSpec:
         settings = self.settings

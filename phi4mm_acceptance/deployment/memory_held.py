@@ -1,6 +1,6 @@
 """A second witness, beside the engine's device_config line, that a server a profile certifies on accelerators
-runs on them: the host's own `npu-smi info` (or `nvidia-smi`) before the container starts and once the server
-is ready. vLLM holds its weights and KV cache (--gpu-memory-utilization of the device memory, 0.9 by default;
+runs on them: the host's own `npu-smi info` (or `nvidia-smi`) before the server starts and once it is
+ready. vLLM holds its weights and KV cache (--gpu-memory-utilization of the device memory, 0.9 by default;
 vllm-ascend alike in HBM) on every device it serves on, so a ready server whose devices gained no memory is not
 running on them: a setup problem, and the run certifies nothing.
 """
@@ -62,7 +62,7 @@ class MemoryWatch:
 
 
 def memory_watch(settings: RunSettings, npu_smi: Callable[[], str] | None) -> MemoryWatch | None:
-    """The watch for a profile whose hardware is an accelerator, served in a container on this host: npu-smi's
+    """The watch for a profile whose hardware is an accelerator, served on this host (docker or process target): npu-smi's
     HBM for NPUs (when the host has npu-smi), nvidia-smi's memory for CUDA GPUs (when on PATH); else None."""
     device = DEVICE_OF_HARDWARE.get(settings.profile.hardware)
     if device == "npu" and npu_smi is not None:
