@@ -196,7 +196,7 @@ TEXT_PROMPTS = (
     {"name": "capital", "question": "What is the capital of France? Answer with one word.", "answer": "Paris.",
      "expected": [["paris"]]},
 )
-# Text whose stream must tell the same as the plain answer (tests/test_known_defects.py): English, and CJK with
+# Text whose stream must tell the same as the plain answer (tests/test_stream_fidelity.py): English, and CJK with
 # emoji, whose multi-byte characters streams have split into U+FFFD (vllm#8627).
 STREAM_PROMPTS = (
     {"name": "english", "question": "Describe a quiet harbour at dawn in two sentences.",

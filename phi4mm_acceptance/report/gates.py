@@ -83,7 +83,7 @@ def accuracy_rows(profile: Profile, tests: dict[str, dict[str, Any]]) -> list[Ga
 
 
 def soak_rows(profile: Profile, tests: dict[str, dict[str, Any]]) -> list[GateRow]:
-    figures = _figures(tests, "tests/test_known_defects.py::test_memory_stays_bounded_over_distinct_images")
+    figures = _figures(tests, "tests/test_memory_soak.py::test_memory_stays_bounded_over_distinct_images")
     if profile.soak is None or figures is None or "rss_growth_mb" not in figures:
         return []
     growth = float(figures["rss_growth_mb"])
