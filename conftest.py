@@ -1,6 +1,4 @@
-"""The acceptance suite's pytest wiring: every fixture and hook lives in fixtures/, one module per resource."""
+"""The acceptance suite's pytest wiring: fixtures/run.py implements every hook (it is also the installed pytest11
+plugin, under this name, so pytest registers it once); the other modules listed hold fixtures."""
 
-pytest_plugins = ["fixtures.cli", "fixtures.options", "fixtures.selection", "fixtures.progress", "fixtures.deployment",
-                  "fixtures.client", "fixtures.reporting", "fixtures.performance", "fixtures.accuracy",
-                  "fixtures.timeouts"]  # each before the ones importing it, so pytest rewrites its asserts (no
-# PytestAssertRewriteWarning); fixtures.cli is also an installed plugin (pyproject's pytest11), under this name
+pytest_plugins = ["fixtures.run", "fixtures.gates", "fixtures.serving"]

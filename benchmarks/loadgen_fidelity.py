@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from phi4mm_acceptance.deployment.endpoint import Endpoint  # noqa: E402
 from phi4mm_acceptance.deployment.launch.ports import free_port  # noqa: E402
 from phi4mm_acceptance.deployment.launch.process import stop_process_group  # noqa: E402
 from phi4mm_acceptance.performance.loadgen import LoadShape, run_load  # noqa: E402
@@ -136,7 +137,7 @@ def main() -> int:
             prefix = f"lg{number}-"
             shape = LoadShape(50, INPUT, OUTPUT, request_rate=rate, max_concurrency=concurrency, seed=1,
                               request_id_prefix=prefix)
-            results, records = run_load(base, "sim", shape)
+            results, records = run_load(Endpoint.at(base, "sim"), shape)
             print(f"{name:18} loadgen     {errors(results)}")
             client = {f"{prefix}{i}": r.ttft_s * 1000 for i, r in enumerate(records) if r.success}
             server = server_trace(trace, prefix)
@@ -146,10 +147,10 @@ def main() -> int:
             print(f"{'':18}             {delivery(records, results['started_at_unix'], server, prefix)}")
             if args.vllm_bench:
                 out = scratch / f"bench{number}"
-                command = bench_command(args.vllm_bench.split(), base, "sim", str(SIM_MODEL_DIR),
+                command = bench_command(args.vllm_bench.split(), Endpoint.at(base, "sim"), str(SIM_MODEL_DIR),
                                         BenchRun(50, rate, INPUT, OUTPUT, concurrency), out)
                 command += ["--save-detailed", "--request-id-prefix", f"vb{number}-"]
-                bench = run_vllm_bench(command, out, 300, scratch / f"bench{number}.log")
+                bench = run_vllm_bench(command, Endpoint.at(base, "sim"), out, 300, scratch / f"bench{number}.log")
                 print(f"{'':18} vllm bench  {errors(bench)}")
                 client = {f"vb{number}-{i}": t * 1000 for i, t in enumerate(bench.get("ttfts", []))}
                 server = server_trace(trace, f"vb{number}-")
@@ -162,7 +163,7 @@ def main() -> int:
             prefix = f"rate{rate}-"
             shape = LoadShape(max(50, rate * 3), INPUT, OUTPUT, request_rate=float(rate), seed=2,
                               request_id_prefix=prefix)
-            results, records = run_load(base, "sim", shape)
+            results, records = run_load(Endpoint.at(base, "sim"), shape)
             skew = percentile([(r.sent_s - r.scheduled_s) * 1000 for r in records], 99)
             own, added = client_added_ms({f"{prefix}{i}": r.ttft_s * 1000 for i, r in enumerate(records)
                                           if r.success}, server_trace(trace, prefix))

@@ -4,7 +4,7 @@ test that needs the server not run), the serving is broken (a status, a schema, 
 promises, a server that fails to start), the server served well and the answer's content is wrong, the
 server served right but too slowly (a latency, throughput or failed-request budget missed), or, at release
 sign-off, a gate did not run (a tool, a baseline, a budget missing). Content checks raise WrongAnswer, budget
-checks TooSlow; a gate not run is a skip turned failure (fixtures/selection.py).
+checks TooSlow; a gate not run is a skip turned failure (fixtures/run.py).
 
 A wrong answer says where to look: the model, its weights or adapters by default, or the serving stack when
 the check is one that a good model passes and a vLLM bug fails (images out of order, RoPE past 4k, a LoRA not

@@ -21,7 +21,7 @@ from phi4mm_acceptance.accuracy.canary import (
 from phi4mm_acceptance.accuracy.gates import gate_failures, wilson_lower_bound
 from phi4mm_acceptance.accuracy.lora_hint import ADAPTER_FOR, missing_lora_hint
 from phi4mm_acceptance.accuracy.scoring import corpus_wer
-from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.profile import AccuracySpec, AisbenchDataset
 from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.protocol.checks import greedy_answer
@@ -82,7 +82,7 @@ def test_audio_canary(client: ChatClient, manifest: Manifest, accuracy: Accuracy
 
 
 @pytest.mark.nightly
-def test_aisbench(aisbench_dataset: AisbenchDataset, server: Server, settings: RunSettings,
+def test_aisbench(aisbench_dataset: AisbenchDataset, server: Endpoint, settings: RunSettings,
                   accuracy: AccuracySpec, lora_hint: Callable[[str], str],
                   missing_prerequisite: Callable[[str], None], record_property: RecordProperty,
                   tool_heartbeat: Callable[..., Callable[[float], None]]) -> None:
@@ -95,8 +95,7 @@ def test_aisbench(aisbench_dataset: AisbenchDataset, server: Server, settings: R
         missing_prerequisite(f"dataset {dataset.name} is not on disk: {data}")
     for key in ("baseline", "band", "floor"):
         record_property(key, getattr(dataset, key))
-    result = run_dataset(placement, dataset, accuracy, server.base_url, server.served_model_name,
-                         settings.reports_dir, settings.api_key,
+    result = run_dataset(placement, dataset, accuracy, server, settings.reports_dir,
                          tool_heartbeat(f"AISBench {dataset.name}", accuracy.aisbench_timeout_s))
     record_property("score", result.score)
     record_property("samples", result.samples)

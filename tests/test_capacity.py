@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.profile import CapacitySpec
 from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.performance.baseline import BaselineError, load_baseline
@@ -25,7 +25,7 @@ from phi4mm_acceptance.verdicts import TooSlow
 pytestmark = [pytest.mark.performance, pytest.mark.nightly]
 
 
-def test_capacity_under_slo(request: pytest.FixtureRequest, server: Server, settings: RunSettings,
+def test_capacity_under_slo(request: pytest.FixtureRequest, server: Endpoint, settings: RunSettings,
                             capacity: CapacitySpec, missing_prerequisite: Callable[..., None],
                             record_property: Callable[[str, object], None]) -> None:
     spec = capacity
@@ -35,9 +35,7 @@ def test_capacity_under_slo(request: pytest.FixtureRequest, server: Server, sett
     def measure(concurrency: int) -> dict[str, object]:
         shape = LoadShape.of(load, speech, num_prompts=spec.rounds * concurrency, max_concurrency=concurrency,
                              request_rate=float("inf"))
-        return run_load(server.base_url, server.served_model_name, shape,
-                        timeout_s=load_deadline_s(shape, settings.profile.chat.request_timeout_s),
-                        api_key=settings.api_key)[0]
+        return run_load(server, shape, timeout_s=load_deadline_s(shape, settings.profile.chat.request_timeout_s))[0]
 
     steps = search(measure, spec)
     knee, missed = bounds(steps)

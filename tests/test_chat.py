@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.selection import not_applicable
+from fixtures.outcomes import not_applicable
 from phi4mm_acceptance.deployment.profile import Profile, flag_value
 from phi4mm_acceptance.protocol.checks import (
     answer_text,

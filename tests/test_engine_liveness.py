@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.selection import not_applicable
+from fixtures.outcomes import not_applicable
 from phi4mm_acceptance.deployment.profile import Profile
 from phi4mm_acceptance.protocol.burst import burst_problems, refused
 from phi4mm_acceptance.protocol.checks import probe_statuses, stream_reply_problems
@@ -25,7 +25,7 @@ BURST_TOKENS = 16
 
 
 def served(served_modalities: dict[str, Served]) -> set[str]:
-    """The modalities the profile lets through and the server takes (fixtures/client.py asks it)."""
+    """The modalities the profile lets through and the server takes (fixtures/serving.py asks it)."""
     return {modality for modality, probe in served_modalities.items() if probe.served is not False}
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.selection import not_applicable
+from fixtures.outcomes import not_applicable
 from phi4mm_acceptance.deployment.profile import Profile
 from phi4mm_acceptance.protocol.checks import greedy_answer
 from phi4mm_acceptance.protocol.client import ChatClient

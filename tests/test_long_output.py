@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from fixtures.selection import not_applicable
+from fixtures.outcomes import not_applicable
 from phi4mm_acceptance.accuracy.counting import first_miscounted_line, min_tokens_problems
 from phi4mm_acceptance.deployment.profile import Profile
 from phi4mm_acceptance.protocol.client import ChatClient

@@ -7,7 +7,7 @@ from contextlib import closing
 
 import pytest
 
-from fixtures.selection import not_applicable
+from fixtures.outcomes import not_applicable
 from phi4mm_acceptance.accuracy.canary import image_canary, share_right
 from phi4mm_acceptance.accuracy.lora_effect import adapter_canary_problem, adapter_effect_problem
 from phi4mm_acceptance.accuracy.lora_hint import adapter_for

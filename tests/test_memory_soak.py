@@ -8,7 +8,7 @@ from contextlib import nullcontext
 
 import pytest
 
-from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.memory_growth import growth_by_process, soak_growth
 from phi4mm_acceptance.deployment.profile import Profile
 from phi4mm_acceptance.deployment.server_memory import MetricsMemory, memory_reader
@@ -28,7 +28,7 @@ RecordProperty = Callable[[str, object], None]
 @pytest.mark.nightly
 @pytest.mark.image
 def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: Profile, settings: RunSettings,
-                                                   server: Server, missing_prerequisite: Callable[..., None],
+                                                   server: Endpoint, missing_prerequisite: Callable[..., None],
                                                    record_property: RecordProperty,
                                                    progress: Callable[[str, int, str], Progress]) -> None:
     """After the cache warm-up, over [soak] images the fitted growth of every server process's resident memory

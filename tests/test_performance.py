@@ -16,9 +16,9 @@ from contextlib import nullcontext
 
 import pytest
 
-from fixtures.selection import not_applicable
+from fixtures.outcomes import not_applicable
 from phi4mm_acceptance.accuracy.aisbench import find_placement, run_tool
-from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.profile import PerformanceSpec
 from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.deployment.telemetry import sampler_for
@@ -80,7 +80,7 @@ def require_every_gate(results: dict[str, object], load: PerformanceSpec, profil
                              f"{results.get('output_throughput', 0):.1f} tokens/s)", warnings.warn)
 
 
-def test_load_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
+def test_load_meets_budgets(server: Endpoint, settings: RunSettings, load: PerformanceSpec,
                             missing_prerequisite: Callable[..., None],
                             record_property: Callable[[str, object], None],
                             record_samples: Callable[[dict[str, list[float]]], None],
@@ -88,9 +88,8 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
     shape = LoadShape.of(load, load_manifest().transcription_clips[0].path.read_bytes())
     sampler = sampler_for(settings)
     with sampler or nullcontext():
-        results, records = run_load(server.base_url, server.served_model_name, shape,
+        results, records = run_load(server, shape,
                                     timeout_s=load_deadline_s(load, settings.profile.chat.request_timeout_s),
-                                    api_key=settings.api_key,
                                     progress=progress(f"load {load.name}", load.num_prompts, "requests").update)
     telemetry = sampler.figures() if sampler else {}
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +106,7 @@ def test_load_meets_budgets(server: Server, settings: RunSettings, load: Perform
     require_every_gate(results, load, settings.profile.name, missing_prerequisite)
 
 
-def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, load: PerformanceSpec,
+def test_vllm_bench_serve_meets_budgets(server: Endpoint, settings: RunSettings, load: PerformanceSpec,
                                         missing_prerequisite: Callable[..., None],
                                         record_property: Callable[[str, object], None],
                                         record_samples: Callable[[dict[str, list[float]]], None],
@@ -120,12 +119,11 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
         pytest.skip("no `vllm` command for `vllm bench serve`: install vLLM here or pass --vllm-bench CMD")
     run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len, load.max_concurrency,
                    load.images, load.image_px, secrets.randbelow(1 << 31))
-    command = bench_command(placement.vllm, server.base_url, server.served_model_name, placement.tokenizer,
-                            run, placement.result_dir_seen_by_tool)
+    command = bench_command(placement.vllm, server, placement.tokenizer, run, placement.result_dir_seen_by_tool)
     log = settings.reports_dir / "vllm-bench" / f"{load.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     timeout_s = load_deadline_s(load, settings.profile.chat.request_timeout_s)
-    results = run_vllm_bench(command, placement.result_dir, timeout_s, log, settings.api_key, placement.container,
+    results = run_vllm_bench(command, server, placement.result_dir, timeout_s, log, placement.container,
                              tool_heartbeat(f"vllm bench serve {load.name}", timeout_s))
     record_figures(results, record_property)
     record_samples(bench_samples(results))
@@ -133,7 +131,7 @@ def test_vllm_bench_serve_meets_budgets(server: Server, settings: RunSettings, l
     require_every_gate(results, load, settings.profile.name, missing_prerequisite)
 
 
-def test_aisbench_perf_meets_budgets(server: Server, settings: RunSettings, aisbench_load: PerformanceSpec,
+def test_aisbench_perf_meets_budgets(server: Endpoint, settings: RunSettings, aisbench_load: PerformanceSpec,
                                     missing_prerequisite: Callable[..., None],
                                     record_property: Callable[[str, object], None],
                                     record_samples: Callable[[dict[str, list[float]]], None],
@@ -148,10 +146,10 @@ def test_aisbench_perf_meets_budgets(server: Server, settings: RunSettings, aisb
             if settings.profile.accuracy else ()) if d.config == DATASET_FOR_LOAD[load.name]]
     if data and not data[0].exists():
         missing_prerequisite(f"dataset {DATASET_FOR_LOAD[load.name]} is not on disk: {data[0]}")
-    run = perf_run(load, server.base_url, server.served_model_name, tokenizer_for_tool(settings, placement),
-                   settings.api_key, load_deadline_s(load, settings.profile.chat.request_timeout_s))
+    run = perf_run(load, server, tokenizer_for_tool(settings, placement),
+                   load_deadline_s(load, settings.profile.chat.request_timeout_s))
     out_dir = settings.reports_dir / "aisbench" / f"perf-{load.name}"
-    run_tool(placement, run, server.base_url, out_dir, settings.api_key,
+    run_tool(placement, run, server, out_dir,
              tool_heartbeat(f"AISBench perf {load.name}", run.timeout_s))
     results = parse_perf(out_dir)
     record_figures(results, record_property)

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.reporting import compare_with_previous
 from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.performance.baseline import against_baseline, describe_origin, load_baseline
-from phi4mm_acceptance.performance.compare import Comparison, table
+from phi4mm_acceptance.performance.compare import Comparison, against_previous, table
 from phi4mm_acceptance.performance.samples import read_samples
 from phi4mm_acceptance.verdicts import TooSlow
 
@@ -66,5 +65,6 @@ def test_no_regression_against_previous_run(settings: RunSettings, run_figures: 
                                             missing_prerequisite: Callable[..., None]) -> None:
     if settings.compare_to is None:
         missing_prerequisite("no previous run to compare with: pass --compare-to PATH/metrics.json")
-    judge(compare_with_previous(settings, run_figures), str(settings.compare_to), settings, "comparison.md",
+    judge(against_previous(settings.compare_to, settings.reports_dir, settings.profile.regression, run_figures),
+          str(settings.compare_to), settings, "comparison.md",
           missing_prerequisite)

@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import pytest
 
-from fixtures.selection import not_applicable
-from phi4mm_acceptance.deployment.launch.base import Server
+from fixtures.outcomes import not_applicable
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.profile import Profile
 from phi4mm_acceptance.deployment.readiness import STARTUP_LINES, error_lines, startup_problems
 from phi4mm_acceptance.protocol.checks import describe_error
@@ -39,20 +39,20 @@ def test_health(client: ChatClient) -> None:
     assert reply.status == 200, f"GET /health answered {reply.status}: {reply.text[:200]!r}"
 
 
-def test_models_lists_served_model(client: ChatClient, server: Server, profile: Profile) -> None:
+def test_models_lists_served_model(client: ChatClient, server: Endpoint, profile: Profile) -> None:
     reply = client.get("/v1/models")
     assert reply.status == 200, describe_error(reply.status, reply.text)
-    problems = models_problems(reply.json, server.served_model_name, profile.model.max_model_len)
+    problems = models_problems(reply.json, server.model, profile.model.max_model_len)
     assert not problems, "; ".join(problems)
 
 
-def test_lora_adapters_listed(client: ChatClient, server: Server, profile: Profile) -> None:
+def test_lora_adapters_listed(client: ChatClient, server: Endpoint, profile: Profile) -> None:
     """When the profile serves the vision/speech LoRA adapters, the server must have loaded them."""
     if not profile.lora_modules:
         not_applicable(f"profile {profile.name!r} serves no LoRA adapters")
     reply = client.get("/v1/models")
     assert reply.status == 200, describe_error(reply.status, reply.text)
-    problems = lora_problems(reply.json, server.served_model_name, list(profile.lora_modules))
+    problems = lora_problems(reply.json, server.model, list(profile.lora_modules))
     assert not problems, "; ".join(problems)
 
 

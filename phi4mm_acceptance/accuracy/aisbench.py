@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.launch.container import on_host
 from phi4mm_acceptance.deployment.logwatch import strip_ansi
 from phi4mm_acceptance.deployment.profile import AccuracySpec, AisbenchDataset
@@ -105,7 +105,7 @@ def container_placement(container: str, scratch_inside: Path, scratch_on_host: P
 CONTAINER_SCRATCH = "/data/phi4mm-aisbench"  # under the serving container's shared /data mount
 
 
-def find_placement(settings: RunSettings, server: Server) -> AisbenchPlacement | str:
+def find_placement(settings: RunSettings, endpoint: Endpoint) -> AisbenchPlacement | str:
     """--aisbench (or ais_bench on PATH) on this host; else, for the docker target, the serving container's
     own ais_bench; else the reason there is none (the test skips, or fails under release, with it)."""
     root = settings.aisbench_datasets
@@ -113,7 +113,7 @@ def find_placement(settings: RunSettings, server: Server) -> AisbenchPlacement |
         return "no AISBench datasets root: pass --aisbench-datasets DIR or set AIS_BENCH_DATASETS_CACHE"
     if settings.aisbench:
         return host_placement(settings.aisbench, root)
-    container = server.container_name
+    container = endpoint.container_name
     if settings.target == "docker" and container and shutil.which("docker") and _has_aisbench(container):
         inside = seen_in_container(settings, root)
         if inside is None:
@@ -166,12 +166,12 @@ class AisbenchHang(UserWarning):
     processes forked beside threads (AISBench/benchmark#407 at warm-up, #205 and #387 in its summary)."""
 
 
-def run_tool(placement: AisbenchPlacement, run: AisbenchRun, base_url: str, out_dir: Path,
-             api_key: str | None = None, heartbeat: Callable[[float], None] | None = None) -> None:
+def run_tool(placement: AisbenchPlacement, run: AisbenchRun, endpoint: Endpoint, out_dir: Path,
+             heartbeat: Callable[[float], None] | None = None) -> None:
     """Run it in a scratch folder and copy its output to `out_dir`, scrubbed; raises AisbenchError when it did
     not finish (after its retries) or exited non-zero (exit 0 proves nothing: the caller reads the results)."""
     for retries_left in range(run.hang_retries, -1, -1):
-        code = _run_once(placement, run, base_url, out_dir, api_key, heartbeat)
+        code = _run_once(placement, run, endpoint, out_dir, heartbeat)
         if code is not None or not retries_left:
             break
         warnings.warn(AisbenchHang(f"AISBench did not finish {run.name} in {run.timeout_s:.0f} s and was killed"
@@ -185,7 +185,7 @@ def run_tool(placement: AisbenchPlacement, run: AisbenchRun, base_url: str, out_
         raise AisbenchError(f"AISBench exited with code {code} on {run.name}{output_tail(console_copy)}")
 
 
-def _run_once(placement: AisbenchPlacement, run: AisbenchRun, base_url: str, out_dir: Path, api_key: str | None,
+def _run_once(placement: AisbenchPlacement, run: AisbenchRun, endpoint: Endpoint, out_dir: Path,
               heartbeat: Callable[[float], None] | None) -> int | None:
     """One ais_bench call in a fresh scratch folder, its output copied to `out_dir`: its exit code, None when
     it was killed at the deadline."""
@@ -196,7 +196,7 @@ def _run_once(placement: AisbenchPlacement, run: AisbenchRun, base_url: str, out
         for relative, text in run.configs.items():
             (scratch / "configs" / relative).parent.mkdir(parents=True, exist_ok=True)
             (scratch / "configs" / relative).write_text(text)
-        env = tool_env(placement, base_url)
+        env = tool_env(placement, endpoint.base_url)
         command = placement.command(run.dataset_config, run.mode, placement.scratch_root_seen_by_tool / scratch.name,
                                     env, run.extra)
         local = placement.container is None
@@ -204,21 +204,21 @@ def _run_once(placement: AisbenchPlacement, run: AisbenchRun, base_url: str, out
                             env={**os.environ, **env} if local else None, cwd=scratch if local else None,
                             inside=InContainer(placement.container, "ais_bench") if placement.container else None,
                             heartbeat=heartbeat)
-        copy_scrubbed(scratch, out_dir, [api_key] if api_key else [])
+        copy_scrubbed(scratch, out_dir, [endpoint.api_key] if endpoint.api_key else [])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return code
 
 
-def run_dataset(placement: AisbenchPlacement, dataset: AisbenchDataset, spec: AccuracySpec, base_url: str,
-                model: str, reports_dir: Path, api_key: str | None = None,
-                heartbeat: Callable[[float], None] | None = None) -> AisbenchResult:
+def run_dataset(placement: AisbenchPlacement, dataset: AisbenchDataset, spec: AccuracySpec, endpoint: Endpoint,
+                reports_dir: Path, heartbeat: Callable[[float], None] | None = None) -> AisbenchResult:
     """One dataset, start to parsed result; raises AisbenchError when there is no trustworthy score."""
-    config = model_config(base_url, model, spec.aisbench_batch_size, spec.aisbench_max_out_len, api_key,
+    config = model_config(endpoint.base_url, endpoint.model, spec.aisbench_batch_size, spec.aisbench_max_out_len,
+                          endpoint.api_key,
                           spec.aisbench_stream)
     run = AisbenchRun(dataset.name, dataset.config, "all", {f"models/{MODEL_CONFIG}.py": config}, spec.aisbench_timeout_s)
     out_dir = reports_dir / "aisbench" / dataset.name
-    run_tool(placement, run, base_url, out_dir, api_key, heartbeat)
+    run_tool(placement, run, endpoint, out_dir, heartbeat)
     return parse_run(dataset.name, out_dir)
 
 

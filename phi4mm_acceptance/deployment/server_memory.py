@@ -16,7 +16,8 @@ from typing import Protocol
 
 from docker.errors import DockerException
 
-from phi4mm_acceptance.deployment.launch.base import ProvisioningError, Server
+from phi4mm_acceptance.deployment.endpoint import Endpoint
+from phi4mm_acceptance.deployment.launch.base import ProvisioningError
 from phi4mm_acceptance.deployment.launch.docker import connect_docker
 from phi4mm_acceptance.protocol.client import ChatClient
 from phi4mm_acceptance.protocol.vllm_api import resident_memory_mb
@@ -132,13 +133,14 @@ class MetricsMemory:
         return {"api-server": value}
 
 
-def memory_reader(server: Server, client: ChatClient) -> MemoryReader:
+def memory_reader(endpoint: Endpoint, client: ChatClient) -> MemoryReader:
     """The sharpest reader the target allows: the container's processes, the process tree, else /metrics."""
-    if server.container_name:
+    container, pid = endpoint.container_name, endpoint.server.pid
+    if container:
         try:
-            return ContainerMemory(connect_docker().containers.get(server.container_name))
+            return ContainerMemory(connect_docker().containers.get(container))
         except (ProvisioningError, DockerException) as exc:
-            raise MemoryUnreadable(f"container {server.container_name}: {exc}") from None
-    if server.pid is not None and os.path.exists(PROC / str(server.pid)):
-        return ProcessTreeMemory(server.pid)
+            raise MemoryUnreadable(f"container {container}: {exc}") from None
+    if pid is not None and os.path.exists(PROC / str(pid)):
+        return ProcessTreeMemory(pid)
     return MetricsMemory(client)

@@ -29,6 +29,7 @@ from phi4mm_acceptance.accuracy.aisbench import (
     model_config,
     seen_in_container,
 )
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.launch.container import host_hub_cache
 from phi4mm_acceptance.deployment.profile import PerformanceSpec
 from phi4mm_acceptance.deployment.settings import RunSettings
@@ -91,13 +92,13 @@ def tokenizer_for_tool(settings: RunSettings, placement: AisbenchPlacement) -> s
     return str(inside)
 
 
-def perf_run(load: PerformanceSpec, base_url: str, model: str, tokenizer: str, api_key: str | None,
-             timeout_s: float) -> AisbenchRun:
+def perf_run(load: PerformanceSpec, endpoint: Endpoint, tokenizer: str, timeout_s: float) -> AisbenchRun:
     """The ais_bench call for a load: all requests streamed, exactly `output_len` tokens each (ignore_eos), at
     the load's rate (all at once: 0) and concurrency (none: all in flight)."""
     rate = 0 if load.request_rate == float("inf") else load.request_rate
     configs = {f"models/{MODEL_CONFIG}.py": model_config(
-        base_url, model, load.max_concurrency or load.num_prompts, load.output_len, api_key, stream=True,
+        endpoint.base_url, endpoint.model, load.max_concurrency or load.num_prompts, load.output_len,
+        endpoint.api_key, stream=True,
         tokenizer=tokenizer, request_rate=rate, ignore_eos=True)}
     dataset = DATASET_FOR_LOAD[load.name]
     if dataset == SYNTHETIC_CONFIG:

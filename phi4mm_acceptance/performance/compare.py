@@ -27,6 +27,7 @@ from typing import Any
 
 from phi4mm_acceptance.deployment.profile import RegressionSpec
 from phi4mm_acceptance.performance.metrics import percentile
+from phi4mm_acceptance.performance.samples import read_samples, samples_of_run
 
 STATISTIC = re.compile(r"^(?:(?P<centre>mean|median)|p(?P<quantile>\d+(?:\.\d+)?))_(?P<base>.+_ms)$")
 
@@ -101,6 +102,15 @@ def load_metrics(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("tests"), dict):
         raise ValueError(f"{path} is not a phi4mm-acceptance metrics.json")
     return data
+
+
+def against_previous(previous_metrics: Path, reports: Path, limits: RegressionSpec,
+                     figures: dict[str, dict]) -> Comparison:
+    """This run's figures and samples (in `reports`) against a previous run's (inside its metrics.json)."""
+    previous = load_metrics(previous_metrics)
+    samples = (samples_of_run(previous, previous_metrics, reports), read_samples(reports))
+    return Comparison(compare(previous["tests"], figures, limits, *samples),
+                      one_sided(previous["tests"], figures, limits, *samples))
 
 
 def arrival_bound(figures: dict[str, Any]) -> str:

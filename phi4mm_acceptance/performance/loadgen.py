@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.profile import REQUEST_KINDS, PerformanceSpec
 from phi4mm_acceptance.performance.metrics import RequestRecord, summarise
 from phi4mm_acceptance.performance.rawhttp import ConnectionPool, HttpStatusError
@@ -235,12 +236,13 @@ async def _run(base_url: str, model: str, shape: LoadShape, kinds: list[str], ti
     return records, time.perf_counter() - start, started_at
 
 
-def run_load(base_url: str, model: str, shape: LoadShape, timeout_s: float = 300, api_key: str | None = None,
+def run_load(endpoint: Endpoint, shape: LoadShape, timeout_s: float = 300,
              progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], list[RequestRecord]]:
     """Run the load; return vllm-bench-style metrics and the per-request records. `progress(answered)` after
     each request (the chunks are dated as they arrive, so this costs the figures nothing)."""
     kinds = request_kinds(shape)
-    records, duration, started_at = asyncio.run(_run(base_url, model, shape, kinds, timeout_s, api_key, progress))
+    records, duration, started_at = asyncio.run(_run(endpoint.base_url, endpoint.model, shape, kinds, timeout_s,
+                                                              endpoint.api_key, progress))
     metrics = summarise(records, duration)
     rate = "inf" if shape.request_rate == float("inf") else shape.request_rate
     metrics |= {"started_at_unix": started_at, "num_prompts": shape.num_prompts, "request_rate": rate,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phi4mm_acceptance.deployment.launch.base import Server
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.launch.container import on_host, seen_inside
 from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
@@ -53,7 +53,7 @@ class BenchPlacement:
     container: str | None = None  # the serving container it runs in, where a timeout must kill it too
 
 
-def bench_placement(settings: RunSettings, server: Server, load: str) -> BenchPlacement | None:
+def bench_placement(settings: RunSettings, endpoint: Endpoint, load: str) -> BenchPlacement | None:
     """--vllm-bench (or vllm on PATH) on this host; for the docker target, the serving container's own vLLM
     via `docker exec` (the API key and proxy bypass passed in by name, never by value), writing into the
     shared /data mount, with a local tokenizer folder named as the container sees it; None when there is no vllm
@@ -61,11 +61,12 @@ def bench_placement(settings: RunSettings, server: Server, load: str) -> BenchPl
     if settings.vllm_bench:
         out = settings.reports_dir / "vllm-bench"
         return BenchPlacement(settings.vllm_bench, out, out, settings.tokenizer)
-    if settings.target == "docker" and server.container_name and shutil.which("docker"):
-        inside = Path("/data/phi4mm-bench") / f"{server.container_name}-{load}"
+    container = endpoint.container_name
+    if settings.target == "docker" and container and shutil.which("docker"):
+        inside = Path("/data/phi4mm-bench") / f"{container}-{load}"
         passed = [f"--env={name}" for name in ("OPENAI_API_KEY", "NO_PROXY", "no_proxy")]
-        return BenchPlacement(["docker", "exec", *passed, server.container_name, "vllm"], inside,
-                              on_host(settings, str(inside)), tokenizer_inside(settings), server.container_name)
+        return BenchPlacement(["docker", "exec", *passed, container, "vllm"], inside,
+                              on_host(settings, str(inside)), tokenizer_inside(settings), container)
     return None
 
 
@@ -96,10 +97,10 @@ def dataset_args(run: BenchRun) -> list[str]:
             "--random-mm-bucket-config", f"{{({run.image_px}, {run.image_px}, 1): 1.0}}"]
 
 
-def bench_command(vllm: list[str], base_url: str, model: str, tokenizer: str, run: BenchRun,
+def bench_command(vllm: list[str], endpoint: Endpoint, tokenizer: str, run: BenchRun,
                   result_dir: Path) -> list[str]:
     return [*vllm, "bench", "serve", "--backend", "openai-chat", "--endpoint", "/v1/chat/completions",
-            "--base-url", base_url, "--model", model, "--tokenizer", tokenizer, "--trust-remote-code",
+            "--base-url", endpoint.base_url, "--model", endpoint.model, "--tokenizer", tokenizer, "--trust-remote-code",
             *dataset_args(run), "--random-input-len", str(run.input_len),
             "--random-output-len", str(run.output_len), "--num-prompts", str(run.num_prompts),
             "--request-rate", str(run.request_rate), "--percentile-metrics", "ttft,tpot,itl,e2el",
@@ -141,16 +142,15 @@ def bench_samples(result: dict[str, Any]) -> dict[str, list[float]]:
     }
 
 
-def run_vllm_bench(command: list[str], result_dir: Path, timeout_s: float, log_path: Path,
-                   api_key: str | None = None, container: str | None = None,
-                   heartbeat: Callable[[float], None] | None = None) -> dict[str, Any]:
+def run_vllm_bench(command: list[str], endpoint: Endpoint, result_dir: Path, timeout_s: float, log_path: Path,
+                   container: str | None = None, heartbeat: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Run the tool in its own process group (killed whole on timeout, and inside `container` if it runs
     there) and parse the newest result file. The API key goes by environment (OPENAI_API_KEY, which vllm
     bench reads), never on the command line; without one, a key this shell happens to hold is not sent."""
     result_dir.mkdir(parents=True, exist_ok=True)
     before = set(result_dir.glob("*.json"))
     env = {name: value for name, value in os.environ.items() if name != "OPENAI_API_KEY"}
-    env |= {"NO_PROXY": "*", "no_proxy": "*", **({"OPENAI_API_KEY": api_key} if api_key else {})}
+    env |= {"NO_PROXY": "*", "no_proxy": "*", **({"OPENAI_API_KEY": endpoint.api_key} if endpoint.api_key else {})}
     code = run_in_group(command, log_path, timeout_s, env=env,
                         inside=InContainer(container, "vllm bench") if container else None, heartbeat=heartbeat)
     if code is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from phi4mm_acceptance.deployment.launch.base import Server
 from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.performance.samples import read_samples
 from phi4mm_acceptance.protocol.releases import load_releases, release_of
@@ -44,6 +45,11 @@ class RunIdentity:
                    hardware=settings.profile.hardware, hardware_label=settings.hardware_label,
                    model=settings.model, served_model_name=settings.served_model_name,
                    image=settings.image if settings.target == "docker" else None, suite_version=suite_version())
+
+    def served_by(self, server: Server, version: str, versions: dict[str, str]) -> None:
+        """What the ready server said of itself: its address, its vLLM and the deployment's other versions."""
+        self.base_url, self.server_version, self.startup_s = server.base_url, version, server.startup_s
+        self.versions = {"vllm": version, **versions}
 
     @property
     def vllm_ascend(self) -> str | None:

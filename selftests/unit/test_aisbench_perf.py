@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from phi4mm_acceptance.accuracy.aisbench import AisbenchError
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.profile_files import load_profile
 from phi4mm_acceptance.performance.aisbench_perf import (
     SYNTHETIC_CONFIG,
@@ -31,7 +32,7 @@ def loaded(text: str) -> dict[str, object]:
 
 def test_the_text_load_becomes_a_synthetic_perf_run_of_its_shape() -> None:
     text = next(load for load in load_profile("sim").performance if load.name == "text")
-    run = perf_run(text, "http://127.0.0.1:8000", "phi4mm", "/models/tok", None, 600)
+    run = perf_run(text, Endpoint.at("http://127.0.0.1:8000", "phi4mm"), "/models/tok", 600)
     assert (run.dataset_config, run.mode, run.extra) == (SYNTHETIC_CONFIG, "perf", ("--num-prompts", str(text.num_prompts)))
     (model,) = loaded(run.configs["models/phi4mm_server.py"])["models"]
     assert model["path"] == "/models/tok" and model["stream"] is True and model["max_out_len"] == text.output_len
@@ -44,7 +45,7 @@ def test_the_text_load_becomes_a_synthetic_perf_run_of_its_shape() -> None:
 
 def test_the_image_load_runs_textvqa_at_its_rate() -> None:
     image = next(load for load in load_profile("sim").performance if load.name == "image")
-    run = perf_run(image, "http://127.0.0.1:8000", "phi4mm", "/tok", None, 600)
+    run = perf_run(image, Endpoint.at("http://127.0.0.1:8000", "phi4mm"), "/tok", 600)
     (model,) = loaded(run.configs["models/phi4mm_server.py"])["models"]
     assert run.dataset_config == "textvqa_gen_base64" and list(run.configs) == ["models/phi4mm_server.py"]
     assert model["request_rate"] == image.request_rate

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.performance.budgets import budgets_from_profile
 from phi4mm_acceptance.performance.loadgen import (
     LoadShape,
@@ -181,7 +182,7 @@ def test_a_result_without_failed_counts_the_prompts_not_completed(tmp_path: Path
 
 
 def test_bench_command_is_the_seeds_shape() -> None:
-    command = bench_command(["vllm"], "http://h:8000", "phi4mm", "/tok", BenchRun(200, 1.0, 1024, 128), Path("out"))
+    command = bench_command(["vllm"], Endpoint.at("http://h:8000", "phi4mm"), "/tok", BenchRun(200, 1.0, 1024, 128), Path("out"))
     joined = " ".join(command)
     for part in ("bench serve", "--dataset-name random", "--random-input-len 1024", "--num-prompts 200",
                  "--request-rate 1.0", "--save-result", "--backend openai-chat", "--metric-percentiles 50,90,99"):
@@ -189,7 +190,7 @@ def test_bench_command_is_the_seeds_shape() -> None:
 
 
 def test_an_image_load_is_vllms_random_mm_with_exactly_its_pictures() -> None:
-    command = bench_command(["vllm"], "http://h:8000", "phi4mm", "/tok", BenchRun(50, 1.0, 64, 128, None, 2, 896),
+    command = bench_command(["vllm"], Endpoint.at("http://h:8000", "phi4mm"), "/tok", BenchRun(50, 1.0, 64, 128, None, 2, 896),
                             Path("out"))
     flags = dict(zip(command, command[1:]))
     assert flags["--dataset-name"] == "random-mm" and flags["--random-mm-base-items-per-request"] == "2"
@@ -218,7 +219,7 @@ def test_vllm_bench_runs_inside_the_serving_container_for_the_docker_target(tmp_
     settings = resolve_settings(raw_values({"phi4mm_profile": "atlas-800i-a2", "phi4mm_host_root": str(tmp_path)},
                                            {}))
     server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
-    placement = bench_placement(settings, server, "text")
+    placement = bench_placement(settings, Endpoint(server), "text")
     assert placement is not None and placement.container == "c1"
     assert placement.vllm == ["docker", "exec", "--env=OPENAI_API_KEY", "--env=NO_PROXY", "--env=no_proxy", "c1", "vllm"]
     assert placement.result_dir_seen_by_tool == Path("/data/phi4mm-bench/c1-text")
@@ -243,7 +244,7 @@ def test_vllm_bench_in_the_container_gets_the_tokenizer_as_the_container_sees_it
     if tokenizer:
         cli["phi4mm_tokenizer"] = tokenizer.format(host=host)
     server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
-    placement = bench_placement(resolve_settings(raw_values(cli, {})), server, "text")
+    placement = bench_placement(resolve_settings(raw_values(cli, {})), Endpoint(server), "text")
     assert placement is not None and placement.tokenizer == seen
 
 
@@ -256,4 +257,4 @@ def test_a_tokenizer_folder_the_container_cannot_see_is_named(tmp_path: Path) ->
            "phi4mm_tokenizer": str(tmp_path)}
     server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
     with pytest.raises(VllmBenchError, match=f"--tokenizer {tmp_path} is not in any folder the serving container"):
-        bench_placement(resolve_settings(raw_values(cli, {})), server, "text")
+        bench_placement(resolve_settings(raw_values(cli, {})), Endpoint(server), "text")

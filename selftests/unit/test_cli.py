@@ -2,7 +2,7 @@
 takes an existing path for a test path."""
 from __future__ import annotations
 
-from fixtures.cli import joined
+from fixtures.command_line import joined
 
 
 def test_an_option_given_a_path_after_a_space_is_joined_to_it() -> None:

@@ -40,3 +40,44 @@ def test_every_library_module_lives_in_the_folder_of_its_concern() -> None:
     """Only the vocabulary every concern shares sits at the top: the kinds of failure and guarded tool runs."""
     top = sorted(path.name for path in (PROJECT_ROOT / "phi4mm_acceptance").glob("*.py"))
     assert top == ["__init__.py", "toolrun.py", "verdicts.py"]
+
+
+def hook_implementations(path: Path) -> list[str]:
+    """The pytest hooks a module implements: functions and methods named pytest_*, at any depth."""
+    return [node.name for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("pytest_")]
+
+
+def test_only_the_run_module_implements_pytest_hooks() -> None:
+    """One place says in which order a run's verdict is made (fixtures/run.py); fixture modules, conftest.py and
+    the tests hold none."""
+    wiring = [PROJECT_ROOT / "conftest.py", *sorted((PROJECT_ROOT / "fixtures").glob("*.py")),
+              *sorted((PROJECT_ROOT / "tests").rglob("*.py"))]
+    elsewhere = {str(path.relative_to(PROJECT_ROOT)): hooks for path in wiring
+                 if path.name != "run.py" or path.parent.name != "fixtures"
+                 if (hooks := hook_implementations(path))}
+    assert not elsewhere, f"pytest hooks outside fixtures/run.py: {elsewhere}"
+    assert "pytest_configure" in hook_implementations(PROJECT_ROOT / "fixtures" / "run.py")
+
+
+def test_tests_import_of_the_wiring_only_its_outcomes() -> None:
+    """A test says 'not applicable' through fixtures/outcomes.py; everything else it uses is a fixture or the
+    library's."""
+    wiring = {module: sorted(root for root in roots if root.startswith("fixtures"))
+              for module, roots in imported_modules(PROJECT_ROOT / "tests").items()}
+    wrong = {module: found for module, found in wiring.items() if set(found) - {"fixtures.outcomes"}}
+    assert not wrong, f"tests import fixture modules: {wrong}"
+
+
+def imported_modules(folder: Path) -> dict[str, set[str]]:
+    """Each module of `folder` and the modules it imports by name (from-imports and plain imports)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(folder.rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[str(path.relative_to(PROJECT_ROOT))] = names
+    return found

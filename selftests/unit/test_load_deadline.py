@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.timeouts import MARGIN_S, gate_deadline_s
+from fixtures.collection import TIMEOUT_MARGIN_S, gate_deadline_s
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.profile_files import load_profile
 from phi4mm_acceptance.performance.aisbench_perf import DATASET_FOR_LOAD, perf_run
 from phi4mm_acceptance.performance.deadline import TOOL_START_S, load_deadline_s
@@ -23,7 +24,7 @@ def test_an_aisbench_perf_test_outlives_its_tool_run_twice() -> None:
     """pytest-timeout must not cut the retry of a hung AISBench perf run (its message is the clearer one)."""
     profile = load_profile("atlas-800i-a2")
     for load in (load for load in profile.performance if load.name in DATASET_FOR_LOAD):
-        run = perf_run(load, "http://npu:8000", "phi4mm", "/tokenizer", None,
+        run = perf_run(load, Endpoint.at("http://npu:8000", "phi4mm"), "/tokenizer",
                        load_deadline_s(load, profile.chat.request_timeout_s))
         assert gate_deadline_s(profile, {"aisbench_load": load}) >= run.timeout_s * (1 + run.hang_retries)
-        assert gate_deadline_s(profile, {"load": load}) + MARGIN_S > load_deadline_s(load, profile.chat.request_timeout_s)
+        assert gate_deadline_s(profile, {"load": load}) + TIMEOUT_MARGIN_S > load_deadline_s(load, profile.chat.request_timeout_s)

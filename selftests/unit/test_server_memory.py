@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.launch.base import Server
 from phi4mm_acceptance.deployment.server_memory import (
     ContainerMemory,
@@ -57,6 +58,6 @@ def test_a_container_is_read_by_the_host_pids_docker_top_lists() -> None:
 def test_the_target_decides_the_reader() -> None:
     local = Server("http://127.0.0.1:1", "m", "process", None, os.getpid(), 1.0)
     external = Server("http://127.0.0.1:1", "m", "external", None, None, None)
-    assert isinstance(memory_reader(local, client=None), ProcessTreeMemory)  # type: ignore[arg-type]
-    reader = memory_reader(external, client=None)  # type: ignore[arg-type]
+    assert isinstance(memory_reader(Endpoint(local), client=None), ProcessTreeMemory)  # type: ignore[arg-type]
+    reader = memory_reader(Endpoint(external), client=None)  # type: ignore[arg-type]
     assert isinstance(reader, MetricsMemory) and "engine core is not visible" in reader.what

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from phi4mm_acceptance.accuracy.aisbench import AisbenchError, AisbenchHang, AisbenchRun, host_placement, run_tool
+from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.launch.process import pid_alive
 from phi4mm_acceptance.performance.vllm_bench import VllmBenchError, run_vllm_bench
 from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
+
+NOWHERE = Endpoint.at("http://127.0.0.1:1", "m")  # a tool run that never reaches a server
 
 
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
@@ -37,7 +40,7 @@ def test_exit_code_and_secret_free_tail(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_vllm_bench_timeout_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(VllmBenchError, match=r"vllm bench serve did not finish in 1 s; output ends: waiting"):
-        run_vllm_bench(["sh", "-c", "echo waiting; sleep 30"], tmp_path / "out", 1, tmp_path / "bench.log")
+        run_vllm_bench(["sh", "-c", "echo waiting; sleep 30"], NOWHERE, tmp_path / "out", 1, tmp_path / "bench.log")
 
 
 @pytest.mark.parametrize(("api_key", "seen"), [(None, "0"), ("sk-RunKey-0123", "14")], ids=["no-key", "run-key"])
@@ -46,8 +49,8 @@ def test_vllm_bench_gets_the_run_s_api_key_only(tmp_path: Path, monkeypatch: pyt
     """A key this shell holds for something else (OPENAI_API_KEY) is never sent to the server under test."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-UsersOwnOpenAiKey-0123456789")
     with pytest.raises(VllmBenchError, match=rf"output ends: key length {seen}$"):
-        run_vllm_bench(["sh", "-c", "echo key length ${#OPENAI_API_KEY}; exit 1"], tmp_path / "out", 10,
-                       tmp_path / "bench.log", api_key)
+        run_vllm_bench(["sh", "-c", "echo key length ${#OPENAI_API_KEY}; exit 1"],
+                       Endpoint.at("http://127.0.0.1:1", "m", api_key), tmp_path / "out", 10, tmp_path / "bench.log")
 
 
 @pytest.mark.parametrize(("script", "killed_inside"), [("sleep 30", True), ("exit 0", False)],
@@ -83,11 +86,11 @@ def test_an_aisbench_run_killed_at_its_deadline_runs_once_more_and_says_so(tmp_p
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         if outcome == "ran again":
-            run_tool(placement, run, "http://127.0.0.1:1", tmp_path / "out")
+            run_tool(placement, run, NOWHERE, tmp_path / "out")
         else:
             with pytest.raises(AisbenchError, match=r"AISBench did not finish perf-text in 1 s \(killed\); output "
                                                     r"ends: working"):
-                run_tool(placement, run, "http://127.0.0.1:1", tmp_path / "out")
+                run_tool(placement, run, NOWHERE, tmp_path / "out")
     hang_warnings = [str(w.message) for w in seen if issubclass(w.category, AisbenchHang)]
     assert len(calls.read_text().splitlines()) == retries + 1
     assert len(hang_warnings) == retries and all("running it once more" in w and "#205" in w for w in hang_warnings)
