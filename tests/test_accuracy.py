@@ -8,6 +8,7 @@ deployment likely lacks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -52,7 +53,9 @@ def lora_hint(client: ChatClient, settings: RunSettings) -> Callable[[str], str]
 @pytest.mark.smoke
 @pytest.mark.image
 def test_image_canary(client: ChatClient, manifest: Manifest, accuracy: AccuracySpec,
-                      lora_hint: Callable[[str], str], record_property: RecordProperty) -> None:
+                      lora_hint: Callable[[str], str], record_property: RecordProperty,
+                      judges: Callable[[str], None]) -> None:
+    judges("accuracy.canary")
     results = image_canary(client, manifest)
     share = share_right(results)
     record_property("canary_image_accuracy", round(share, 4))
@@ -68,7 +71,9 @@ def test_image_canary(client: ChatClient, manifest: Manifest, accuracy: Accuracy
 @pytest.mark.smoke
 @pytest.mark.audio
 def test_audio_canary(client: ChatClient, manifest: Manifest, accuracy: AccuracySpec,
-                      lora_hint: Callable[[str], str], record_property: RecordProperty) -> None:
+                      lora_hint: Callable[[str], str], record_property: RecordProperty,
+                      judges: Callable[[str], None]) -> None:
+    judges("accuracy.canary")
     pairs = [(clip.transcript, greedy_answer(client, audio_messages(clip), CANARY_MAX_TOKENS)) for clip in manifest.transcription_clips]
     wer = corpus_wer(pairs)
     record_property("canary_audio_wer", round(wer, 4))
@@ -85,8 +90,10 @@ def test_audio_canary(client: ChatClient, manifest: Manifest, accuracy: Accuracy
 def test_aisbench(aisbench_dataset: AisbenchDataset, server: Endpoint, settings: RunSettings,
                   accuracy: AccuracySpec, lora_hint: Callable[[str], str],
                   missing_prerequisite: Callable[[str], None], record_property: RecordProperty,
-                  tool_heartbeat: Callable[..., Callable[[float], None]]) -> None:
+                  tool_heartbeat: Callable[..., Callable[[float], None]], judges: Callable[[str], None],
+                  artifact: Callable[[Path], Path]) -> None:
     dataset = aisbench_dataset
+    judges(f"accuracy.aisbench.{dataset.name}")
     placement = find_placement(settings, server)
     if isinstance(placement, str):
         missing_prerequisite(placement)
@@ -95,7 +102,7 @@ def test_aisbench(aisbench_dataset: AisbenchDataset, server: Endpoint, settings:
         missing_prerequisite(f"dataset {dataset.name} is not on disk: {data}")
     for key in ("baseline", "band", "floor"):
         record_property(key, getattr(dataset, key))
-    result = run_dataset(placement, dataset, accuracy, server, settings.reports_dir,
+    result = run_dataset(placement, dataset, accuracy, server, artifact(settings.reports_dir / "aisbench" / dataset.name),
                          tool_heartbeat(f"AISBench {dataset.name}", accuracy.aisbench_timeout_s))
     record_property("score", result.score)
     record_property("samples", result.samples)

@@ -19,6 +19,7 @@ RecordProperty = Callable[[str, object], None]
 IMAGE_A = "red-circle"  # a shipped 448x448 image; B is another 448x448 image, so both cost the same tokens
 
 
+@pytest.mark.defect("vllm#12603", "vllm#36708")
 @pytest.mark.smoke
 @pytest.mark.image
 @pytest.mark.parametrize("cache", ["prefix-cache-shared", "cache-salt-each"])

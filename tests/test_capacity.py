@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,8 @@ pytestmark = [pytest.mark.performance, pytest.mark.nightly]
 
 def test_capacity_under_slo(request: pytest.FixtureRequest, server: Endpoint, settings: RunSettings,
                             capacity: CapacitySpec, missing_prerequisite: Callable[..., None],
-                            record_property: Callable[[str, object], None]) -> None:
+                            record_property: Callable[[str, object], None],
+                            artifact: Callable[[Path], Path]) -> None:
     spec = capacity
     load = next(load for load in settings.profile.performance if load.name == spec.load)
     speech = load_manifest().transcription_clips[0].path.read_bytes()
@@ -40,7 +42,7 @@ def test_capacity_under_slo(request: pytest.FixtureRequest, server: Endpoint, se
     steps = search(measure, spec)
     knee, missed = bounds(steps)
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
-    (settings.reports_dir / "capacity.json").write_text(json.dumps(
+    artifact(settings.reports_dir / "capacity.json").write_text(json.dumps(
         {"load": spec.load, "knee": knee, "first_missed": missed,
          "steps": [{"concurrency": s.concurrency, "missed": list(s.missed), **s.results} for s in steps]},
         indent=2, default=str) + "\n")

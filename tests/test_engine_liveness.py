@@ -38,6 +38,7 @@ def warm_up_messages(modalities: set[str]) -> list[dict[str, Any]]:
                                          {"type": "text", "text": clip.question}]}]
 
 
+@pytest.mark.defect("vllm#39863", "vllm#17972")
 @pytest.mark.smoke
 def test_engine_answers_within_the_token_deadline_after_multimodal_warmup(
         client: ChatClient, profile: Profile, served_modalities: dict[str, Served],
@@ -61,6 +62,7 @@ def chat(messages: list[dict[str, Any]], client: ChatClient) -> HttpReply:
     return client.chat(messages, max_completion_tokens=BURST_TOKENS)
 
 
+@pytest.mark.defect("vllm#55546", "vllm#15404")
 @pytest.mark.smoke
 def test_odd_media_fail_alone_and_the_server_keeps_serving(client: ChatClient, profile: Profile,
                                                           served_modalities: dict[str, Served],

@@ -16,6 +16,7 @@ from phi4mm_acceptance.verdicts import WrongAnswer
 MANIFEST = load_manifest()
 
 
+@pytest.mark.defect("vllm#12740", "vllm#15125")
 @pytest.mark.release
 @pytest.mark.image
 def test_interleaved_images_are_answered_in_order(client: ChatClient, profile: Profile) -> None:

@@ -22,6 +22,7 @@ RecordProperty = Callable[[str, object], None]
 LOGPROB_TOKENS = 16
 
 
+@pytest.mark.defect("vllm#16424")
 @pytest.mark.release
 @pytest.mark.image
 @pytest.mark.accuracy

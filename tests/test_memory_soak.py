@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
 
 import pytest
 
@@ -25,15 +26,19 @@ MANIFEST = load_manifest()
 RecordProperty = Callable[[str, object], None]
 
 
+@pytest.mark.defect("vllm#15294")
 @pytest.mark.nightly
 @pytest.mark.image
 def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: Profile, settings: RunSettings,
                                                    server: Endpoint, missing_prerequisite: Callable[..., None],
                                                    record_property: RecordProperty,
-                                                   progress: Callable[[str, int, str], Progress]) -> None:
+                                                   progress: Callable[[str, int, str], Progress],
+                                                   judges: Callable[[str], None],
+                                                   artifact: Callable[[Path], Path]) -> None:
     """After the cache warm-up, over [soak] images the fitted growth of every server process's resident memory
     is at most max_rss_growth_mb (memory_growth.soak_growth; vllm#15294). Plot: plots/memory-soak.png; peak
     HBM per device from npu-smi (nvidia-smi) where the host has it."""
+    judges("soak")
     soak = profile.soak
     if soak is None:
         missing_prerequisite(f"profile {profile.name!r} has no [soak] table (images, max_rss_growth_mb, item_mb)")
@@ -57,7 +62,7 @@ def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: 
     measured = totals[warmup - 1:]
     growth = soak_growth(measured)
     by_process = growth_by_process(readings[warmup - 1], readings[-1])
-    plot = memory_plot(totals, warmup, soak.max_rss_growth_mb, settings.reports_dir / "plots")
+    plot = artifact(memory_plot(totals, warmup, soak.max_rss_growth_mb, settings.reports_dir / "plots"))
     for key, value in (("soak_warmup_images", warmup), ("rss_after_warmup_mb", round(measured[0], 1)),
                        ("rss_end_mb", round(measured[-1], 1)), ("rss_growth_mb", round(growth, 1)),
                        ("soak_measures", reader.what)):

@@ -13,6 +13,7 @@ import secrets
 import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
 
 import pytest
 
@@ -84,7 +85,9 @@ def test_load_meets_budgets(server: Endpoint, settings: RunSettings, load: Perfo
                             missing_prerequisite: Callable[..., None],
                             record_property: Callable[[str, object], None],
                             record_samples: Callable[[dict[str, list[float]]], None],
-                            progress: Callable[[str, int, str], Progress]) -> None:
+                            progress: Callable[[str, int, str], Progress], judges: Callable[[str], None],
+                            artifact: Callable[[Path], Path]) -> None:
+    judges(f"performance.{load.name}")
     shape = LoadShape.of(load, load_manifest().transcription_clips[0].path.read_bytes())
     sampler = sampler_for(settings)
     with sampler or nullcontext():
@@ -94,7 +97,7 @@ def test_load_meets_budgets(server: Endpoint, settings: RunSettings, load: Perfo
     telemetry = sampler.figures() if sampler else {}
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     detail = {"ttfts": [r.ttft_s for r in records if r.success], "itls": [g for r in records for g in r.itls_s]}
-    (settings.reports_dir / f"perf-{load.name}.json").write_text(
+    artifact(settings.reports_dir / f"perf-{load.name}.json").write_text(
         json.dumps({**results, **telemetry, **detail}, indent=2) + "\n")
     record_figures(results, record_property)
     record_samples({f"{metric}_ms": values for metric, values in latency_samples(records).items()})
@@ -110,8 +113,10 @@ def test_vllm_bench_serve_meets_budgets(server: Endpoint, settings: RunSettings,
                                         missing_prerequisite: Callable[..., None],
                                         record_property: Callable[[str, object], None],
                                         record_samples: Callable[[dict[str, list[float]]], None],
-                                        tool_heartbeat: Callable[..., Callable[[float], None]]) -> None:
+                                        tool_heartbeat: Callable[..., Callable[[float], None]],
+                                        judges: Callable[[str], None], artifact: Callable[[Path], Path]) -> None:
     """The users' reference tool on the same load and budgets (a load with images: its random-mm dataset)."""
+    judges(f"performance.{load.name}")
     if load.clips:
         not_applicable("vllm bench serve's random datasets send no audio (random-mm: images only, vLLM 0.11-0.33)")
     placement = bench_placement(settings, server, load.name)
@@ -120,7 +125,7 @@ def test_vllm_bench_serve_meets_budgets(server: Endpoint, settings: RunSettings,
     run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len, load.max_concurrency,
                    load.images, load.image_px, secrets.randbelow(1 << 31))
     command = bench_command(placement.vllm, server, placement.tokenizer, run, placement.result_dir_seen_by_tool)
-    log = settings.reports_dir / "vllm-bench" / f"{load.name}.log"
+    log = artifact(settings.reports_dir / "vllm-bench" / f"{load.name}.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     timeout_s = load_deadline_s(load, settings.profile.chat.request_timeout_s)
     results = run_vllm_bench(command, server, placement.result_dir, timeout_s, log, placement.container,
@@ -135,7 +140,8 @@ def test_aisbench_perf_meets_budgets(server: Endpoint, settings: RunSettings, ai
                                     missing_prerequisite: Callable[..., None],
                                     record_property: Callable[[str, object], None],
                                     record_samples: Callable[[dict[str, list[float]]], None],
-                                    tool_heartbeat: Callable[..., Callable[[float], None]]) -> None:
+                                    tool_heartbeat: Callable[..., Callable[[float], None]],
+                                    artifact: Callable[[Path], Path]) -> None:
     """The seed's "Performance Evaluation: Using AISBench": its perf mode on the same load and budgets (the text
     load: its synthetic dataset; the image load: textvqa's pictures from the local datasets)."""
     load = aisbench_load
@@ -148,7 +154,7 @@ def test_aisbench_perf_meets_budgets(server: Endpoint, settings: RunSettings, ai
         missing_prerequisite(f"dataset {DATASET_FOR_LOAD[load.name]} is not on disk: {data[0]}")
     run = perf_run(load, server, tokenizer_for_tool(settings, placement),
                    load_deadline_s(load, settings.profile.chat.request_timeout_s))
-    out_dir = settings.reports_dir / "aisbench" / f"perf-{load.name}"
+    out_dir = artifact(settings.reports_dir / "aisbench" / f"perf-{load.name}")
     run_tool(placement, run, server, out_dir,
              tool_heartbeat(f"AISBench perf {load.name}", run.timeout_s))
     results = parse_perf(out_dir)

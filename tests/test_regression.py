@@ -23,12 +23,12 @@ pytestmark = [pytest.mark.performance, pytest.mark.nightly]
 ACCEPT = "phi4mm-accept-baseline --runs 3 -- <this run's options>"
 
 
-def judge(comparison: Comparison, reference: str, settings: RunSettings, report: str,
+def judge(comparison: Comparison, reference: str, settings: RunSettings, report: Path,
           missing_prerequisite: Callable[..., None]) -> None:
     """Write the before/after table; fail on a regression; name what could not be judged."""
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     unjudged = "".join(f"\n- {figure}" for figure in comparison.unjudged)
-    (settings.reports_dir / report).write_text(
+    report.write_text(
         f"# This run against {reference}\n\n{table(comparison.changes)}\n"
         + (f"\nNot judged:{unjudged}\n" if unjudged else ""))
     limits = settings.profile.regression
@@ -48,7 +48,10 @@ def judge(comparison: Comparison, reference: str, settings: RunSettings, report:
 
 
 def test_no_regression_against_accepted_baseline(settings: RunSettings, run_figures: dict[str, dict],
-                                                missing_prerequisite: Callable[..., None]) -> None:
+                                                missing_prerequisite: Callable[..., None],
+                                                judges: Callable[[str], None],
+                                                artifact: Callable[[Path], Path]) -> None:
+    judges("regression.baseline")
     path: Path | None = settings.baseline
     if path is None:
         missing_prerequisite("no accepted baseline: --baseline none")
@@ -58,13 +61,13 @@ def test_no_regression_against_accepted_baseline(settings: RunSettings, run_figu
     baseline = load_baseline(path)
     comparison = against_baseline(baseline, run_figures, read_samples(settings.reports_dir), settings.profile.regression)
     judge(comparison, f"the accepted baseline {path} ({describe_origin(baseline)})", settings,
-          "baseline-comparison.md", missing_prerequisite)
+          artifact(settings.reports_dir / "baseline-comparison.md"), missing_prerequisite)
 
 
 def test_no_regression_against_previous_run(settings: RunSettings, run_figures: dict[str, dict],
-                                            missing_prerequisite: Callable[..., None]) -> None:
+                                            missing_prerequisite: Callable[..., None],
+                                            artifact: Callable[[Path], Path]) -> None:
     if settings.compare_to is None:
         missing_prerequisite("no previous run to compare with: pass --compare-to PATH/metrics.json")
     judge(against_previous(settings.compare_to, settings.reports_dir, settings.profile.regression, run_figures),
-          str(settings.compare_to), settings, "comparison.md",
-          missing_prerequisite)
+          str(settings.compare_to), settings, artifact(settings.reports_dir / "comparison.md"), missing_prerequisite)

@@ -211,13 +211,13 @@ def _run_once(placement: AisbenchPlacement, run: AisbenchRun, endpoint: Endpoint
 
 
 def run_dataset(placement: AisbenchPlacement, dataset: AisbenchDataset, spec: AccuracySpec, endpoint: Endpoint,
-                reports_dir: Path, heartbeat: Callable[[float], None] | None = None) -> AisbenchResult:
-    """One dataset, start to parsed result; raises AisbenchError when there is no trustworthy score."""
+                out_dir: Path, heartbeat: Callable[[float], None] | None = None) -> AisbenchResult:
+    """One dataset, start to parsed result (its output in `out_dir`); raises AisbenchError when there is no
+    trustworthy score."""
     config = model_config(endpoint.base_url, endpoint.model, spec.aisbench_batch_size, spec.aisbench_max_out_len,
                           endpoint.api_key,
                           spec.aisbench_stream)
     run = AisbenchRun(dataset.name, dataset.config, "all", {f"models/{MODEL_CONFIG}.py": config}, spec.aisbench_timeout_s)
-    out_dir = reports_dir / "aisbench" / dataset.name
     run_tool(placement, run, endpoint, out_dir, heartbeat)
     return parse_run(dataset.name, out_dir)
 

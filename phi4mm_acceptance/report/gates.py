@@ -10,6 +10,7 @@ from typing import Any
 from phi4mm_acceptance.accuracy.gates import gate_failures
 from phi4mm_acceptance.deployment.profile import Profile
 from phi4mm_acceptance.performance.budgets import budgets_from_profile
+from phi4mm_acceptance.report.run import judging
 from phi4mm_acceptance.verdicts import GATE_NOT_RUN
 
 
@@ -38,8 +39,7 @@ def _number(value: object) -> str:
 def load_rows(profile: Profile, tests: dict[str, dict[str, Any]]) -> list[GateRow]:
     rows = []
     for load in profile.performance:
-        for test in (f"tests/test_performance.py::test_load_meets_budgets[{load.name}]",
-                     f"tests/test_performance.py::test_vllm_bench_serve_meets_budgets[{load.name}]"):
+        for test in judging(tests, f"performance.{load.name}"):
             figures = _figures(tests, test)
             if figures is None:
                 continue
@@ -58,10 +58,10 @@ def accuracy_rows(profile: Profile, tests: dict[str, dict[str, Any]]) -> list[Ga
     if accuracy is None:
         return []
     rows = []
+    canaries = judging(tests, "accuracy.canary")
     for test, metric, limit, ceiling in (
-            ("tests/test_accuracy.py::test_image_canary", "canary_image_accuracy", accuracy.canary_min_image_accuracy,
-             False),
-            ("tests/test_accuracy.py::test_audio_canary", "canary_audio_wer", accuracy.canary_max_audio_wer, True)):
+            *((test, "canary_image_accuracy", accuracy.canary_min_image_accuracy, False) for test in canaries),
+            *((test, "canary_audio_wer", accuracy.canary_max_audio_wer, True) for test in canaries)):
         figures = _figures(tests, test)
         if figures is not None and isinstance(figures.get(metric), (int, float)):
             value = figures[metric]
@@ -69,7 +69,7 @@ def accuracy_rows(profile: Profile, tests: dict[str, dict[str, Any]]) -> list[Ga
             rows.append(GateRow(test.split("::")[-1], metric, _number(value), f"{'<=' if ceiling else '>='} {limit:g}",
                                 accuracy.origin, "pass" if ok else "fail"))
     for dataset in accuracy.datasets:
-        test = f"tests/test_accuracy.py::test_aisbench[{dataset.name}]"
+        test = next(iter(judging(tests, f"accuracy.aisbench.{dataset.name}")), "")
         figures = _figures(tests, test)
         if figures is None or not isinstance(figures.get("score"), (int, float)):
             continue
@@ -83,11 +83,12 @@ def accuracy_rows(profile: Profile, tests: dict[str, dict[str, Any]]) -> list[Ga
 
 
 def soak_rows(profile: Profile, tests: dict[str, dict[str, Any]]) -> list[GateRow]:
-    figures = _figures(tests, "tests/test_memory_soak.py::test_memory_stays_bounded_over_distinct_images")
+    test = next(iter(judging(tests, "soak")), "")
+    figures = _figures(tests, test)
     if profile.soak is None or figures is None or "rss_growth_mb" not in figures:
         return []
     growth = float(figures["rss_growth_mb"])
-    return [GateRow("test_memory_stays_bounded_over_distinct_images", "rss_growth_mb", _number(growth),
+    return [GateRow(test.split("::")[-1], "rss_growth_mb", _number(growth),
                     f"<= {profile.soak.max_rss_growth_mb:g} over {profile.soak.images} images", profile.soak.origin,
                     "pass" if growth <= profile.soak.max_rss_growth_mb else "fail")]
 

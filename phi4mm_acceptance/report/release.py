@@ -16,7 +16,7 @@ from typing import Any
 from phi4mm_acceptance.deployment.profile import Profile
 from phi4mm_acceptance.performance.budgets import budgets_from_profile
 from phi4mm_acceptance.report.gates import gate_rows
-from phi4mm_acceptance.report.run import RunIdentity
+from phi4mm_acceptance.report.run import ARTIFACTS, RunIdentity
 from phi4mm_acceptance.verdicts import CUT_SHORT, GATE_NOT_RUN, KINDS, NOT_REACHED, SERVING_BROKEN
 
 EXCEPTION_PREFIX = re.compile(r"^[\w.]+\.(?:WrongAnswer|TooSlow|AssertionError): |^AssertionError: ")
@@ -158,18 +158,9 @@ def verdict_words(verdict: str, tests: dict[str, dict[str, Any]]) -> str:
 
 
 def where_to_look(test: str, entry: dict[str, Any]) -> str:
-    """The way to more than one line: the JUnit case, and the artefact the test wrote."""
-    name = test.split("::")[-1]
-    more = [f"junit.xml case {name}"]
-    if name.startswith("test_aisbench["):
-        more.append(f"aisbench/{name[len('test_aisbench['):-1]}/")
-    elif name.startswith(("test_load_meets_budgets[", "test_vllm_bench_serve_meets_budgets[")):
-        more.append(f"perf-{name.split('[', 1)[1][:-1]}.json" if name.startswith("test_load") else "vllm-bench/")
-    elif "memory" in name:
-        more.append("plots/memory-soak.png")
-    elif name == "test_no_regression_against_previous_run":
-        more.append("comparison.md")
-    return "; ".join([*more, "server.log"])
+    """The way to more than one line: the JUnit case, and what the test said it wrote (its artifacts)."""
+    written = str(entry["figures"].get(ARTIFACTS, ""))
+    return "; ".join([f"junit.xml case {test.split('::')[-1]}", *filter(None, written.split("; ")), "server.log"])
 
 
 def failure_rows(tests: dict[str, dict[str, Any]]) -> tuple[tuple[str, ...], ...]:

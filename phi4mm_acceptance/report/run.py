@@ -19,6 +19,14 @@ from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.performance.samples import read_samples
 from phi4mm_acceptance.protocol.releases import load_releases, release_of
 
+ARTIFACTS = "artifacts"  # a test's property: what it wrote, relative to the reports folder ("; "-separated)
+PROFILE_GATE = "profile_gate"  # a test's property: the profile table whose numbers it judges (performance.text)
+
+
+def judging(tests: dict[str, dict[str, Any]], gate: str) -> list[str]:
+    """The tests (ids, in run order) that declared they judge the profile table `gate`."""
+    return [test for test, entry in tests.items() if entry["figures"].get(PROFILE_GATE) == gate]
+
 
 @dataclass
 class RunIdentity:
