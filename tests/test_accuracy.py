@@ -53,9 +53,7 @@ def lora_hint(client: ChatClient, settings: RunSettings) -> Callable[[str], str]
 @pytest.mark.smoke
 @pytest.mark.image
 def test_image_canary(client: ChatClient, manifest: Manifest, accuracy: AccuracySpec,
-                      lora_hint: Callable[[str], str], record_property: RecordProperty,
-                      judges: Callable[[str], None]) -> None:
-    judges("accuracy.canary")
+                      lora_hint: Callable[[str], str], record_property: RecordProperty) -> None:
     results = image_canary(client, manifest)
     share = share_right(results)
     record_property("canary_image_accuracy", round(share, 4))
@@ -71,9 +69,7 @@ def test_image_canary(client: ChatClient, manifest: Manifest, accuracy: Accuracy
 @pytest.mark.smoke
 @pytest.mark.audio
 def test_audio_canary(client: ChatClient, manifest: Manifest, accuracy: AccuracySpec,
-                      lora_hint: Callable[[str], str], record_property: RecordProperty,
-                      judges: Callable[[str], None]) -> None:
-    judges("accuracy.canary")
+                      lora_hint: Callable[[str], str], record_property: RecordProperty) -> None:
     pairs = [(clip.transcript, greedy_answer(client, audio_messages(clip), CANARY_MAX_TOKENS)) for clip in manifest.transcription_clips]
     wer = corpus_wer(pairs)
     record_property("canary_audio_wer", round(wer, 4))

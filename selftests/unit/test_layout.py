@@ -10,18 +10,23 @@ import pytest
 from phi4mm_acceptance import PROJECT_ROOT
 
 
-def imported_roots(folder: Path) -> dict[str, set[str]]:
-    """Each module of `folder` (relative path) and the top-level packages it imports, at any depth in the file."""
+def imported_modules(folder: Path) -> dict[str, set[str]]:
+    """Each module of `folder` (relative path) and the modules it imports by name, at any depth in the file."""
     found: dict[str, set[str]] = {}
     for path in sorted(folder.rglob("*.py")):
-        roots: set[str] = set()
+        names: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
-                roots |= {alias.name.split(".")[0] for alias in node.names}
+                names |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                roots.add(node.module.split(".")[0])
-        found[str(path.relative_to(PROJECT_ROOT))] = roots
+                names.add(node.module)
+        found[str(path.relative_to(PROJECT_ROOT))] = names
     return found
+
+
+def imported_roots(folder: Path) -> dict[str, set[str]]:
+    """Each module of `folder` and the top-level packages it imports."""
+    return {module: {name.split(".")[0] for name in names} for module, names in imported_modules(folder).items()}
 
 
 @pytest.mark.parametrize(("folder", "forbidden"), [
@@ -67,17 +72,3 @@ def test_tests_import_of_the_wiring_only_its_outcomes() -> None:
               for module, roots in imported_modules(PROJECT_ROOT / "tests").items()}
     wrong = {module: found for module, found in wiring.items() if set(found) - {"fixtures.outcomes"}}
     assert not wrong, f"tests import fixture modules: {wrong}"
-
-
-def imported_modules(folder: Path) -> dict[str, set[str]]:
-    """Each module of `folder` and the modules it imports by name (from-imports and plain imports)."""
-    found: dict[str, set[str]] = {}
-    for path in sorted(folder.rglob("*.py")):
-        names: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                names |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module)
-        found[str(path.relative_to(PROJECT_ROOT))] = names
-    return found
