@@ -47,11 +47,11 @@ def engine_to_ourselves(client: docker.DockerClient, tmp_path_factory: pytest.Te
     with (tmp_path_factory.getbasetemp().parent / "docker-engine.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-        left = client.containers.list(all=True, filters={"label": SUITE_LABEL})
-        for container in left:
-            container.remove(force=True)
+        left = suite_containers(client)
+        for name in left:
+            client.api.remove_container(name, force=True)
         if left:
-            pytest.fail(f"the suite left containers behind: {', '.join(c.name for c in left)}", pytrace=False)
+            pytest.fail(f"the suite left containers behind: {', '.join(left)}", pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,11 @@ def vllm_cpu_engine(vllm_cpu_image_engine: docker.DockerClient,
         yield vllm_cpu_image_engine
 
 
-def suite_containers(client: docker.DockerClient) -> list[str]:
-    return [c.name for c in client.containers.list(all=True, filters={"label": SUITE_LABEL})]
+def suite_containers(client: docker.DockerClient, **filters: str) -> list[str]:
+    """The names of the suite's containers, from one listing: the SDK's containers.list() then inspects each one,
+    which fails (404) for a container the suite removes in between (measured in a CI run: the interrupt test's
+    poll while its run was starting up)."""
+    return [c["Names"][0].lstrip("/") for c in client.api.containers(all=True, filters={"label": SUITE_LABEL, **filters})]
 
 
 def docker_args(host_root: Path, port: int, *extra: str, image: str = IMAGE, pull: bool = False,
@@ -97,8 +100,9 @@ def first_suite_container(client: docker.DockerClient) -> Iterator[dict[str, Any
 
     def watch() -> None:
         while not done.wait(1):
-            for container in client.containers.list(filters={"label": SUITE_LABEL, "status": "running"}):
+            for name in suite_containers(client, status="running"):
                 try:
+                    container = client.containers.get(name)
                     top = container.top(ps_args="-eo pid,args")
                     processes = [row[top["Titles"].index("COMMAND")] for row in top["Processes"]]
                     if any(" serve " in line for line in processes):

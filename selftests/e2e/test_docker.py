@@ -206,13 +206,18 @@ def test_interrupt_mid_run_removes_the_container(tmp_path: Path, port: int, engi
     env = {**os.environ, "PYTEST_ADDOPTS": ""}
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                preexec_fn=sigint_as_a_terminal_sends_it)
-    deadline = time.monotonic() + 60
-    while not suite_containers(engine) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert suite_containers(engine), "the run never created its container"
-    time.sleep(1.5)
-    process.send_signal(signum)
-    assert process.wait(60) != 0
+    try:
+        deadline = time.monotonic() + 60
+        while not suite_containers(engine) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert suite_containers(engine), "the run never created its container"
+        time.sleep(1.5)
+        process.send_signal(signum)
+        assert process.wait(60) != 0
+    finally:
+        if process.poll() is None:  # this test failed before its signal: leave no run behind
+            process.kill()
+            process.wait(60)
     assert suite_containers(engine) == []
     run = SuiteRun(process.returncode, "", tmp_path / "reports" / "junit.xml")
     assert_complete(run, tmp_path, *docker_args(host, port))
