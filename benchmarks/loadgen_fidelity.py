@@ -127,7 +127,7 @@ def main() -> int:
     parser.add_argument("--vllm-bench", help="the vllm command of an installed vLLM, to compare with")
     args = parser.parse_args()
     port = free_port("127.0.0.1")
-    base = f"http://127.0.0.1:{port}"
+    endpoint = Endpoint.at(f"http://127.0.0.1:{port}", "sim")
     scratch = Path(tempfile.mkdtemp(prefix="phi4mm-fidelity-"))
     trace = scratch / "trace.jsonl"
     simulator = start_simulator(port, trace)
@@ -137,7 +137,7 @@ def main() -> int:
             prefix = f"lg{number}-"
             shape = LoadShape(50, INPUT, OUTPUT, request_rate=rate, max_concurrency=concurrency, seed=1,
                               request_id_prefix=prefix)
-            results, records = run_load(Endpoint.at(base, "sim"), shape)
+            results, records = run_load(endpoint, shape)
             print(f"{name:18} loadgen     {errors(results)}")
             client = {f"{prefix}{i}": r.ttft_s * 1000 for i, r in enumerate(records) if r.success}
             server = server_trace(trace, prefix)
@@ -147,10 +147,10 @@ def main() -> int:
             print(f"{'':18}             {delivery(records, results['started_at_unix'], server, prefix)}")
             if args.vllm_bench:
                 out = scratch / f"bench{number}"
-                command = bench_command(args.vllm_bench.split(), Endpoint.at(base, "sim"), str(SIM_MODEL_DIR),
+                command = bench_command(args.vllm_bench.split(), endpoint, str(SIM_MODEL_DIR),
                                         BenchRun(50, rate, INPUT, OUTPUT, concurrency), out)
                 command += ["--save-detailed", "--request-id-prefix", f"vb{number}-"]
-                bench = run_vllm_bench(command, Endpoint.at(base, "sim"), out, 300, scratch / f"bench{number}.log")
+                bench = run_vllm_bench(command, endpoint, out, 300, scratch / f"bench{number}.log")
                 print(f"{'':18} vllm bench  {errors(bench)}")
                 client = {f"vb{number}-{i}": t * 1000 for i, t in enumerate(bench.get("ttfts", []))}
                 server = server_trace(trace, f"vb{number}-")
@@ -163,7 +163,7 @@ def main() -> int:
             prefix = f"rate{rate}-"
             shape = LoadShape(max(50, rate * 3), INPUT, OUTPUT, request_rate=float(rate), seed=2,
                               request_id_prefix=prefix)
-            results, records = run_load(Endpoint.at(base, "sim"), shape)
+            results, records = run_load(endpoint, shape)
             skew = percentile([(r.sent_s - r.scheduled_s) * 1000 for r in records], 99)
             own, added = client_added_ms({f"{prefix}{i}": r.ttft_s * 1000 for i, r in enumerate(records)
                                           if r.success}, server_trace(trace, prefix))

@@ -1,7 +1,6 @@
 """The server under test as every caller needs it: where it answers, the name it serves, the key it wants,
 how long a request may take and which vLLM it runs. Modelled on vLLM's own test server (tests/utils.py
-RemoteOpenAIServer: url_for, get_client): a caller asks it for a URL or a client instead of rebuilding one
-from loose pieces.
+RemoteOpenAIServer: get_client): a caller asks it for a client instead of rebuilding one from loose pieces.
 """
 from __future__ import annotations
 
@@ -40,9 +39,6 @@ class Endpoint:
     def container_name(self) -> str | None:
         """The docker target's container, for tools run inside it."""
         return self.server.container_name
-
-    def url_for(self, *parts: str) -> str:
-        return "/".join([self.base_url.rstrip("/"), *(part.strip("/") for part in parts)])
 
     def client(self, timeout_s: float | None = None) -> ChatClient:
         """A client of its own (its own connections: one per thread), naming the served model."""
