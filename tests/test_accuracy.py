@@ -90,15 +90,15 @@ def test_aisbench(aisbench_dataset: AisbenchDataset, server: Endpoint, settings:
                   artifact: Callable[[Path], Path]) -> None:
     dataset = aisbench_dataset
     judges(f"accuracy.aisbench.{dataset.name}")
-    placement = find_placement(settings, server)
+    placement = find_placement(settings.tools, settings.launch, server)
     if isinstance(placement, str):
         missing_prerequisite(placement)
-    data = settings.aisbench_datasets / dataset.path
+    data = settings.tools.aisbench_datasets / dataset.path
     if not data.exists():
         missing_prerequisite(f"dataset {dataset.name} is not on disk: {data}")
     for key in ("baseline", "band", "floor"):
         record_property(key, getattr(dataset, key))
-    result = run_dataset(placement, dataset, accuracy, server, artifact(settings.reports_dir / "aisbench" / dataset.name),
+    result = run_dataset(placement, dataset, accuracy, server, artifact(settings.report.reports_dir / "aisbench" / dataset.name),
                          tool_heartbeat(f"AISBench {dataset.name}", accuracy.aisbench_timeout_s))
     record_property("score", result.score)
     record_property("samples", result.samples)

@@ -41,12 +41,12 @@ def test_capacity_under_slo(request: pytest.FixtureRequest, server: Endpoint, se
 
     steps = search(measure, spec)
     knee, missed = bounds(steps)
-    settings.reports_dir.mkdir(parents=True, exist_ok=True)
-    artifact(settings.reports_dir / "capacity.json").write_text(json.dumps(
+    settings.report.reports_dir.mkdir(parents=True, exist_ok=True)
+    artifact(settings.report.reports_dir / "capacity.json").write_text(json.dumps(
         {"load": spec.load, "knee": knee, "first_missed": missed,
          "steps": [{"concurrency": s.concurrency, "missed": list(s.missed), **s.results} for s in steps]},
         indent=2, default=str) + "\n")
-    capacity_plot(steps, spec, knee, settings.reports_dir / "plots")
+    capacity_plot(steps, spec, knee, settings.report.reports_dir / "plots")
     at_knee = next((s.results for s in steps if s.concurrency == knee), {})
     record_property("knee_concurrency", knee)
     record_property("knee_tokens_per_s", round(float(at_knee.get("output_throughput", 0.0)), 3))
@@ -64,7 +64,7 @@ def test_capacity_under_slo(request: pytest.FixtureRequest, server: Endpoint, se
 def accepted_knees(settings: RunSettings, test: str, missing_prerequisite: Callable[..., None]) -> list[float]:
     """The accepted runs' knees, from the baseline; without them the knee is listed, not judged (a warning on
     nightly, a gate not run at release)."""
-    path = settings.baseline
+    path = settings.report.baseline
     try:
         entry = load_baseline(path)["tests"].get(test) if path is not None and path.is_file() else None
     except BaselineError as exc:

@@ -48,7 +48,7 @@ def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: 
                              "with the process or docker target", warnings.warn)
     warmup = soak.warmup_images(profile.mm_cache_gb)
     readings: list[dict[str, float]] = []
-    sampler = sampler_for(settings)  # npu-smi (nvidia-smi) on the host: HBM through the soak
+    sampler = sampler_for(settings.launch)  # npu-smi (nvidia-smi) on the host: HBM through the soak
     steps = progress("memory soak", warmup + soak.images, f"pictures ({warmup} warm-up)")
     with sampler or nullcontext():
         for number in range(warmup + soak.images):
@@ -62,7 +62,7 @@ def test_memory_stays_bounded_over_distinct_images(client: ChatClient, profile: 
     measured = totals[warmup - 1:]
     growth = soak_growth(measured)
     by_process = growth_by_process(readings[warmup - 1], readings[-1])
-    plot = artifact(memory_plot(totals, warmup, soak.max_rss_growth_mb, settings.reports_dir / "plots"))
+    plot = artifact(memory_plot(totals, warmup, soak.max_rss_growth_mb, settings.report.reports_dir / "plots"))
     for key, value in (("soak_warmup_images", warmup), ("rss_after_warmup_mb", round(measured[0], 1)),
                        ("rss_end_mb", round(measured[-1], 1)), ("rss_growth_mb", round(growth, 1)),
                        ("soak_measures", reader.what)):

@@ -89,15 +89,15 @@ def test_load_meets_budgets(server: Endpoint, settings: RunSettings, load: Perfo
                             artifact: Callable[[Path], Path]) -> None:
     judges(f"performance.{load.name}")
     shape = LoadShape.of(load, load_manifest().transcription_clips[0].path.read_bytes())
-    sampler = sampler_for(settings)
+    sampler = sampler_for(settings.launch)
     with sampler or nullcontext():
         results, records = run_load(server, shape,
                                     timeout_s=load_deadline_s(load, settings.profile.chat.request_timeout_s),
                                     progress=progress(f"load {load.name}", load.num_prompts, "requests").update)
     telemetry = sampler.figures() if sampler else {}
-    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    settings.report.reports_dir.mkdir(parents=True, exist_ok=True)
     detail = {"ttfts": [r.ttft_s for r in records if r.success], "itls": [g for r in records for g in r.itls_s]}
-    artifact(settings.reports_dir / f"perf-{load.name}.json").write_text(
+    artifact(settings.report.reports_dir / f"perf-{load.name}.json").write_text(
         json.dumps({**results, **telemetry, **detail}, indent=2) + "\n")
     record_figures(results, record_property)
     record_samples({f"{metric}_ms": values for metric, values in latency_samples(records).items()})
@@ -119,13 +119,14 @@ def test_vllm_bench_serve_meets_budgets(server: Endpoint, settings: RunSettings,
     judges(f"performance.{load.name}")
     if load.clips:
         not_applicable("vllm bench serve's random datasets send no audio (random-mm: images only, vLLM 0.11-0.33)")
-    placement = bench_placement(settings, server, load.name)
+    results_dir = settings.report.reports_dir / "vllm-bench"
+    placement = bench_placement(settings.tools, settings.launch, server, load.name, results_dir)
     if placement is None:
         pytest.skip("no `vllm` command for `vllm bench serve`: install vLLM here or pass --vllm-bench CMD")
     run = BenchRun(load.num_prompts, load.request_rate, load.input_len, load.output_len, load.max_concurrency,
                    load.images, load.image_px, secrets.randbelow(1 << 31))
     command = bench_command(placement.vllm, server, placement.tokenizer, run, placement.result_dir_seen_by_tool)
-    log = artifact(settings.reports_dir / "vllm-bench" / f"{load.name}.log")
+    log = artifact(results_dir / f"{load.name}.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     timeout_s = load_deadline_s(load, settings.profile.chat.request_timeout_s)
     results = run_vllm_bench(command, server, placement.result_dir, timeout_s, log, placement.container,
@@ -145,16 +146,16 @@ def test_aisbench_perf_meets_budgets(server: Endpoint, settings: RunSettings, ai
     """The seed's "Performance Evaluation: Using AISBench": its perf mode on the same load and budgets (the text
     load: its synthetic dataset; the image load: textvqa's pictures from the local datasets)."""
     load = aisbench_load
-    placement = find_placement(settings, server)
+    placement = find_placement(settings.tools, settings.launch, server)
     if isinstance(placement, str):
         missing_prerequisite(placement)
-    data = [settings.aisbench_datasets / d.path for d in (settings.profile.accuracy.datasets
+    data = [settings.tools.aisbench_datasets / d.path for d in (settings.profile.accuracy.datasets
             if settings.profile.accuracy else ()) if d.config == DATASET_FOR_LOAD[load.name]]
     if data and not data[0].exists():
         missing_prerequisite(f"dataset {DATASET_FOR_LOAD[load.name]} is not on disk: {data[0]}")
-    run = perf_run(load, server, tokenizer_for_tool(settings, placement),
+    run = perf_run(load, server, tokenizer_for_tool(settings.tools, settings.launch, placement),
                    load_deadline_s(load, settings.profile.chat.request_timeout_s))
-    out_dir = artifact(settings.reports_dir / "aisbench" / f"perf-{load.name}")
+    out_dir = artifact(settings.report.reports_dir / "aisbench" / f"perf-{load.name}")
     run_tool(placement, run, server, out_dir,
              tool_heartbeat(f"AISBench perf {load.name}", run.timeout_s))
     results = parse_perf(out_dir)

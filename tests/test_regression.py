@@ -26,7 +26,7 @@ ACCEPT = "phi4mm-accept-baseline --runs 3 -- <this run's options>"
 def judge(comparison: Comparison, reference: str, settings: RunSettings, report: Path,
           missing_prerequisite: Callable[..., None]) -> None:
     """Write the before/after table; fail on a regression; name what could not be judged."""
-    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    settings.report.reports_dir.mkdir(parents=True, exist_ok=True)
     unjudged = "".join(f"\n- {figure}" for figure in comparison.unjudged)
     report.write_text(
         f"# This run against {reference}\n\n{table(comparison.changes)}\n"
@@ -52,22 +52,22 @@ def test_no_regression_against_accepted_baseline(settings: RunSettings, run_figu
                                                 judges: Callable[[str], None],
                                                 artifact: Callable[[Path], Path]) -> None:
     judges("regression.baseline")
-    path: Path | None = settings.baseline
+    path: Path | None = settings.report.baseline
     if path is None:
         missing_prerequisite("no accepted baseline: --baseline none")
     if not path.is_file():
         missing_prerequisite(f"no accepted baseline at {path}: on a healthy deployment accept one with `{ACCEPT}` "
                              f"(README: accepting a baseline)")
     baseline = load_baseline(path)
-    comparison = against_baseline(baseline, run_figures, read_samples(settings.reports_dir), settings.profile.regression)
+    comparison = against_baseline(baseline, run_figures, read_samples(settings.report.reports_dir), settings.profile.regression)
     judge(comparison, f"the accepted baseline {path} ({describe_origin(baseline)})", settings,
-          artifact(settings.reports_dir / "baseline-comparison.md"), missing_prerequisite)
+          artifact(settings.report.reports_dir / "baseline-comparison.md"), missing_prerequisite)
 
 
 def test_no_regression_against_previous_run(settings: RunSettings, run_figures: dict[str, dict],
                                             missing_prerequisite: Callable[..., None],
                                             artifact: Callable[[Path], Path]) -> None:
-    if settings.compare_to is None:
+    if settings.report.compare_to is None:
         missing_prerequisite("no previous run to compare with: pass --compare-to PATH/metrics.json")
-    judge(against_previous(settings.compare_to, settings.reports_dir, settings.profile.regression, run_figures),
-          str(settings.compare_to), settings, artifact(settings.reports_dir / "comparison.md"), missing_prerequisite)
+    judge(against_previous(settings.report.compare_to, settings.report.reports_dir, settings.profile.regression, run_figures),
+          str(settings.report.compare_to), settings, artifact(settings.report.reports_dir / "comparison.md"), missing_prerequisite)

@@ -27,7 +27,7 @@ from phi4mm_acceptance.deployment.launch.container import on_host
 from phi4mm_acceptance.deployment.logwatch import strip_ansi
 from phi4mm_acceptance.deployment.profile import AccuracySpec, AisbenchDataset
 from phi4mm_acceptance.deployment.secrets import scrub_file
-from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.deployment.settings import LaunchSettings, ToolSettings
 from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
 
 MODEL_CONFIG = "phi4mm_server"  # the --models name; AISBench looks it up in <config-dir>/models/
@@ -105,31 +105,31 @@ def container_placement(container: str, scratch_inside: Path, scratch_on_host: P
 CONTAINER_SCRATCH = "/data/phi4mm-aisbench"  # under the serving container's shared /data mount
 
 
-def find_placement(settings: RunSettings, endpoint: Endpoint) -> AisbenchPlacement | str:
+def find_placement(tools: ToolSettings, launch: LaunchSettings, endpoint: Endpoint) -> AisbenchPlacement | str:
     """--aisbench (or ais_bench on PATH) on this host; else, for the docker target, the serving container's
     own ais_bench; else the reason there is none (the test skips, or fails under release, with it)."""
-    root = settings.aisbench_datasets
+    root = tools.aisbench_datasets
     if root is None:
         return "no AISBench datasets root: pass --aisbench-datasets DIR or set AIS_BENCH_DATASETS_CACHE"
-    if settings.aisbench:
-        return host_placement(settings.aisbench, root)
+    if tools.aisbench:
+        return host_placement(tools.aisbench, root)
     container = endpoint.container_name
-    if settings.target == "docker" and container and shutil.which("docker") and _has_aisbench(container):
-        inside = seen_in_container(settings, root)
+    if launch.target == "docker" and container and shutil.which("docker") and _has_aisbench(container):
+        inside = seen_in_container(launch, root)
         if inside is None:
             return (f"ais_bench is in the serving container, but the datasets root {root} is not under a folder "
-                    f"the container shares ({', '.join(settings.profile.container.shared_mounts)})")
-        return container_placement(container, Path(CONTAINER_SCRATCH), on_host(settings, CONTAINER_SCRATCH), inside)
+                    f"the container shares ({', '.join(launch.profile.container.shared_mounts)})")
+        return container_placement(container, Path(CONTAINER_SCRATCH), on_host(launch, CONTAINER_SCRATCH), inside)
     return "no `ais_bench` command: pip install ais-bench-benchmark, or pass --aisbench CMD"
 
 
-def seen_in_container(settings: RunSettings, host_path: Path) -> Path | None:
+def seen_in_container(launch: LaunchSettings, host_path: Path) -> Path | None:
     """The path inside the serving container of a host path under one of its shared mounts, else None."""
-    mounts = settings.profile.container.shared_mounts if settings.profile.container else ()
+    mounts = launch.profile.container.shared_mounts if launch.profile.container else ()
     resolved = host_path.resolve()
     for mount in mounts:
-        if resolved.is_relative_to(on_host(settings, mount).resolve()):
-            return Path(mount) / resolved.relative_to(on_host(settings, mount).resolve())
+        if resolved.is_relative_to(on_host(launch, mount).resolve()):
+            return Path(mount) / resolved.relative_to(on_host(launch, mount).resolve())
     return None
 
 

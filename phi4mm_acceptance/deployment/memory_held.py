@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from phi4mm_acceptance.deployment.device import DEVICE_OF_HARDWARE
-from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.deployment.settings import LaunchSettings
 from phi4mm_acceptance.deployment.telemetry import (
     NVIDIA_QUERY,
     DeviceSample,
@@ -61,12 +61,12 @@ class MemoryWatch:
                 f"it serves on, so it does not run on them and this run certifies nothing")
 
 
-def memory_watch(settings: RunSettings, npu_smi: Callable[[], str] | None) -> MemoryWatch | None:
+def memory_watch(launch: LaunchSettings, npu_smi: Callable[[], str] | None) -> MemoryWatch | None:
     """The watch for a profile whose hardware is an accelerator, served on this host (docker or process target): npu-smi's
     HBM for NPUs (when the host has npu-smi), nvidia-smi's memory for CUDA GPUs (when on PATH); else None."""
-    device = DEVICE_OF_HARDWARE.get(settings.profile.hardware)
+    device = DEVICE_OF_HARDWARE.get(launch.profile.hardware)
     if device == "npu" and npu_smi is not None:
-        return MemoryWatch(npu_smi, npu_samples, settings.devices, "NPU")
+        return MemoryWatch(npu_smi, npu_samples, launch.devices, "NPU")
     if device == "cuda" and shutil.which("nvidia-smi"):
-        return MemoryWatch(command_reader(["nvidia-smi", *NVIDIA_QUERY]), nvidia_samples, settings.devices, "GPU")
+        return MemoryWatch(command_reader(["nvidia-smi", *NVIDIA_QUERY]), nvidia_samples, launch.devices, "GPU")
     return None

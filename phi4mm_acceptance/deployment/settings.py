@@ -85,34 +85,71 @@ def is_true(raw: str | None) -> bool:
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class LaunchSettings:
+    """What starts, finds and stops the server: the launchers and the deployment's readings get this slice only."""
+
     target: str
     profile: Profile
-    base_url: str | None
     served_model_name: str
     model: str
     host: str
     port: int
     startup_timeout_s: float
-    keep_server: bool
-    network: bool
-    asset_host: str
-    server_log: Path | None
-    api_key: str | None
-    reports_dir: Path
-    image: str | None
-    devices: tuple[int, ...]
-    no_pull: bool
-    host_root: Path
-    model_path: Path | None
-    hf_cache: Path | None
+    keep_server: bool = False
+    api_key: str | None = None
+    base_url: str | None = None  # the external target's server
+    server_log: Path | None = None  # the external target's log
+    image: str | None = None  # the docker target's
+    devices: tuple[int, ...] = ()
+    no_pull: bool = False
+    host_root: Path = Path("/")
+    model_path: Path | None = None
+    hf_cache: Path | None = None
+
+
+@dataclass(frozen=True)
+class ToolSettings:
+    """The tools run against the server and what they read: vllm bench, AISBench and its datasets, the tokenizer,
+    the suite's image server, the internet."""
+
     vllm_bench: list[str] | None
     aisbench: list[str] | None
     aisbench_datasets: Path | None
     tokenizer: str
-    compare_to: Path | None
+    network: bool = False
+    asset_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Where the reports go, what the run is compared with, and the gates a sign-off leaves out on purpose."""
+
+    reports_dir: Path
+    compare_to: Path | None = None
     baseline: Path | None = None  # where the accepted baseline is; it may not exist yet
     sign_off_without: tuple[str, ...] = ()
+
+    @property
+    def server_log_copy(self) -> Path:
+        """The server's log as this run saw it (copied there from a kept or external server's own log)."""
+        return self.reports_dir / "server.log"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The options, split by who uses them: each part of the suite is handed its slice."""
+
+    launch: LaunchSettings
+    tools: ToolSettings
+    report: ReportSettings
+
+    @property
+    def target(self) -> str:
+        return self.launch.target
+
+    @property
+    def profile(self) -> Profile:
+        return self.launch.profile
 
     @property
     def hardware_label(self) -> str:
@@ -167,34 +204,43 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
     if keep_server and target not in ("sim", "process"):
         raise UsageError(f"--keep-server works with --target sim or process, not {target!r}")
     return RunSettings(
-        target=target,
-        profile=profile,
-        base_url=base_url,
-        served_model_name=value("served-model-name") or profile.model.served_name,
-        model=model,
-        host=profile.serve.host,
-        port=_int_in_range("--port", value("port"), profile.serve.port, 0, 65535),
-        startup_timeout_s=_positive("--startup-timeout", value("startup-timeout"), profile.serve.startup_timeout_s),
-        keep_server=keep_server,
-        network=is_true(value("network")),
-        asset_host=value("asset-host") or "127.0.0.1",
-        server_log=_existing_file("--server-log", value("server-log")),
-        api_key=_secret(value("api-key")),
-        reports_dir=Path(value("reports-dir") or "reports"),
-        image=value("image") or (profile.container.image if profile.container else None),
-        devices=_devices(value("npus"), profile),
-        no_pull=is_true(value("no-pull")),
-        host_root=Path(value("host-root") or "/"),
-        model_path=model_path,
-        hf_cache=Path(value("hf-cache")) if value("hf-cache") else None,
-        vllm_bench=_tool_command("--vllm-bench", value("vllm-bench"), "vllm"),
-        aisbench=_tool_command("--aisbench", value("aisbench"), "ais_bench"),
-        aisbench_datasets=_existing_dir("--aisbench-datasets",
-                                        value("aisbench-datasets") or os.environ.get("AIS_BENCH_DATASETS_CACHE")),
-        tokenizer=value("tokenizer") or _default_tokenizer(profile, str(model_path) if model_path else None, model),
-        compare_to=_existing_file("--compare-to", value("compare-to")),
-        baseline=_baseline(value("baseline"), profile),
-        sign_off_without=tuple(name.strip() for name in (value("sign-off-without") or "").split(",") if name.strip()),
+        LaunchSettings(
+            target=target,
+            profile=profile,
+            served_model_name=value("served-model-name") or profile.model.served_name,
+            model=model,
+            host=profile.serve.host,
+            port=_int_in_range("--port", value("port"), profile.serve.port, 0, 65535),
+            startup_timeout_s=_positive("--startup-timeout", value("startup-timeout"),
+                                        profile.serve.startup_timeout_s),
+            keep_server=keep_server,
+            api_key=_secret(value("api-key")),
+            base_url=base_url,
+            server_log=_existing_file("--server-log", value("server-log")),
+            image=value("image") or (profile.container.image if profile.container else None),
+            devices=_devices(value("npus"), profile),
+            no_pull=is_true(value("no-pull")),
+            host_root=Path(value("host-root") or "/"),
+            model_path=model_path,
+            hf_cache=Path(value("hf-cache")) if value("hf-cache") else None,
+        ),
+        ToolSettings(
+            vllm_bench=_tool_command("--vllm-bench", value("vllm-bench"), "vllm"),
+            aisbench=_tool_command("--aisbench", value("aisbench"), "ais_bench"),
+            aisbench_datasets=_existing_dir("--aisbench-datasets",
+                                            value("aisbench-datasets") or os.environ.get("AIS_BENCH_DATASETS_CACHE")),
+            tokenizer=value("tokenizer") or _default_tokenizer(profile, str(model_path) if model_path else None,
+                                                                 model),
+            network=is_true(value("network")),
+            asset_host=value("asset-host") or "127.0.0.1",
+        ),
+        ReportSettings(
+            reports_dir=Path(value("reports-dir") or "reports"),
+            compare_to=_existing_file("--compare-to", value("compare-to")),
+            baseline=_baseline(value("baseline"), profile),
+            sign_off_without=tuple(name.strip() for name in (value("sign-off-without") or "").split(",")
+                                   if name.strip()),
+        ),
     )
 
 

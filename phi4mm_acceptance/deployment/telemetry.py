@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from phi4mm_acceptance.deployment.launch.container import on_host
 from phi4mm_acceptance.deployment.npu_smi import parse_npu_smi_info
-from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.deployment.settings import LaunchSettings
 
 
 @dataclass(frozen=True)
@@ -98,16 +98,16 @@ class TelemetrySampler:
         return figures
 
 
-def sampler_for(settings: RunSettings) -> TelemetrySampler | None:
+def sampler_for(launch: LaunchSettings) -> TelemetrySampler | None:
     """npu-smi for NPU profiles (on the host, under --host-root), nvidia-smi for GPU ones; none for the
     simulator or an external server (its host is not this one)."""
-    spec = settings.profile.container
-    if spec is None or settings.target not in ("docker", "process"):
+    spec = launch.profile.container
+    if spec is None or launch.target not in ("docker", "process"):
         return None
     if spec.accelerator == "npu":
-        npu_smi = on_host(settings, "/usr/local/bin/npu-smi")
+        npu_smi = on_host(launch, "/usr/local/bin/npu-smi")
         if npu_smi.is_file():
-            return TelemetrySampler(command_reader([str(npu_smi), "info"]), npu_samples, settings.devices)
+            return TelemetrySampler(command_reader([str(npu_smi), "info"]), npu_samples, launch.devices)
     elif shutil.which("nvidia-smi"):
-        return TelemetrySampler(command_reader(["nvidia-smi", *NVIDIA_QUERY]), nvidia_samples, settings.devices)
+        return TelemetrySampler(command_reader(["nvidia-smi", *NVIDIA_QUERY]), nvidia_samples, launch.devices)
     return None

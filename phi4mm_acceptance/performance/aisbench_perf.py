@@ -32,7 +32,7 @@ from phi4mm_acceptance.accuracy.aisbench import (
 from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.launch.container import host_hub_cache
 from phi4mm_acceptance.deployment.profile import PerformanceSpec
-from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.deployment.settings import LaunchSettings, ToolSettings
 from phi4mm_acceptance.deployment.weights import WeightsError, resolve_snapshot
 
 SYNTHETIC_CONFIG = "phi4mm_synthetic_gen"  # our own dataset config: the packaged one reads a file in site-packages
@@ -71,21 +71,21 @@ def synthetic_config(num_prompts: int, input_len: int) -> str:
     )
 
 
-def tokenizer_for_tool(settings: RunSettings, placement: AisbenchPlacement) -> str:
+def tokenizer_for_tool(tools: ToolSettings, launch: LaunchSettings, placement: AisbenchPlacement) -> str:
     """The local tokenizer folder perf mode needs (it will not take a hub id), as the tool sees it: --tokenizer's
     folder, else the model's snapshot in the Hugging Face cache, through the container's mounts when AISBench
     runs in the serving container."""
-    folder = Path(settings.tokenizer)
+    folder = Path(tools.tokenizer)
     if not folder.is_dir():
-        cache = settings.hf_cache or (host_hub_cache(settings) if settings.target == "docker" else None)
+        cache = launch.hf_cache or (host_hub_cache(launch) if launch.target == "docker" else None)
         try:
-            folder = resolve_snapshot(settings.tokenizer, cache, offline=True)
+            folder = resolve_snapshot(tools.tokenizer, cache, offline=True)
         except WeightsError as exc:
             raise AisbenchError(f"AISBench's perf mode needs a local tokenizer folder: {exc}; pass --tokenizer DIR"
                                 ) from None
     if placement.container is None:
         return str(folder)
-    inside = seen_in_container(settings, folder)
+    inside = seen_in_container(launch, folder)
     if inside is None:
         raise AisbenchError(f"the tokenizer folder {folder} is not under a folder the serving container shares, "
                             "where AISBench runs")

@@ -17,7 +17,7 @@ from typing import Any
 
 from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.launch.container import on_host, seen_inside
-from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.deployment.settings import LaunchSettings, ToolSettings
 from phi4mm_acceptance.toolrun import InContainer, output_tail, run_in_group
 
 REQUIRED_KEYS = ("duration", "completed", "failed", "total_input_tokens", "total_output_tokens",
@@ -53,30 +53,30 @@ class BenchPlacement:
     container: str | None = None  # the serving container it runs in, where a timeout must kill it too
 
 
-def bench_placement(settings: RunSettings, endpoint: Endpoint, load: str) -> BenchPlacement | None:
+def bench_placement(tools: ToolSettings, launch: LaunchSettings, endpoint: Endpoint, load: str,
+                    out_dir: Path) -> BenchPlacement | None:
     """--vllm-bench (or vllm on PATH) on this host; for the docker target, the serving container's own vLLM
     via `docker exec` (the API key and proxy bypass passed in by name, never by value), writing into the
     shared /data mount, with a local tokenizer folder named as the container sees it; None when there is no vllm
     to run."""
-    if settings.vllm_bench:
-        out = settings.reports_dir / "vllm-bench"
-        return BenchPlacement(settings.vllm_bench, out, out, settings.tokenizer)
+    if tools.vllm_bench:
+        return BenchPlacement(tools.vllm_bench, out_dir, out_dir, tools.tokenizer)
     container = endpoint.container_name
-    if settings.target == "docker" and container and shutil.which("docker"):
+    if launch.target == "docker" and container and shutil.which("docker"):
         inside = Path("/data/phi4mm-bench") / f"{container}-{load}"
         passed = [f"--env={name}" for name in ("OPENAI_API_KEY", "NO_PROXY", "no_proxy")]
         return BenchPlacement(["docker", "exec", *passed, container, "vllm"], inside,
-                              on_host(settings, str(inside)), tokenizer_inside(settings), container)
+                              on_host(launch, str(inside)), tokenizer_inside(tools, launch), container)
     return None
 
 
-def tokenizer_inside(settings: RunSettings) -> str:
+def tokenizer_inside(tools: ToolSettings, launch: LaunchSettings) -> str:
     """--tokenizer for the tool in the serving container: a hub id as it is, a local folder (by default the
     --model-path one) through the mount that holds it."""
-    folder = Path(settings.tokenizer)
+    folder = Path(tools.tokenizer)
     if not folder.is_dir():
-        return settings.tokenizer
-    inside = seen_inside(settings, folder)
+        return tools.tokenizer
+    inside = seen_inside(launch, folder)
     if inside is None:
         raise VllmBenchError(f"--tokenizer {folder} is not in any folder the serving container mounts: "
                              "vllm bench serve runs inside it (pass a hub id or a folder under a mount)")

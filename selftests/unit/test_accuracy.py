@@ -152,8 +152,8 @@ def test_host_and_container_placements_build_the_command(tmp_path: Path) -> None
 
     settings = resolve_settings(raw_values({"phi4mm_profile": "atlas-800i-a2", "phi4mm_host_root": str(tmp_path)}, {}))
     (tmp_path / "data" / "aisbench").mkdir(parents=True)
-    assert seen_in_container(settings, tmp_path / "data" / "aisbench") == Path("/data/aisbench")
-    assert seen_in_container(settings, tmp_path / "elsewhere") is None
+    assert seen_in_container(settings.launch, tmp_path / "data" / "aisbench") == Path("/data/aisbench")
+    assert seen_in_container(settings.launch, tmp_path / "elsewhere") is None
     inside = container_placement("phi4mm-x", Path("/data/phi4mm-aisbench"), tmp_path, Path("/data/aisbench"))
     command = inside.command(dataset.config, "all", Path("/data/phi4mm-aisbench/s1"),
                              tool_env(inside, "http://127.0.0.1:8000"))

@@ -219,7 +219,7 @@ def test_vllm_bench_runs_inside_the_serving_container_for_the_docker_target(tmp_
     settings = resolve_settings(raw_values({"phi4mm_profile": "atlas-800i-a2", "phi4mm_host_root": str(tmp_path)},
                                            {}))
     server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
-    placement = bench_placement(settings, Endpoint(server), "text")
+    placement = bench_placement(settings.tools, settings.launch, Endpoint(server), "text", tmp_path / "out")
     assert placement is not None and placement.container == "c1"
     assert placement.vllm == ["docker", "exec", "--env=OPENAI_API_KEY", "--env=NO_PROXY", "--env=no_proxy", "c1", "vllm"]
     assert placement.result_dir_seen_by_tool == Path("/data/phi4mm-bench/c1-text")
@@ -244,7 +244,8 @@ def test_vllm_bench_in_the_container_gets_the_tokenizer_as_the_container_sees_it
     if tokenizer:
         cli["phi4mm_tokenizer"] = tokenizer.format(host=host)
     server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
-    placement = bench_placement(resolve_settings(raw_values(cli, {})), Endpoint(server), "text")
+    settings = resolve_settings(raw_values(cli, {}))
+    placement = bench_placement(settings.tools, settings.launch, Endpoint(server), "text", tmp_path / "out")
     assert placement is not None and placement.tokenizer == seen
 
 
@@ -256,5 +257,6 @@ def test_a_tokenizer_folder_the_container_cannot_see_is_named(tmp_path: Path) ->
     cli = {"phi4mm_profile": "atlas-800i-a2", "phi4mm_host_root": str(tmp_path / "host"),
            "phi4mm_tokenizer": str(tmp_path)}
     server = Server("http://127.0.0.1:8000", "phi4mm", "docker", None, None, 1.0, container_name="c1")
+    settings = resolve_settings(raw_values(cli, {}))
     with pytest.raises(VllmBenchError, match=f"--tokenizer {tmp_path} is not in any folder the serving container"):
-        bench_placement(resolve_settings(raw_values(cli, {})), Endpoint(server), "text")
+        bench_placement(settings.tools, settings.launch, Endpoint(server), "text", tmp_path / "out")

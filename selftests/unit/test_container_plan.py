@@ -10,7 +10,7 @@ from phi4mm_acceptance.deployment.settings import raw_values, resolve_settings
 
 
 def settings_for(**cli: str):
-    return resolve_settings(raw_values({f"phi4mm_{k}": v for k, v in cli.items()}, {}))
+    return resolve_settings(raw_values({f"phi4mm_{k}": v for k, v in cli.items()}, {})).launch
 
 
 def test_atlas_plan_maps_npus_driver_cache_and_env() -> None:

@@ -99,10 +99,10 @@ def test_model_dir_placeholder_is_filled_with_the_snapshot() -> None:
     from phi4mm_acceptance.deployment.settings import raw_values, resolve_settings
 
     settings = resolve_settings(raw_values({"phi4mm_profile": "atlas-800i-a2-lora"}, {}))
-    command = serve_command(settings, 8000, model_dir="/snap")
+    command = serve_command(settings.launch, 8000, model_dir="/snap")
     assert "vision=/snap/vision-lora" in command and '{"image":"/snap/vision-lora","audio":"/snap/speech-lora"}' in command
     with pytest.raises(ValueError, match="model folder is not known"):
-        serve_command(settings, 8000)
+        serve_command(settings.launch, 8000)
 
 
 def test_hardware_profiles_share_one_set_of_accuracy_gates() -> None:

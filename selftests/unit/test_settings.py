@@ -13,7 +13,7 @@ def settings_for(cli: dict[str, object] | None = None, env: dict[str, str] | Non
 
 def test_defaults_are_the_simulator() -> None:
     settings = settings_for()
-    assert (settings.target, settings.profile.name, settings.port) == ("sim", "sim", 0)
+    assert (settings.target, settings.profile.name, settings.launch.port) == ("sim", "sim", 0)
     assert settings.hardware_label.startswith("SIMULATOR")
 
 
@@ -25,14 +25,14 @@ def test_every_option_has_an_environment_variable() -> None:
 def test_environment_is_read_and_command_line_wins() -> None:
     env = {"PHI4MM_PORT": "9001", "PHI4MM_STARTUP_TIMEOUT": "12", "PHI4MM_KEEP_SERVER": "true"}
     settings = settings_for({"port": "9002"}, env)
-    assert (settings.port, settings.startup_timeout_s, settings.keep_server) == (9002, 12.0, True)
+    assert (settings.launch.port, settings.launch.startup_timeout_s, settings.launch.keep_server) == (9002, 12.0, True)
 
 
 def test_hardware_profile_defaults_to_docker_with_its_image_and_npus() -> None:
     settings = settings_for({"profile": "atlas-800i-a2"})
-    assert (settings.target, settings.image, settings.devices) == (
+    assert (settings.target, settings.launch.image, settings.launch.devices) == (
         "docker", "quay.io/ascend/vllm-ascend:v0.23.0", (0, 1, 2, 3, 4, 5, 6, 7))
-    assert settings_for({"profile": "atlas-800i-a2", "npus": "0-2,5", "image": "x:1"}).devices == (0, 1, 2, 5)
+    assert settings_for({"profile": "atlas-800i-a2", "npus": "0-2,5", "image": "x:1"}).launch.devices == (0, 1, 2, 5)
 
 
 def test_docker_needs_a_container_table_and_names_the_profiles_that_have_one() -> None:
@@ -48,7 +48,7 @@ def test_npus_on_a_profile_without_accelerators_says_so() -> None:
 
 def test_external_target_takes_the_external_profile_and_normalises_the_url() -> None:
     settings = settings_for({"target": "external", "base_url": "http://npu-host:8000/v1/"})
-    assert settings.profile.name == "external" and settings.base_url == "http://npu-host:8000"
+    assert settings.profile.name == "external" and settings.launch.base_url == "http://npu-host:8000"
     assert settings.hardware_label == "any profile against an external endpoint"
 
 
@@ -74,8 +74,8 @@ def test_bad_values_are_usage_errors(cli: dict[str, object], message: str) -> No
 def test_a_local_folder_as_model_is_served_from_disk_not_looked_up_on_a_hub(tmp_path) -> None:
     """vLLM documents --model as "model id or local path": a folder is the snapshot to serve."""
     settings = settings_for({"model": str(tmp_path), "target": "process", "profile": "vllm-cpu-tiny-image"})
-    assert settings.model_path == tmp_path.resolve() and settings.tokenizer == str(tmp_path.resolve())
-    assert settings_for({"model": "org/not-a-folder"}).model_path is None
+    assert settings.launch.model_path == tmp_path.resolve() and settings.tools.tokenizer == str(tmp_path.resolve())
+    assert settings_for({"model": "org/not-a-folder"}).launch.model_path is None
 
 
 def test_a_cpu_profile_is_labelled_as_no_certification() -> None:

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import json
 
-from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.deployment.settings import LaunchSettings
 
 MODEL_DIR = "{model_dir}"
 
 
-def serve_command(settings: RunSettings, port: int, model: str | None = None, model_dir: str | None = None) -> list[str]:
-    """`model` overrides settings.model, e.g. with a snapshot folder as the server sees it; `model_dir` (the
+def serve_command(launch: LaunchSettings, port: int, model: str | None = None, model_dir: str | None = None) -> list[str]:
+    """`model` overrides launch.model, e.g. with a snapshot folder as the server sees it; `model_dir` (the
     snapshot folder as the server sees it) replaces {model_dir} in the profile's arguments (LoRA paths)."""
-    profile = settings.profile
-    command = [*profile.serve.command, model or settings.model,
-               "--host", settings.host, "--port", str(port),
-               "--served-model-name", settings.served_model_name,
+    profile = launch.profile
+    command = [*profile.serve.command, model or launch.model,
+               "--host", launch.host, "--port", str(port),
+               "--served-model-name", launch.served_model_name,
                "--max-model-len", str(profile.model.max_model_len)]
     if profile.model.limit_mm_per_prompt is not None:  # one value, as the profile gives it
         command += ["--limit-mm-per-prompt", json.dumps(profile.model.limit_mm_per_prompt, separators=(",", ":"))]
@@ -26,6 +26,6 @@ def serve_command(settings: RunSettings, port: int, model: str | None = None, mo
     return command + args
 
 
-def server_env(settings: RunSettings) -> dict[str, str]:
+def server_env(launch: LaunchSettings) -> dict[str, str]:
     """The profile's environment for the server, plus --api-key as VLLM_API_KEY (never on its command line)."""
-    return {**settings.profile.serve.env, **({"VLLM_API_KEY": settings.api_key} if settings.api_key else {})}
+    return {**launch.profile.serve.env, **({"VLLM_API_KEY": launch.api_key} if launch.api_key else {})}

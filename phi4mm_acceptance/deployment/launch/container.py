@@ -12,7 +12,7 @@ from typing import Any
 from docker.types import DeviceRequest
 
 from phi4mm_acceptance.deployment.launch.command import serve_command, server_env
-from phi4mm_acceptance.deployment.settings import RunSettings
+from phi4mm_acceptance.deployment.settings import LaunchSettings
 
 SUITE_LABEL = "phi4mm-acceptance"
 CONTAINER_HUB_CACHE = "/root/.cache/huggingface/hub"
@@ -45,35 +45,35 @@ class ContainerPlan:
         return kwargs
 
 
-def on_host(settings: RunSettings, path: str) -> Path:
+def on_host(launch: LaunchSettings, path: str) -> Path:
     """A host path under --host-root (stand-in device nodes and driver files in tests)."""
-    return settings.host_root / path.lstrip("/")
+    return launch.host_root / path.lstrip("/")
 
 
-def host_hub_cache(settings: RunSettings) -> Path:
+def host_hub_cache(launch: LaunchSettings) -> Path:
     """Where the container's Hugging Face cache lives on the host: --hf-cache, else the shared /root/.cache."""
-    return settings.hf_cache or on_host(settings, CONTAINER_HUB_CACHE)
+    return launch.hf_cache or on_host(launch, CONTAINER_HUB_CACHE)
 
 
-def container_volumes(settings: RunSettings) -> dict[str, dict[str, str]]:
+def container_volumes(launch: LaunchSettings) -> dict[str, dict[str, str]]:
     """The profile's driver (read-only) and shared (read-write) mounts, --hf-cache over the container's hub
     cache, and a --model-path folder at /models/NAME (read-only)."""
-    spec = settings.profile.container
+    spec = launch.profile.container
     assert spec is not None
-    volumes = {str(on_host(settings, path)): {"bind": path, "mode": "ro"} for path in spec.read_only_mounts}
-    volumes |= {str(on_host(settings, path)): {"bind": path, "mode": "rw"} for path in spec.shared_mounts}
-    if settings.hf_cache:
-        volumes[str(settings.hf_cache)] = {"bind": CONTAINER_HUB_CACHE, "mode": "rw"}
-    if settings.model_path:
-        volumes[str(settings.model_path)] = {"bind": f"{CONTAINER_MODEL_DIR}/{settings.model_path.name}", "mode": "ro"}
+    volumes = {str(on_host(launch, path)): {"bind": path, "mode": "ro"} for path in spec.read_only_mounts}
+    volumes |= {str(on_host(launch, path)): {"bind": path, "mode": "rw"} for path in spec.shared_mounts}
+    if launch.hf_cache:
+        volumes[str(launch.hf_cache)] = {"bind": CONTAINER_HUB_CACHE, "mode": "rw"}
+    if launch.model_path:
+        volumes[str(launch.model_path)] = {"bind": f"{CONTAINER_MODEL_DIR}/{launch.model_path.name}", "mode": "ro"}
     return volumes
 
 
-def seen_inside(settings: RunSettings, host_path: Path) -> str | None:
+def seen_inside(launch: LaunchSettings, host_path: Path) -> str | None:
     """`host_path` as the container sees it through one of its mounts (the deepest that holds it), None when
     none does: a tool run inside must be given this path, not the host's."""
     wanted = host_path.resolve()
-    holders = [(Path(host).resolve(), mount["bind"]) for host, mount in container_volumes(settings).items()
+    holders = [(Path(host).resolve(), mount["bind"]) for host, mount in container_volumes(launch).items()
                if wanted.is_relative_to(Path(host).resolve())]
     if not holders:
         return None
@@ -81,29 +81,29 @@ def seen_inside(settings: RunSettings, host_path: Path) -> str | None:
     return str(Path(bind) / wanted.relative_to(host))
 
 
-def plan_container(settings: RunSettings, port: int, run_id: str, model_dir: str | None = None) -> ContainerPlan:
+def plan_container(launch: LaunchSettings, port: int, run_id: str, model_dir: str | None = None) -> ContainerPlan:
     """`model_dir`: the snapshot folder as the container sees it, for profiles whose arguments name it."""
-    spec = settings.profile.container
-    if spec is None or settings.image is None:
-        raise ValueError(f"profile {settings.profile.name!r} has no [container] table")
-    device_paths = [spec.device_file.format(n=n) for n in settings.devices] if spec.accelerator == "npu" else []
+    spec = launch.profile.container
+    if spec is None or launch.image is None:
+        raise ValueError(f"profile {launch.profile.name!r} has no [container] table")
+    device_paths = [spec.device_file.format(n=n) for n in launch.devices] if spec.accelerator == "npu" else []
     device_paths += list(spec.extra_devices)
-    devices = [f"{on_host(settings, path)}:{path}:rwm" for path in device_paths]
-    model = f"{CONTAINER_MODEL_DIR}/{settings.model_path.name}" if settings.model_path else None
-    environment = {**server_env(settings),
-                   spec.visible_devices_env: ",".join(str(i) for i in range(len(settings.devices)))}
+    devices = [f"{on_host(launch, path)}:{path}:rwm" for path in device_paths]
+    model = f"{CONTAINER_MODEL_DIR}/{launch.model_path.name}" if launch.model_path else None
+    environment = {**server_env(launch),
+                   spec.visible_devices_env: ",".join(str(i) for i in range(len(launch.devices)))}
     environment |= {name: os.environ[name] for name in PASSED_THROUGH_ENV if os.environ.get(name)}
     return ContainerPlan(
-        image=settings.image,
+        image=launch.image,
         name=f"{SUITE_LABEL}-{run_id}",
-        command=serve_command(settings, port, model, model_dir),
+        command=serve_command(launch, port, model, model_dir),
         devices=devices,
-        volumes=container_volumes(settings),
-        gpu_ids=[str(n) for n in settings.devices] if spec.accelerator == "gpu" else [],
+        volumes=container_volumes(launch),
+        gpu_ids=[str(n) for n in launch.devices] if spec.accelerator == "gpu" else [],
         shm_size=spec.shm_size,
         labels={SUITE_LABEL: "1", f"{SUITE_LABEL}.run": run_id, f"{SUITE_LABEL}.port": str(port),
-                f"{SUITE_LABEL}.profile": settings.profile.name},
-        host_paths=[on_host(settings, p) for p in [*device_paths, *spec.read_only_mounts]],
+                f"{SUITE_LABEL}.profile": launch.profile.name},
+        host_paths=[on_host(launch, p) for p in [*device_paths, *spec.read_only_mounts]],
         environment=environment,
     )
 
