@@ -20,7 +20,7 @@ HARDWARE_SOAK = Path(__file__).resolve().parent / "data" / "profiles" / "sim-har
 # which collection makes cumulative (a smoke test is marked nightly and release too).
 OWN_ROWS = "not defect or smoke"  # the slower vLLM-defect checks (nightly, release) run in their own rows
 FUNCTIONAL = ("-m", "not performance", "-k", OWN_ROWS)
-LOADS = ("-m", "performance or smoke", "-k", "load_meets_budgets or test_health")  # test_health: unaffected
+LOADS = ("-m", "performance or smoke", "-k", "test_load_meets_budgets or test_health")  # test_health: unaffected
 RELEASE_DEFECTS = ("-m", "release", "-k", "defect and not nightly or test_health")  # the release-only ones
 KNOWN_DEFECTS = ("-m", "smoke", "-k", "defect or test_health or test_version")  # smoke's vLLM-defect checks
 
@@ -33,6 +33,7 @@ class Fault:
     message: str
     extra_args: tuple[str, ...] = ()
     selection: tuple[str, ...] = FUNCTIONAL  # the tests to run: the functional ones, or the loads
+    only_in: str = ""  # a tier: run of it only the catching test and the unaffected ones (a short run)
     phase: str = "call"  # where the catching test fails: "call", "setup" (the server died before it), or
     # "deployment": the server never came up, the one failure the deployment's own case (every test not run)
     unaffected: tuple[str, ...] = ("test_health",)  # must still pass when the fault is in the call phase
@@ -42,6 +43,13 @@ class Fault:
     @property
     def category(self) -> str:
         return CATEGORY[self.name]
+
+    @property
+    def pytest_args(self) -> tuple[str, ...]:
+        """The selection to run: the row's own tests of its tier, or its selection."""
+        if not self.only_in:
+            return self.selection
+        return ("-m", self.only_in, "-k", " or ".join(name.split("[")[0] for name in (self.caught_by, *self.unaffected)))
 
     @property
     def test_id(self) -> str:
@@ -71,7 +79,7 @@ FAULTS = (
           phase="setup"),  # every test after the death fails at once, before its call
     Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"},
           "test_stream_matches_non_stream[red-circle]", "time to first token",
-          selection=("-m", "smoke", "-k", "stream_matches or test_health")),  # 1.5 s a request: a short run
+          only_in="smoke"),  # 1.5 s a request: a short run
     Fault("slow_first_token_ms", {"SIM_FAULT_SLOW_FIRST_TOKEN_MS": "1500"}, "test_load_meets_budgets[image]",
           "p99_ttft_ms = ", selection=LOADS, kind="too slow"),
     Fault("slow_decode_ms", {"SIM_FAULT_SLOW_DECODE_MS": "10"}, "test_load_meets_budgets[text]",
@@ -104,10 +112,10 @@ FAULTS = (
           kind="serving broken"),  # a 0.33 server claiming 0.34: e2e/test_healthy.py pins all that fails
     Fault("n_ignored", {"SIM_FAULT_N_IGNORED": "1"}, "test_n_choices[plain]",
           "choices must hold exactly 2 choices (the request's n)",
-          selection=("-m", "smoke", "-k", "n_choices or test_health")),
+          only_in="smoke"),
     Fault("logprobs_drop_last", {"SIM_FAULT_LOGPROBS_DROP_LAST": "1"},
           "test_request_fields_with_every_adapter[logprobs]", "not one per generated token",
-          selection=("-m", "smoke", "-k", "request_fields or test_health")),
+          only_in="smoke"),
     Fault("wrong_max_model_len", {"SIM_FAULT_WRONG_MAX_MODEL_LEN": "16384"}, "test_models_lists_served_model",
           "max_model_len is 16384"),
     Fault("wrong_answers_pct", {"SIM_FAULT_WRONG_ANSWERS_PCT": "40"}, "test_image_canary",
@@ -126,7 +134,7 @@ FAULTS = (
     Fault("engine_stall_after", {"SIM_FAULT_ENGINE_STALL_AFTER": "1"},
           "test_engine_answers_within_the_token_deadline_after_multimodal_warmup",
           "no token for 5 s; meanwhile /health 200, /version 200, /v1/models 200: the probes say healthy",
-          selection=("-m", "smoke", "-k", "token_deadline or test_health or test_version"),
+          only_in="smoke",
           unaffected=("test_health", "test_version"),
           seen_in="vllm#39863, #17972"),
     Fault("stream_only_done", {"SIM_FAULT_STREAM_ONLY_DONE": "1"}, "test_stream_matches_non_stream[red-circle]",
@@ -169,17 +177,17 @@ FAULTS = (
     Fault("audio_crosstalk", {"SIM_FAULT_AUDIO_CROSSTALK": "1"},
           "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript",
           "concurrent speech requests got another clip's transcript",
-          selection=("-m", "nightly", "-k", "parallel_speech or test_health"), seen_in="vllm#47459, #24052"),
+          only_in="nightly", seen_in="vllm#47459, #24052"),
     Fault("answers_every_item", {"SIM_FAULT_ANSWERS_EVERY_ITEM": "1"}, "test_interleaved_images_are_answered_in_order",
           "the answer also names every other image", selection=RELEASE_DEFECTS,
           unaffected=("test_health", "test_long_output_stays_right_past_the_4k_rope_switch"),
           seen_in="vllm#12740, #15125"),
     Fault("empty_answer_for_long_audio", {"SIM_FAULT_EMPTY_ANSWER_FOR_LONG_AUDIO": "20"},
           "test_parallel_speech_of_mixed_lengths_gets_each_its_own_transcript", "got an empty transcript",
-          selection=("-m", "nightly", "-k", "parallel_speech or test_health"), seen_in="vllm#47459, #24052", kind="answers wrong"),
+          only_in="nightly", seen_in="vllm#47459, #24052", kind="answers wrong"),
     Fault("leak_per_image_kb", {"SIM_FAULT_LEAK_PER_IMAGE_KB": "1024"}, "test_memory_stays_bounded_over_distinct_images",
           "the server's resident memory grew", ("--profile", str(HARDWARE_SOAK)),
-          selection=("-m", "nightly", "-k", "memory_stays or test_health"), seen_in="vllm#15294", kind="serving broken"),
+          only_in="nightly", seen_in="vllm#15294", kind="serving broken"),
 )
 
 
@@ -220,7 +228,8 @@ SCENARIOS = (
              "release sign-off needs it: profile P has no max_failed / latency budget ... "
              "[performance.L] (a warning on nightly)",
              "e2e/test_reports.py::test_a_load_missing_a_budget_warns_nightly_and_fails_sign_off[no-max-failed]"),
-    Scenario("release sign-off under xdist (`-n 2`)", "sign-off", "every performance test, test_no_regression...",
+    Scenario("release sign-off under xdist (`-n 2`)", "sign-off", "every performance test, test_no_regression_against_previous_run, "
+             "test_no_regression_against_accepted_baseline",
              "gate not run: ...: release sign-off needs it: performance is measured without xdist",
              "e2e/test_sign_off.py::test_sign_off_with_a_gate_removed_fails_and_names_it[quiet-machine]"),
     Scenario("no `vllm` for `vllm bench serve` at release sign-off", "sign-off",

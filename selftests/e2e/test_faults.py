@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 @pytest.mark.parametrize("fault", [pytest.param(fault, id=fault.test_id, marks=[pytest.mark.quiet_machine] * (
     fault.selection == LOADS)) for fault in FAULTS])  # a measured load also judges the rest of its budgets
 def test_fault_is_caught(tmp_path: Path, port: int, fault: Fault) -> None:
-    run = run_suite(tmp_path, *fault.selection, "--target", "sim", "--port", str(port), *fault.extra_args,
+    run = run_suite(tmp_path, *fault.pytest_args, "--target", "sim", "--port", str(port), *fault.extra_args,
                     env=fault.env)
     assert run.exit_code == 1, run.describe()
     cases = run.cases()

@@ -88,7 +88,7 @@ def test_smoke_passes_on_each_claimed_vllm_release(tmp_path: Path, port: int, ve
                     env={"SIM_VLLM_VERSION": version})
     assert run.exit_code == 0, run.describe()
     assert f"version {version}+simulator" in run.output
-    robustness = [case for name, case in run.cases().items() if name.startswith("test_odd_request")]
+    robustness = [case for name, case in run.cases().items() if name.startswith("test_odd_request_gets_vllms_answer_and_server_recovers")]
     assert len(robustness) >= 15 and all(case.outcome in ("passed", "skipped") for case in robustness)
     limits = {name.split("[")[1].rstrip("]"): case.outcome for name, case in run.cases().items() if "-limit]" in name}
     judged = {case: "skipped" if CONTRACT.answer(case, version)[0].status is None else "passed" for case in limits}
@@ -138,7 +138,7 @@ def test_the_claimed_vllm_0_16_fails_naming_its_http_200_error_bug(tmp_path: Pat
     """vLLM 0.15.0-0.16.0 answer an error raised in the chat handler (a media URL that fails) with HTTP 200 and
     the error body (contract/vllm-bugs.toml): the simulator claiming 0.16.0 does so, and exactly those requests
     fail, naming the bug and that this server's version has it."""
-    run = run_suite(tmp_path, "-m", "smoke", "-k", "test_odd_request", "--target", "sim", "--port", str(port),
+    run = run_suite(tmp_path, "-m", "smoke", "-k", "test_odd_request_gets_vllms_answer_and_server_recovers", "--target", "sim", "--port", str(port),
                     env={"SIM_VLLM_VERSION": "0.16.0"})
     assert run.exit_code == 1, run.describe()
     failed = {name for name, case in run.cases().items() if case.outcome == "failed"}
@@ -154,8 +154,8 @@ def test_full_suite_with_two_workers_shares_one_server(tmp_path: Path, port: int
     assert run.exit_code == 0, run.describe()
     assert "2 workers" in run.output
     measured = {name for name in run.cases() if name.startswith((
-        "test_single_request_latency", "test_load_meets", "test_vllm_bench_serve", "test_aisbench_perf",
-        "test_capacity"))}
+        "test_single_request_latency", "test_load_meets_budgets", "test_vllm_bench_serve_meets_budgets",
+        "test_aisbench_perf_meets_budgets", "test_capacity_under_slo"))}
     assert len(measured) == 3 + 2 * len(SIM_LOADS) + 2 + 1, sorted(measured)  # 3 latencies, each load through
     # the load generator and vllm bench, 2 AISBench perf, capacity
     assert_skips(run, SIM_SKIPS | dict.fromkeys(measured, XDIST_SKIP) | dict.fromkeys(

@@ -18,9 +18,9 @@ def test_rows_follow_the_declared_profile_table_not_the_test_name() -> None:
     load, dataset = profile.performance[0], profile.accuracy.datasets[0]
     figures = {"p99_ttft_ms": 1.0, "p99_tpot_ms": 1.0, "p99_itl_ms": 1.0, "p99_e2el_ms": 1.0, "failed": 0,
                "output_throughput": 1e6}
-    tests = {"tests/anywhere.py::test_renamed_load[x]": entry({PROFILE_GATE: f"performance.{load.name}", **figures}),
-             "tests/anywhere.py::test_undeclared_load": entry(figures),
-             "tests/anywhere.py::test_renamed_dataset": entry({PROFILE_GATE: f"accuracy.aisbench.{dataset.name}",
+    tests = {"tests/anywhere.py::renamed_load[x]": entry({PROFILE_GATE: f"performance.{load.name}", **figures}),
+             "tests/anywhere.py::undeclared_load": entry(figures),
+             "tests/anywhere.py::renamed_dataset": entry({PROFILE_GATE: f"accuracy.aisbench.{dataset.name}",
                                                                "score": 99.0, "samples": 1000})}
     gates = {row.gate for row in gate_rows(profile, tests)}
-    assert gates == {"test_renamed_load[x]", "test_renamed_dataset"}
+    assert gates == {"renamed_load[x]", "renamed_dataset"}

@@ -3,6 +3,7 @@ imports pytest, the simulator or the self-tests, and the simulator imitates vLLM
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,35 @@ def test_tests_import_of_the_wiring_only_its_outcomes() -> None:
               for module, roots in imported_modules(PROJECT_ROOT / "tests").items()}
     wrong = {module: found for module, found in wiring.items() if set(found) - {"fixtures.outcomes"}}
     assert not wrong, f"tests import fixture modules: {wrong}"
+
+
+TEST_NAME = re.compile(r"\btest_[a-z0-9_]+")
+
+
+def defined_tests(folder: Path) -> set[str]:
+    """The test functions of `folder` and its test modules' names."""
+    names: set[str] = set()
+    for path in folder.rglob("test_*.py"):
+        names.add(path.stem)
+        names |= {node.name for node in ast.walk(ast.parse(path.read_text(), str(path)))
+                  if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
+    return names
+
+
+def named_tests(path: Path) -> list[tuple[int, str]]:
+    """Each test name written in a string of `path` (a row's catching test, a -k expression, an expected
+    outcome), with its line."""
+    return [(node.lineno, name) for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            for name in TEST_NAME.findall(node.value)]
+
+
+def test_every_test_the_self_tests_name_exists() -> None:
+    """The self-tests name the acceptance tests they expect to catch a fault, pass or fail, and select by; a
+    renamed test must make them fail here at once, listing every line to change, never quietly select nothing
+    (so they name tests whole, never by the start of a name)."""
+    known = defined_tests(PROJECT_ROOT / "tests") | defined_tests(PROJECT_ROOT / "selftests")
+    unknown = [f"{path.relative_to(PROJECT_ROOT)}:{line}: {name}"
+               for path in sorted((PROJECT_ROOT / "selftests").rglob("*.py"))
+               for line, name in named_tests(path) if name not in known]
+    assert not unknown, "names of tests that do not exist:\n" + "\n".join(unknown)
