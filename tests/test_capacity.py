@@ -17,7 +17,7 @@ from phi4mm_acceptance.deployment.endpoint import Endpoint
 from phi4mm_acceptance.deployment.profile import CapacitySpec
 from phi4mm_acceptance.deployment.settings import RunSettings
 from phi4mm_acceptance.performance.baseline import BaselineError, load_baseline
-from phi4mm_acceptance.performance.capacity import bounds, capacity_plot, knee_too_low, search
+from phi4mm_acceptance.performance.capacity import StepLoad, bounds, capacity_plot, knee_too_low, search
 from phi4mm_acceptance.performance.deadline import load_deadline_s
 from phi4mm_acceptance.performance.loadgen import LoadShape, run_load
 from phi4mm_acceptance.protocol.media import load_manifest
@@ -35,8 +35,9 @@ def test_capacity_under_slo(request: pytest.FixtureRequest, server: Endpoint, se
     speech = load_manifest().transcription_clips[0].path.read_bytes()
 
     def measure(concurrency: int) -> dict[str, object]:
-        shape = LoadShape.of(load, speech, num_prompts=spec.rounds * concurrency, max_concurrency=concurrency,
-                             request_rate=float("inf"))
+        step = StepLoad.at(spec, concurrency)
+        shape = LoadShape.of(load, speech, num_prompts=step.num_prompts, max_concurrency=step.max_concurrency,
+                             request_rate=step.request_rate)
         return run_load(server, shape, timeout_s=load_deadline_s(shape, settings.profile.chat.request_timeout_s))[0]
 
     steps = search(measure, spec)

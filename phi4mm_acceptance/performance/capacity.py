@@ -16,6 +16,30 @@ from pathlib import Path
 from typing import Any
 
 from phi4mm_acceptance.deployment.profile import CapacitySpec
+from phi4mm_acceptance.performance.deadline import load_deadline_s
+
+
+@dataclass(frozen=True)
+class StepLoad:
+    """One step's load: `rounds` requests a slot, all sent at once, at most `concurrency` in flight."""
+
+    num_prompts: int
+    max_concurrency: int
+    request_rate: float = float("inf")
+
+    @classmethod
+    def at(cls, spec: CapacitySpec, concurrency: int) -> StepLoad:
+        return cls(spec.rounds * concurrency, concurrency)
+
+
+def search_deadline_s(spec: CapacitySpec, request_timeout_s: float) -> float:
+    """The longest the search may run: every step it can take (doubling from 1 to the bound, then each
+    bisection, below the bound), each at its own load's deadline."""
+    doubled = [1]
+    while doubled[-1] < spec.max_concurrency:
+        doubled.append(min(doubled[-1] * 2, spec.max_concurrency))
+    step_s = [load_deadline_s(StepLoad.at(spec, concurrency), request_timeout_s) for concurrency in doubled]
+    return sum(step_s) + spec.refine_steps * max(step_s)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from phi4mm_acceptance.deployment.profile import CapacitySpec
-from phi4mm_acceptance.performance.capacity import bounds, knee_too_low, search
+from phi4mm_acceptance.performance.capacity import StepLoad, bounds, knee_too_low, search, search_deadline_s
+from phi4mm_acceptance.performance.deadline import load_deadline_s
 
 SPEC = CapacitySpec(load="mixed", max_concurrency=64, rounds=3, refine_steps=3, slo_p99_ttft_ms=300,
                     slo_p99_itl_ms=50, knee_tolerance=0.15, origin="unit")
@@ -31,6 +32,16 @@ def test_doubling_then_bisection_finds_the_knee(true_knee: float, found: int, as
     concurrencies, measure = server(true_knee)
     steps = search(measure, SPEC)
     assert bounds(steps)[0] == found and concurrencies == asked
+
+
+@pytest.mark.parametrize("true_knee", [1.5, 3.5, 20.5, 33, 63.5, 100])
+def test_the_search_deadline_covers_every_step_it_takes_and_no_more(true_knee: float) -> None:
+    """pytest-timeout's bound of the capacity gate: the steps' own load deadlines, summed over the longest
+    search (the doubling to the bound, then every bisection), so a step's tool deadline fires first."""
+    concurrencies, measure = server(true_knee)
+    search(measure, SPEC)
+    taken = sum(load_deadline_s(StepLoad.at(SPEC, concurrency), 120) for concurrency in concurrencies)
+    assert taken <= search_deadline_s(SPEC, 120) <= (7 + 3) * load_deadline_s(StepLoad.at(SPEC, 64), 120)
 
 
 def test_a_failed_request_misses_the_slo_and_one_at_a_time_missing_is_knee_zero() -> None:
