@@ -273,7 +273,7 @@ def test_media_uuid_names_its_item(client: ChatClient, profile: Profile, server_
         answer, _ = CONTRACT.answer(case, server_version)
         if not answer.served:
             not_applicable(f"vLLM {server_version} answers {answer.status} to {CONTRACT.what(case)} ({answer.source}):"
-                           f" test_odd_request_gets_vllms_answer_and_server_recovers[{case}] holds it to that")
+                           f" its robustness case [{case}] holds it to that")
     cap, named = profile.chat.max_completion_tokens, f"phi4mm-acceptance-{uuid.uuid4().hex}"
     text = {"type": "text", "text": "Describe what you see or hear."}
     sent = client.chat([{"role": "user", "content": [MANIFEST.sample_part(kind, named), text]}],
