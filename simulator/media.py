@@ -112,13 +112,12 @@ def uuid_key(uuid: str) -> str:
     return f"uuid:{uuid}"
 
 
-@dataclass(frozen=True)
-class Image:
+class Keyed:
+    """A media item's content hash and its processor-cache key: the part's uuid when it gave one (vLLM keys its
+    cache by it in place of the content's hash), else that hash."""
+
     data: bytes
-    format: str
-    width: int
-    height: int
-    uuid: str = ""  # the part's uuid, if it gave one
+    uuid: str
 
     @property
     def sha256(self) -> str:
@@ -127,6 +126,15 @@ class Image:
     @property
     def cache_key(self) -> str:
         return uuid_key(self.uuid) if self.uuid else self.sha256
+
+
+@dataclass(frozen=True)
+class Image(Keyed):
+    data: bytes
+    format: str
+    width: int
+    height: int
+    uuid: str = ""  # the part's uuid, if it gave one
 
     def token_count(self) -> int:
         return phi4mm_image_tokens(self.width, self.height)
@@ -176,20 +184,12 @@ def _closest_grid(width: int, height: int, crop: int, most: int) -> tuple[int, i
 
 
 @dataclass(frozen=True)
-class Audio:
+class Audio(Keyed):
     data: bytes
     duration_s: float
     speech_sha256: str = ""  # the samples without trailing silence: a padded clip is the same speech
     sample_rate_hz: int = 16000
     uuid: str = ""  # the part's uuid, if it gave one
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-    @property
-    def cache_key(self) -> str:
-        return uuid_key(self.uuid) if self.uuid else self.sha256
 
     def token_count(self) -> int:
         """Phi-4-multimodal's speech encoder emits one token per 80 ms of audio."""

@@ -45,7 +45,7 @@ def accuracy(settings: RunSettings) -> AccuracySpec:
 def lora_hint(client: ChatClient, settings: RunSettings) -> Callable[[str], str]:
     """hint(modality): what /v1/models and the serve command say about the matching LoRA adapter."""
     def hint(modality: str) -> str:
-        serve_args = None if settings.target == "external" else settings.profile.serve.args
+        serve_args = None if settings.launch.target == "external" else settings.profile.serve.args
         return missing_lora_hint(modality, client.get("/v1/models").json, client.model, serve_args)
     return hint
 

@@ -139,17 +139,10 @@ class ReportSettings:
 class RunSettings:
     """The options, split by who uses them: each part of the suite is handed its slice."""
 
+    profile: Profile  # every number of the deployment: each part reads its tables
     launch: LaunchSettings
     tools: ToolSettings
     report: ReportSettings
-
-    @property
-    def target(self) -> str:
-        return self.launch.target
-
-    @property
-    def profile(self) -> Profile:
-        return self.launch.profile
 
     @property
     def hardware_label(self) -> str:
@@ -157,7 +150,7 @@ class RunSettings:
             return "SIMULATOR (not a hardware certification)"
         if self.profile.hardware == "cpu":
             return "cpu: real vLLM on a CPU (proves the protocol checks, certifies no accelerator)"
-        if self.target == "external":
+        if self.launch.target == "external":
             return f"{self.profile.hardware} profile against an external endpoint"
         return self.profile.hardware
 
@@ -204,6 +197,7 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
     if keep_server and target not in ("sim", "process"):
         raise UsageError(f"--keep-server works with --target sim or process, not {target!r}")
     return RunSettings(
+        profile,
         LaunchSettings(
             target=target,
             profile=profile,

@@ -49,10 +49,10 @@ class RunIdentity:
 
     @classmethod
     def from_settings(cls, settings: RunSettings) -> RunIdentity:
-        return cls(target=settings.target, profile=settings.profile.name, profile_path=str(settings.profile.path),
+        return cls(target=settings.launch.target, profile=settings.profile.name, profile_path=str(settings.profile.path),
                    hardware=settings.profile.hardware, hardware_label=settings.hardware_label,
                    model=settings.launch.model, served_model_name=settings.launch.served_model_name,
-                   image=settings.launch.image if settings.target == "docker" else None, suite_version=suite_version())
+                   image=settings.launch.image if settings.launch.target == "docker" else None, suite_version=suite_version())
 
     def served_by(self, server: Server, version: str, versions: dict[str, str]) -> None:
         """What the ready server said of itself: its address, its vLLM and the deployment's other versions."""

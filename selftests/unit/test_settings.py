@@ -13,7 +13,7 @@ def settings_for(cli: dict[str, object] | None = None, env: dict[str, str] | Non
 
 def test_defaults_are_the_simulator() -> None:
     settings = settings_for()
-    assert (settings.target, settings.profile.name, settings.launch.port) == ("sim", "sim", 0)
+    assert (settings.launch.target, settings.profile.name, settings.launch.port) == ("sim", "sim", 0)
     assert settings.hardware_label.startswith("SIMULATOR")
 
 
@@ -30,7 +30,7 @@ def test_environment_is_read_and_command_line_wins() -> None:
 
 def test_hardware_profile_defaults_to_docker_with_its_image_and_npus() -> None:
     settings = settings_for({"profile": "atlas-800i-a2"})
-    assert (settings.target, settings.launch.image, settings.launch.devices) == (
+    assert (settings.launch.target, settings.launch.image, settings.launch.devices) == (
         "docker", "quay.io/ascend/vllm-ascend:v0.23.0", (0, 1, 2, 3, 4, 5, 6, 7))
     assert settings_for({"profile": "atlas-800i-a2", "npus": "0-2,5", "image": "x:1"}).launch.devices == (0, 1, 2, 5)
 
