@@ -139,10 +139,14 @@ class ReportSettings:
 class RunSettings:
     """The options, split by who uses them: each part of the suite is handed its slice."""
 
-    profile: Profile  # every number of the deployment: each part reads its tables
     launch: LaunchSettings
     tools: ToolSettings
     report: ReportSettings
+
+    @property
+    def profile(self) -> Profile:
+        """Every number of the deployment (each part reads its tables): the one the launch slice holds."""
+        return self.launch.profile
 
     @property
     def hardware_label(self) -> str:
@@ -197,7 +201,6 @@ def resolve_settings(values: dict[str, str | None]) -> RunSettings:
     if keep_server and target not in ("sim", "process"):
         raise UsageError(f"--keep-server works with --target sim or process, not {target!r}")
     return RunSettings(
-        profile,
         LaunchSettings(
             target=target,
             profile=profile,
