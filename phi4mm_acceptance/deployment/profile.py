@@ -108,6 +108,9 @@ class PerformanceSpec:
     mix: tuple[tuple[str, float], ...] = ()  # production traffic: each request kind's share; () all carry both
 
 
+STATISTIC_PREFIX = re.compile(r"^(?:mean|median|p\d+(?:\.\d+)?)_")
+
+
 @dataclass(frozen=True)
 class RegressionSpec:
     """--compare-to: a figure with at least `min_samples` behind it on both sides regresses when it is worse
@@ -116,14 +119,18 @@ class RegressionSpec:
 
     tolerance: float = 0.10
     min_change_ms: float = 0.0  # the noise floor of every latency without one of its own
-    metric_floors_ms: dict[str, float] = field(default_factory=dict)  # ttft, tpot, itl, e2el, latency -> ms
+    metric_floors_ms: dict[str, float] = field(default_factory=dict)  # itl, p99_itl, ttft, ... -> ms
     min_samples: int = 5
     alpha: float = 0.01
     origin: str = ""
 
-    def floor_ms(self, base_metric: str) -> float:
-        """The noise floor of a latency by its base name (`tpot_ms`, `ttft_ms`)."""
-        return self.metric_floors_ms.get(base_metric.removesuffix("_ms"), self.min_change_ms)
+    def floor_ms(self, metric: str) -> float:
+        """The noise floor of a latency figure (`p99_itl_ms`, `mean_tpot_ms`, `latency_ms`): its statistic's own
+        (`p99_itl`), else its base metric's (`itl`), else the default. A tail figure may need its own: one
+        token gap delayed by the host's scheduling moves a p99 of token gaps, never their mean."""
+        name = metric.removesuffix("_ms")
+        base = STATISTIC_PREFIX.sub("", name)
+        return self.metric_floors_ms.get(name, self.metric_floors_ms.get(base, self.min_change_ms))
 
     def describe_floors(self) -> str:
         named = [f"{name} {value:g} ms" for name, value in self.metric_floors_ms.items()]

@@ -13,6 +13,7 @@ from phi4mm_acceptance import PROJECT_ROOT
 from phi4mm_acceptance.deployment.profile import (
     HARDWARE_CLASSES,
     REQUEST_KINDS,
+    STATISTIC_PREFIX,
     TARGETS,
     AccuracySpec,
     AisbenchDataset,
@@ -347,14 +348,16 @@ REGRESSION_METRICS = ("ttft", "tpot", "itl", "e2el", "latency")
 
 def _regression(root: _Fields) -> RegressionSpec:
     """`min_change_ms` is one noise floor for every latency, or a table of them by metric (`ttft`, `tpot`,
-    `itl`, `e2el`, `latency`) with `default` for the rest: TPOT's jitter is not TTFT's."""
+    `itl`, `e2el`, `latency`) or by a statistic of one (`p99_itl`), with `default` for the rest: TPOT's jitter
+    is not TTFT's, and a tail's is not a mean's."""
     table = root.table("regression")
     floors = table.raw("min_change_ms", 0)
     floors = dict(floors) if isinstance(floors, dict) else {"default": floors}
-    unknown = sorted(set(floors) - {"default", *REGRESSION_METRICS})
+    unknown = sorted(name for name in set(floors) - {"default"} if STATISTIC_PREFIX.sub("", name) not in REGRESSION_METRICS)
     if unknown:
         raise ProfileError(f"profile {root.path.name}: regression.min_change_ms has unknown metrics {unknown}; "
-                           f"known: default, {', '.join(REGRESSION_METRICS)}")
+                           f"known: default, {', '.join(REGRESSION_METRICS)}, or one with its statistic (p99_itl, "
+                           "mean_ttft)")
     for name, floor in floors.items():
         if isinstance(floor, bool) or not isinstance(floor, (int, float)) or floor < 0:
             raise ProfileError(f"profile {root.path.name}: regression.min_change_ms {name} must be a number >= 0, "

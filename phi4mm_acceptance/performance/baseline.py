@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from phi4mm_acceptance.deployment.profile import RegressionSpec
-from phi4mm_acceptance.performance.compare import Change, Comparison, base_metric, compare, one_sided
+from phi4mm_acceptance.performance.compare import Change, Comparison, compare, one_sided
 
 KIND = "phi4mm-acceptance accepted baseline"
 
@@ -135,7 +135,7 @@ def with_spread(change: Change, values: list[float]) -> Change:
     if change.higher_is_better:
         middle = statistics.median(values)
         return replace(change, limits=replace(limits, tolerance=max(limits.tolerance, noise / middle if middle else 0)))
-    floor = max(limits.floor_ms(base_metric(change.metric)), noise)
+    floor = max(limits.floor_ms(change.metric), noise)
     return replace(change, limits=replace(limits, min_change_ms=floor, metric_floors_ms={}))
 
 

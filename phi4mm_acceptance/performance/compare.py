@@ -49,7 +49,7 @@ class Change:
     @property
     def allowed_ms(self) -> float:
         """How much a latency may grow: its tolerance of the figure or its noise floor, the larger."""
-        return max(self.limits.tolerance * self.before, self.limits.floor_ms(base_metric(self.metric)))
+        return max(self.limits.tolerance * self.before, self.limits.floor_ms(self.metric))
 
     @cached_property
     def p_value(self) -> float | None:

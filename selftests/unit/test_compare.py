@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from phi4mm_acceptance.deployment.profile import RegressionSpec
 from phi4mm_acceptance.deployment.profile_files import load_profile
 from phi4mm_acceptance.performance.compare import Comparison, compare, one_sided, table
@@ -65,7 +67,7 @@ def test_a_shifted_distribution_regresses_and_a_noisy_tail_does_not() -> None:
 
 def test_small_absolute_latency_swings_stay_under_the_noise_floor() -> None:
     limits = load_profile("sim").regression
-    assert limits.floor_ms("itl_ms") == 25 and limits.floor_ms("tpot_ms") == 5 and limits.tolerance == 0.5
+    assert limits.floor_ms("p99_itl_ms") == 25 and limits.floor_ms("mean_itl_ms") == 5 and limits.tolerance == 0.5
     itl_before = noisy(4.1, 1488, seed=4)
     for swing_ms in (3.4, 11.2):  # two healthy CI runs' p99 ITL: 4.1 -> 7.5 ms, 4.08 -> 15.30 ms (stop 38)
         itl_after = [v + swing_ms for v in noisy(4.1, 1488, seed=5)]
@@ -103,6 +105,18 @@ def test_a_tail_only_regression_trips_the_p99_and_not_the_mean() -> None:
     figures_after = {"mean_itl_ms": sum(after) / len(after), "p99_itl_ms": percentile(after, 99)}
     assert verdicts(figures_before, figures_after, limits, samples(itl_ms=before),
                     samples(itl_ms=after)) == {"mean_itl_ms": "ok", "p99_itl_ms": "REGRESSION"}
+
+
+@pytest.mark.parametrize("delay_ms", [1.5, 5, 11])
+def test_a_tail_of_token_gaps_the_host_delayed_is_no_hardware_regression(delay_ms: float) -> None:
+    """3% of 3000 token gaps late by what a busy host's scheduler adds (CI, healthy runs minutes apart: p99 ITL
+    13.69 -> 15.03 ms at a 10 ms TPOT, 4.08 -> 15.30 at 2 ms) moves the p99 of token gaps, within its floor."""
+    limits = load_profile("atlas-800i-a2-lora").regression
+    before = noisy(10, 3000, seed=12, spread=0.05)
+    after = [v + delay_ms if i % 33 == 0 else v for i, v in enumerate(noisy(10, 3000, seed=13, spread=0.05))]
+    assert verdicts({"mean_itl_ms": 10, "p99_itl_ms": percentile(before, 99)},
+                    {"mean_itl_ms": 10, "p99_itl_ms": percentile(after, 99)}, limits, samples(itl_ms=before),
+                    samples(itl_ms=after)) == {"mean_itl_ms": "ok", "p99_itl_ms": "ok"}
 
 
 def test_a_tail_of_3_percent_of_requests_50_percent_slower_trips_the_p99_against_a_pooled_baseline() -> None:

@@ -60,6 +60,7 @@ def mutated(tmp_path: Path, old: str, new: str) -> Path:
      "add up to 1"),
     ("clips = 1\nclip_s = 10\nmix", "clip_s = 10\nmix", "performance.production.mix has 'audio' requests, so the load "
      "needs clips >= 1"),
+    ("p99_itl = 25 }", "p99_itl = 25, p99_itll = 5 }", "regression.min_change_ms has unknown metrics ['p99_itll']"),
 ])
 def test_broken_profile_names_file_and_field(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(ProfileError, match="custom.toml") as error:
