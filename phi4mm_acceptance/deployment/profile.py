@@ -111,6 +111,11 @@ class PerformanceSpec:
 STATISTIC_PREFIX = re.compile(r"^(?:mean|median|p\d+(?:\.\d+)?)_")
 
 
+def base_metric(metric: str) -> str:
+    """p99_ttft_ms -> ttft_ms, p99_itl -> itl; a metric that is no statistic is its own base (latency_ms)."""
+    return STATISTIC_PREFIX.sub("", metric)
+
+
 @dataclass(frozen=True)
 class RegressionSpec:
     """--compare-to: a figure with at least `min_samples` behind it on both sides regresses when it is worse
@@ -129,8 +134,7 @@ class RegressionSpec:
         (`p99_itl`), else its base metric's (`itl`), else the default. A tail figure may need its own: one
         token gap delayed by the host's scheduling moves a p99 of token gaps, never their mean."""
         name = metric.removesuffix("_ms")
-        base = STATISTIC_PREFIX.sub("", name)
-        return self.metric_floors_ms.get(name, self.metric_floors_ms.get(base, self.min_change_ms))
+        return self.metric_floors_ms.get(name, self.metric_floors_ms.get(base_metric(name), self.min_change_ms))
 
     def describe_floors(self) -> str:
         named = [f"{name} {value:g} ms" for name, value in self.metric_floors_ms.items()]

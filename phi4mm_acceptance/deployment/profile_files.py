@@ -13,7 +13,6 @@ from phi4mm_acceptance import PROJECT_ROOT
 from phi4mm_acceptance.deployment.profile import (
     HARDWARE_CLASSES,
     REQUEST_KINDS,
-    STATISTIC_PREFIX,
     TARGETS,
     AccuracySpec,
     AisbenchDataset,
@@ -27,6 +26,7 @@ from phi4mm_acceptance.deployment.profile import (
     RegressionSpec,
     ServeSpec,
     SoakSpec,
+    base_metric,
 )
 
 PROFILES_DIR = PROJECT_ROOT / "profiles"
@@ -353,7 +353,7 @@ def _regression(root: _Fields) -> RegressionSpec:
     table = root.table("regression")
     floors = table.raw("min_change_ms", 0)
     floors = dict(floors) if isinstance(floors, dict) else {"default": floors}
-    unknown = sorted(name for name in set(floors) - {"default"} if STATISTIC_PREFIX.sub("", name) not in REGRESSION_METRICS)
+    unknown = sorted(name for name in set(floors) - {"default"} if base_metric(name) not in REGRESSION_METRICS)
     if unknown:
         raise ProfileError(f"profile {root.path.name}: regression.min_change_ms has unknown metrics {unknown}; "
                            f"known: default, {', '.join(REGRESSION_METRICS)}, or one with its statistic (p99_itl, "

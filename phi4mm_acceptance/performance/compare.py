@@ -25,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from phi4mm_acceptance.deployment.profile import RegressionSpec
+from phi4mm_acceptance.deployment.profile import RegressionSpec, base_metric
 from phi4mm_acceptance.performance.metrics import percentile
 from phi4mm_acceptance.performance.samples import read_samples, samples_of_run
 
@@ -89,12 +89,6 @@ def direction(metric: str) -> bool | None:
     if metric.endswith("_ms") and not metric.startswith("std_"):
         return False
     return None
-
-
-def base_metric(metric: str) -> str:
-    """p99_ttft_ms -> ttft_ms; a metric that is no statistic is its own base (latency_ms)."""
-    match = STATISTIC.match(metric)
-    return match["base"] if match else metric
 
 
 def load_metrics(path: Path) -> dict[str, Any]:
